@@ -1,0 +1,299 @@
+"""The project file (`cio_retl.yaml`) as pydantic models: load, interpolate `${VAR}`, validate all at once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from cio_retl.errors import ConfigError
+
+DEFAULT_CONFIG = "cio_retl.yaml"
+CONFIG_ENV = "CIO_RETL_CONFIG"
+TRACK_HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- warehouses
+
+
+class DuckDBWarehouse(_Model):
+    """A DuckDB database file (the laptop warehouse)."""
+
+    type: Literal["duckdb"]
+    path: str = Field(description="Path of the DuckDB file, relative to the project file. ':memory:' for tests.")
+    batch_size: int = Field(50_000, gt=0, description="Rows per Arrow batch streamed from the warehouse.")
+
+
+class PostgresWarehouse(_Model):
+    """PostgreSQL or Redshift through SQLAlchemy 2 and psycopg 3."""
+
+    type: Literal["postgres"]
+    url: SecretStr = Field(description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host:5432/db.")
+    schema_: str | None = Field(None, alias="schema", description="search_path for the models.")
+    batch_size: int = Field(50_000, gt=0, description="Rows per server-side cursor fetch.")
+
+
+class SnowflakeWarehouse(_Model):
+    """Snowflake through snowflake-connector-python."""
+
+    type: Literal["snowflake"]
+    account: str = Field(description="Account identifier, e.g. xy12345.eu-west-1.")
+    user: str = Field(description="Login name.")
+    password: SecretStr | None = Field(None, description="Password; or use private_key_path.")
+    private_key_path: str | None = Field(None, description="PEM private key for key-pair authentication.")
+    warehouse: str | None = Field(None, description="Virtual warehouse to run the models on.")
+    database: str | None = Field(None, description="Default database.")
+    schema_: str | None = Field(None, alias="schema", description="Default schema.")
+    role: str | None = Field(None, description="Role to assume.")
+    host: str | None = Field(None, description="Override the host (proxies, fakesnow in tests).")
+    port: int | None = Field(None, description="Override the port.")
+    protocol: Literal["https", "http"] = Field("https", description="http only for local test servers.")
+
+
+class BigQueryWarehouse(_Model):
+    """Google BigQuery through google-cloud-bigquery."""
+
+    type: Literal["bigquery"]
+    project: str = Field(description="GCP project that runs the queries.")
+    location: str | None = Field(None, description="Dataset location, e.g. US or EU.")
+    credentials_path: str | None = Field(None, description="Service-account JSON; default: application default credentials.")
+    use_storage_api: bool = Field(True, description="Read results through the BigQuery Storage API (faster).")
+    api_endpoint: str | None = Field(None, description="Override the REST endpoint (the emulator in tests).")
+
+
+Warehouse = Annotated[
+    DuckDBWarehouse | PostgresWarehouse | SnowflakeWarehouse | BigQueryWarehouse, Field(discriminator="type")
+]
+
+# ---------------------------------------------------------------- destination
+
+
+class Destination(_Model):
+    """Where operations go: a Customer.io workspace's Track API."""
+
+    region: Literal["us", "eu"] = Field("us", description="Account region: us (track.customer.io) or eu.")
+    site_id: str = Field("", description="Site ID of the workspace's Track API credentials.")
+    api_key: SecretStr = Field(SecretStr(""), description="Track API key (not an App API key).")
+    url: str | None = Field(None, description="Base-URL override, e.g. the local sandbox.")
+    requests_per_second: float = Field(100, gt=0, description="Request-rate budget shared by all senders.")
+    max_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight at once.")
+    timeout_s: float = Field(30, gt=0, description="Per-request timeout in seconds.")
+    max_attempts: int = Field(6, ge=1, le=20, description="Attempts per request before rows are left pending.")
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _blank_url_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def base_url(self) -> str:
+        """The Track API base URL: the override, else the region's host."""
+        return (self.url or TRACK_HOSTS[self.region]).rstrip("/")
+
+
+# ---------------------------------------------------------------- syncs and actions
+
+CallType = Literal["identify", "group", "track", "page", "screen", "alias"]
+SyncMode = Literal["upsert", "mirror", "append"]
+
+
+class Sync(_Model):
+    """One SQL model, one warehouse, one call type, one mode."""
+
+    warehouse: str = Field(description="Name of a warehouse under `warehouses`.")
+    model: str | None = Field(None, description="SQL file under sql/, relative to the project file.")
+    query: str | None = Field(None, description="Inline SELECT (instead of model).")
+    table: str | None = Field(None, description="A table or view to read whole (instead of model).")
+    primary_key: str | list[str] = Field(description="Column(s) that identify a row.")
+    type: CallType = Field(description="Segment-spec call each row becomes.")
+    mode: SyncMode = Field("upsert", description="upsert: send adds/changes; mirror: also deletes; append: adds only.")
+    event: str | None = Field(None, description="Event name for track syncs whose model has no `event` column.")
+    schedule: str | None = Field(None, description="Cron schedule for Dagster, e.g. '0 * * * *'.")
+    partition_by: str | None = Field(None, description="Timestamp column for daily partitions (track syncs).")
+    partition_start: date | None = Field(None, description="First daily partition (with partition_by).")
+    max_delete_fraction: float = Field(0.2, ge=0, le=1, description="Mirror runs deleting more of the snapshot fail.")
+    convert_timestamps: bool = Field(True, description="Send timestamp attributes as Unix seconds.")
+    description: str | None = Field(None, description="Shown in Dagster and `status`.")
+
+    @field_validator("primary_key")
+    @classmethod
+    def _key_not_empty(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+            raise ValueError("must be one column or a non-empty list of distinct columns")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_and_sane_mode(self) -> Sync:
+        sources = [name for name in ("model", "query", "table") if getattr(self, name)]
+        if len(sources) != 1:
+            raise ValueError(f"set exactly one of model, query, table (found {sources or 'none'})")
+        if self.mode == "mirror" and self.type not in ("identify", "group"):
+            raise ValueError(f"mode 'mirror' needs type identify or group (deletes exist only for those), not {self.type}")
+        if self.partition_by and self.type not in ("track", "page", "screen"):
+            raise ValueError("partition_by is for event syncs (track, page, screen)")
+        return self
+
+    @property
+    def key_columns(self) -> list[str]:
+        """The primary key as a list of column names."""
+        return [self.primary_key] if isinstance(self.primary_key, str) else list(self.primary_key)
+
+
+class ActionOverride(_Model):
+    """Changes to one Journeys destination action: its trigger, some mappings, or disabling it."""
+
+    enabled: bool = Field(True, description="false turns the action off.")
+    trigger: str | None = Field(None, description="Replaces the default trigger, e.g. 'type = \"track\"'.")
+    mapping: dict[str, Any] = Field(default_factory=dict, description="Field → expression, merged over the defaults.")
+
+
+class Project(_Model):
+    """A whole project file."""
+
+    state: str = Field(".cio_retl/state.duckdb", description="DuckDB file holding snapshots, outcomes and run history.")
+    warehouses: dict[str, Warehouse] = Field(description="Named warehouse connections.")
+    destination: Destination = Field(default_factory=Destination, description="The Customer.io workspace.")
+    syncs: dict[str, Sync] = Field(description="Named syncs.")
+    actions: dict[str, ActionOverride] = Field(default_factory=dict, description="Overrides of destination actions.")
+    root: Path = Field(Path("."), exclude=True, description="Folder of the project file (set by load_project).")
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Project:
+        problems = []
+        for name, sync in self.syncs.items():
+            if not _NAME.match(name):
+                problems.append(f"syncs.{name}: sync names must be letters, digits and underscores")
+            if sync.warehouse not in self.warehouses:
+                problems.append(f"syncs.{name}.warehouse: no warehouse named '{sync.warehouse}' (have {sorted(self.warehouses)})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def state_path(self) -> Path:
+        """Absolute path of the state file."""
+        return self.resolve(self.state)
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the project file, made absolute against the project folder."""
+        path = Path(relative)
+        return path if path.is_absolute() else (self.root / path)
+
+    def sync(self, name: str) -> Sync:
+        """A sync by name, or a ConfigError listing the known ones."""
+        if name not in self.syncs:
+            raise ConfigError(f"no sync named '{name}'", hint=f"known syncs: {', '.join(self.syncs)}")
+        return self.syncs[name]
+
+    def model_sql(self, name: str) -> str:
+        """The SELECT a sync runs: its model file, inline query, or `SELECT * FROM table`."""
+        sync = self.sync(name)
+        if sync.query:
+            return sync.query
+        if sync.table:
+            return f"SELECT * FROM {sync.table}"
+        return self.resolve(sync.model).read_text()
+
+    def config_hash(self, name: str) -> str:
+        """Hash of what decides a sync's operations: model SQL, key, type, event, options and actions."""
+        sync = self.sync(name)
+        parts = [self.model_sql(name), repr(sync.key_columns), sync.type, sync.mode, repr(sync.event),
+                 repr(sync.convert_timestamps), repr(sorted((k, v.model_dump_json()) for k, v in self.actions.items()))]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _interpolate(node: Any, path: str, problems: list[str]) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string of the YAML tree."""
+    if isinstance(node, dict):
+        return {key: _interpolate(value, f"{path}.{key}" if path else str(key), problems) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(value, f"{path}[{i}]", problems) for i, value in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        var, default = match.group(1), match.group(2)
+        if var in os.environ:
+            return os.environ[var]
+        if default is not None:
+            return default
+        problems.append(f"{path}: environment variable {var} is not set (or write ${{{var}:-default}})")
+        return ""
+
+    return _ENV_REF.sub(substitute, node)
+
+
+def _apply_destination_env(raw: dict[str, Any]) -> None:
+    """CUSTOMERIO_* environment variables override the destination block."""
+    overrides = {"CUSTOMERIO_SITE_ID": "site_id", "CUSTOMERIO_TRACK_API_KEY": "api_key",
+                 "CUSTOMERIO_REGION": "region", "CUSTOMERIO_TRACK_URL": "url"}
+    destination = raw.setdefault("destination", {}) or {}
+    raw["destination"] = destination
+    for var, field in overrides.items():
+        if os.environ.get(var):
+            destination[field] = os.environ[var]
+
+
+def _format_validation_error(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling; see the configuration reference in README.md)"
+        elif error["type"] == "literal_error":
+            message = message.replace("Input should be", "must be")
+        problems.append(f"{loc}: {message}" if loc else message)
+    return problems
+
+
+def config_path(path: str | Path | None = None) -> Path:
+    """The project file: the argument, else $CIO_RETL_CONFIG, else ./cio_retl.yaml."""
+    return Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_project(path: str | Path | None = None) -> Project:
+    """Read, interpolate and validate a project file, reporting every problem at once."""
+    file = config_path(path)
+    if not file.is_file():
+        raise ConfigError(f"project file {file} not found",
+                          hint=f"pass --config PATH, set {CONFIG_ENV}, or run from the folder of cio_retl.yaml")
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file} must be a mapping with warehouses, destination and syncs")
+    problems: list[str] = []
+    raw = _interpolate(raw, "", problems)
+    _apply_destination_env(raw)
+    raw["root"] = file.resolve().parent
+    project = None
+    try:
+        project = Project.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_format_validation_error(exc))
+    if project is not None:
+        problems.extend(_missing_models(project))
+    if problems:
+        raise ConfigError(f"{file} has {len(problems)} problem(s):", problems=problems)
+    return project
+
+
+def _missing_models(project: Project) -> list[str]:
+    return [f"syncs.{name}.model: file {project.resolve(sync.model)} not found"
+            for name, sync in project.syncs.items() if sync.model and not project.resolve(sync.model).is_file()]

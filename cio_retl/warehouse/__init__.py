@@ -1,0 +1,21 @@
+"""Stage 1, extract: open a configured warehouse by its type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cio_retl.config import DuckDBWarehouse, Warehouse as WarehouseConfig
+from cio_retl.errors import ConfigError
+from cio_retl.warehouse.base import Warehouse
+
+
+def open_warehouse(name: str, config: WarehouseConfig, root: Path) -> Warehouse:
+    """A Warehouse for a configured connection; drivers are imported only when used."""
+    if isinstance(config, DuckDBWarehouse):
+        from cio_retl.warehouse.duckdb import DuckDBReader
+
+        return DuckDBReader(name, config, root)
+    raise ConfigError(f"warehouses.{name}: type '{config.type}' is not supported yet")
+
+
+__all__ = ["Warehouse", "open_warehouse"]

@@ -1,0 +1,61 @@
+"""DuckDB warehouse: a local database file, read through DuckDB's Arrow record-batch reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from cio_retl.config import DuckDBWarehouse
+from cio_retl.errors import WarehouseError
+from cio_retl.warehouse.types import normalize_batch
+
+
+class DuckDBReader:
+    """Streams a model's rows from a DuckDB file, read-only."""
+
+    def __init__(self, name: str, config: DuckDBWarehouse, root: Path) -> None:
+        self.name = name
+        self.config = config
+        self.path = config.path if config.path == ":memory:" else str((root / config.path).resolve())
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def _connect(self, sync: str) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            if self.path != ":memory:" and not Path(self.path).is_file():
+                raise WarehouseError(sync, self.name, f"DuckDB file {self.path} does not exist",
+                                     hint="check warehouses.<name>.path, or run `cio-retl demo` to build the example")
+            try:
+                self._con = duckdb.connect(self.path, read_only=self.path != ":memory:")
+                self._con.execute("SET TimeZone = 'UTC'")
+            except duckdb.Error as exc:
+                raise WarehouseError(sync, self.name, f"cannot open {self.path}: {exc}",
+                                     hint="is another process writing to it?") from exc
+        return self._con
+
+    def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
+        con = self._connect(sync)
+        try:
+            reader = con.execute(sql).to_arrow_reader(self.config.batch_size)
+            for batch in reader:
+                yield normalize_batch(batch)
+        except duckdb.Error as exc:
+            raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
+
+    def schema(self, sql: str, *, sync: str) -> pa.Schema:
+        con = self._connect(sync)
+        try:
+            table = con.execute(f"SELECT * FROM ({sql}) AS model LIMIT 0").to_arrow_table()
+        except duckdb.Error as exc:
+            raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
+        return normalize_batch(pa.RecordBatch.from_pylist([], schema=table.schema)).schema
+
+    def check(self) -> None:
+        self._connect("doctor").execute("SELECT 1").fetchall()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
