@@ -136,19 +136,29 @@ class Sync(_Model):
 
     @model_validator(mode="after")
     def _one_source_and_sane_mode(self) -> Sync:
-        sources = [name for name in ("model", "query", "table") if getattr(self, name)]
-        if len(sources) != 1:
-            raise ValueError(f"set exactly one of model, query, table (found {sources or 'none'})")
-        if self.mode == "mirror" and self.type not in ("identify", "group"):
-            raise ValueError(f"mode 'mirror' needs type identify or group (deletes exist only for those), not {self.type}")
-        if self.partition_by and self.type not in ("track", "page", "screen"):
-            raise ValueError("partition_by is for event syncs (track, page, screen)")
+        problems = sync_rule_problems(self.model_dump())
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
     def key_columns(self) -> list[str]:
         """The primary key as a list of column names."""
         return [self.primary_key] if isinstance(self.primary_key, str) else list(self.primary_key)
+
+
+def sync_rule_problems(spec: dict[str, Any]) -> list[str]:
+    """Rules across a sync's fields; run on raw dicts too, so they are reported beside field errors."""
+    problems = []
+    sources = [name for name in ("model", "query", "table") if spec.get(name)]
+    if len(sources) != 1:
+        problems.append(f"set exactly one of model, query, table (found {', '.join(sources) or 'none'})")
+    kind, mode = spec.get("type"), spec.get("mode", "upsert")
+    if mode == "mirror" and kind not in ("identify", "group"):
+        problems.append(f"mode 'mirror' needs type identify or group (deletes exist only for those), not {kind}")
+    if spec.get("partition_by") and kind not in ("track", "page", "screen"):
+        problems.append("partition_by is for event syncs (track, page, screen)")
+    return problems
 
 
 class ActionOverride(_Model):
@@ -162,7 +172,7 @@ class ActionOverride(_Model):
 class Project(_Model):
     """A whole project file."""
 
-    state: str = Field(".cio_retl/state.duckdb", description="DuckDB file holding snapshots, outcomes and run history.")
+    state: str = Field(".cio_retl", description="Folder of the state: one DuckDB file and one lock file per sync.")
     warehouses: dict[str, Warehouse] = Field(description="Named warehouse connections.")
     destination: Destination = Field(default_factory=Destination, description="The Customer.io workspace.")
     syncs: dict[str, Sync] = Field(description="Named syncs.")
@@ -182,7 +192,7 @@ class Project(_Model):
         return self
 
     def state_path(self) -> Path:
-        """Absolute path of the state file."""
+        """Absolute path of the state folder."""
         return self.resolve(self.state)
 
     def resolve(self, relative: str) -> Path:
@@ -287,11 +297,21 @@ def load_project(path: str | Path | None = None) -> Project:
         project = Project.model_validate(raw)
     except ValidationError as exc:
         problems.extend(_format_validation_error(exc))
+        problems.extend(_raw_sync_problems(raw, problems))
     if project is not None:
         problems.extend(_missing_models(project))
     if problems:
         raise ConfigError(f"{file} has {len(problems)} problem(s):", problems=problems)
     return project
+
+
+def _raw_sync_problems(raw: dict[str, Any], already: list[str]) -> list[str]:
+    """Cross-field sync rules pydantic skipped because the same sync also had field errors."""
+    found = []
+    for name, spec in (raw.get("syncs") or {}).items():
+        if isinstance(spec, dict):
+            found += [f"syncs.{name}: {p}" for p in sync_rule_problems(spec)]
+    return [p for p in found if p not in already]
 
 
 def _missing_models(project: Project) -> list[str]:

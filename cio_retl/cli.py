@@ -1,0 +1,227 @@
+"""The `cio-retl` command line (typer + rich): run, plan, status, rejections, demo and friends."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cio_retl.config import Project, load_project
+from cio_retl.errors import CioRetlError, ConfigError, SyncError
+from cio_retl.report import SyncReport
+from cio_retl.snapshot import state_file
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Reverse ETL from your warehouse to Customer.io Journeys.")
+out = Console()
+err = Console(stderr=True)
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Project file (default: $CIO_RETL_CONFIG or ./cio_retl.yaml).")]
+
+
+def _load(config: Path | None) -> Project:
+    try:
+        return load_project(config)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: CioRetlError, code: int) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+# ---------------------------------------------------------------- run / plan
+
+
+def run_syncs(project: Project, names: list[str], **options: Any) -> list[SyncReport]:
+    """Run the named syncs (all when empty) one after another; a failed sync does not stop the others."""
+    from cio_retl.sync import new_run_id, run_sync
+
+    reports = []
+    for name in names or list(project.syncs):
+        try:
+            reports.append(run_sync(project, name, **options))
+        except SyncError as exc:
+            report = getattr(exc, "report", None) or SyncReport(sync=name, run_id=new_run_id())
+            report.status, report.error = "failed", str(exc)
+            reports.append(report)
+    return reports
+
+
+@app.command()
+def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run (default: all).")] = None,
+        config: ConfigOption = None,
+        full_resync: Annotated[bool, typer.Option("--full-resync", help="Re-send every row, not only changes.")] = False,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Build operations but send nothing, change no state.")] = False,
+        allow_mass_delete: Annotated[bool, typer.Option("--allow-mass-delete", help="Let a mirror run delete more than max_delete_fraction.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")] = False) -> None:
+    """Run syncs: extract, diff, convert, act, deliver, commit."""
+    project = _load(config)
+    for name in syncs or []:
+        if name not in project.syncs:
+            raise _fail(ConfigError(f"no sync named '{name}'", hint=f"known syncs: {', '.join(project.syncs)}"), 2)
+    reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run,
+                        allow_mass_delete=allow_mass_delete, progress=not as_json)
+    if as_json:
+        sys.stdout.write(json.dumps({"syncs": [r.summary() for r in reports]}) + "\n")
+    else:
+        print_summary(reports)
+    raise typer.Exit(1 if any(r.status == "failed" for r in reports) else 0)
+
+
+def print_summary(reports: list[SyncReport]) -> None:
+    """The run summary table, then each failure's message and each sync's first rejections."""
+    table = Table(title="cio-retl run")
+    for column in ("sync", "status", "extracted", "added", "changed", "removed", "operations", "accepted",
+                   "rejected", "pending", "requests", "seconds"):
+        table.add_column(column, justify="left" if column in ("sync", "status") else "right")
+    for r in reports:
+        status = "[green]success[/green]" if r.status == "success" else "[red]failed[/red]"
+        if r.dry_run and r.status == "success":
+            status = "[yellow]dry run[/yellow]"
+        table.add_row(r.sync, status, *(str(v) for v in (r.extracted, r.added, r.changed, r.removed, r.operations,
+                      r.accepted, r.rejected, r.pending, r.requests)), f"{r.duration_s:.2f}")
+    out.print(table)
+    for r in reports:
+        _print_details(r)
+
+
+def _print_details(report: SyncReport) -> None:
+    if report.error:
+        out.print(f"[red]{report.sync}:[/red] {report.error}", highlight=False)
+    if report.contract_violations:
+        out.print(f"[yellow]{report.sync}:[/yellow] {report.contract_violations} row(s) not sent (model contract): "
+                  + "; ".join(report.violation_samples), highlight=False)
+    for rejection in report.rejections[:5]:
+        out.print(f"[yellow]{report.sync}:[/yellow] rejected {rejection.key} ({rejection.action}, "
+                  f"status {rejection.status_code or 'local'}): {rejection.reason}", highlight=False)
+    if len(report.rejections) > 5:
+        out.print(f"  … see `cio-retl rejections {report.sync}` for all of them")
+    if report.pending:
+        out.print(f"[yellow]{report.sync}:[/yellow] {report.pending} operation(s) could not be delivered "
+                  "(Customer.io unavailable or rate-limited); they are retried on the next run")
+    for warning in report.warnings[:10]:
+        out.print(f"[yellow]{report.sync}:[/yellow] {warning}", highlight=False)
+
+
+@app.command()
+def plan(sync: Annotated[str, typer.Argument(help="The sync to plan.")], config: ConfigOption = None,
+         full_resync: Annotated[bool, typer.Option("--full-resync")] = False) -> None:
+    """Show what a run would send: counts, the first calls and operations. Sends nothing, changes no state."""
+    from cio_retl.sync import run_sync
+
+    project = _load(config)
+    try:
+        report = run_sync(project, project.sync(sync) and sync, dry_run=True, full_resync=full_resync)
+    except ConfigError as exc:
+        raise _fail(exc, 2) from exc
+    except SyncError as exc:
+        raise _fail(exc, 1) from exc
+    print_summary([report])
+    out.print("[bold]First calls[/bold]")
+    out.print_json(json.dumps(report.sample_calls, default=str))
+    out.print("[bold]First operations[/bold]")
+    out.print_json(json.dumps(report.sample_operations, default=str))
+
+
+# ---------------------------------------------------------------- status / rejections
+
+
+def _read_state(project: Project, sync: str, sql: str) -> list[tuple] | str:
+    """Rows from a sync's state file, or why they cannot be read (never run, or a run holds it)."""
+    path = state_file(project.state_path(), sync)
+    if not path.exists():
+        return "never run"
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return "running now (the state file is locked)"
+    try:
+        return con.execute(sql).fetchall()
+    except duckdb.CatalogException:
+        return "never run"
+    finally:
+        con.close()
+
+
+@app.command()
+def status(config: ConfigOption = None,
+           runs: Annotated[int, typer.Option("--runs", help="Runs to show per sync.")] = 3) -> None:
+    """The last runs of each sync: when, outcome, counts."""
+    project = _load(config)
+    table = Table(title="cio-retl status")
+    for column in ("sync", "run", "finished", "status", "extracted", "added", "changed", "removed", "accepted",
+                   "rejected", "pending", "error"):
+        table.add_column(column)
+    for name in project.syncs:
+        rows = _read_state(project, name, "SELECT run_id, strftime(finished_at, '%Y-%m-%d %H:%M:%S'), status, "
+                           "extracted, added, changed, removed, accepted, rejected, pending, coalesce(error, '') "
+                           f"FROM runs WHERE NOT dry_run ORDER BY started_at DESC LIMIT {runs}")
+        if isinstance(rows, str):
+            table.add_row(name, "", "", rows, *[""] * 8)
+        for row in rows if not isinstance(rows, str) else []:
+            table.add_row(name, *(str(v) for v in row[:-1]), row[-1][:80])
+    out.print(table)
+
+
+@app.command()
+def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: ConfigOption = None,
+               limit: Annotated[int, typer.Option("--limit")] = 100,
+               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Rows Customer.io (or a local check) rejected, with the reason and how often; retried every run."""
+    project = _load(config)
+    project.sync(sync)
+    rows = _read_state(project, sync, "SELECT _key, action, status_code, reason, attempts, "
+                       "strftime(last_seen, '%Y-%m-%d %H:%M:%S') FROM rejections "
+                       f"ORDER BY attempts DESC, last_seen DESC LIMIT {limit}")
+    if isinstance(rows, str):
+        rows = []
+    if as_json:
+        keys = ("key", "action", "status_code", "reason", "attempts", "last_seen")
+        sys.stdout.write(json.dumps([dict(zip(keys, row)) for row in rows]) + "\n")
+        return
+    table = Table(title=f"rejections of {sync}")
+    for column in ("key", "action", "status", "reason", "attempts", "last seen"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) if v is not None else "local" for v in row))
+    out.print(table)
+    if not rows:
+        out.print("no rejections")
+
+
+# ---------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(config: ConfigOption = None,
+         rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the example warehouse first.")] = False) -> None:
+    """Build the example DuckDB warehouse (if missing) and run every sync of the project against the sandbox."""
+    from cio_retl.demo import run_demo
+
+    project = _load(config)
+    try:
+        code = run_demo(project, rebuild=rebuild, console=out)
+    except CioRetlError as exc:
+        raise _fail(exc, 1) from exc
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Entry point that maps configuration errors to exit code 2 and sync errors to 1."""
+    try:
+        app()
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Stage 6, commit: record outcomes, advance the snapshot for fully accepted keys only, keep rejections."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from cio_retl.report import Rejection
+from cio_retl.snapshot import IDENTITY_COLUMNS, STUCK_AFTER_ATTEMPTS
+
+OUTCOME_SCHEMA = pa.schema([("op_id", pa.int64()), ("status", pa.string()), ("status_code", pa.int32()),
+                            ("reason", pa.string())])
+
+
+def write_ahead(con: duckdb.DuckDBPyConnection, pending_rows_select: str) -> None:
+    """Persist the rows this run must commit before anything is sent (ops are written by the actions)."""
+    con.execute(f"INSERT INTO pending_rows {pending_rows_select}")
+
+
+def checkpoint(con: duckdb.DuckDBPyConnection) -> int:
+    """Move keys whose operations are all accepted (or that needed none) into the snapshot; return how many."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE done AS
+            SELECT p.* FROM pending_rows p
+             WHERE NOT EXISTS (SELECT 1 FROM ops o WHERE o._key = p._key AND o.status <> 'accepted')""")
+        done = con.execute("SELECT count(*) FROM done").fetchone()[0]
+        if done:
+            idents = ", ".join(IDENTITY_COLUMNS)
+            con.execute("DELETE FROM snapshot WHERE _key IN (SELECT _key FROM done)")
+            con.execute(f"INSERT INTO snapshot SELECT _key, _hash, {idents}, now() FROM done WHERE _change <> 'removed'")
+            for table in ("rejections", "ops", "pending_rows"):
+                con.execute(f"DELETE FROM {table} WHERE _key IN (SELECT _key FROM done)")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return done
+
+
+def record_outcomes(con: duckdb.DuckDBPyConnection, outcomes: Sequence[Any]) -> None:
+    """Write delivery outcomes (op_id, status, status_code, reason) onto the ops log in one statement."""
+    if not outcomes:
+        return
+    table = pa.Table.from_pylist(
+        [{"op_id": o.op_id, "status": o.status, "status_code": o.status_code, "reason": o.reason} for o in outcomes],
+        schema=OUTCOME_SCHEMA)
+    con.register("outcome_batch", table)
+    try:
+        con.execute("UPDATE ops SET status = b.status, status_code = b.status_code, reason = b.reason "
+                    "FROM outcome_batch b WHERE ops.op_id = b.op_id")
+    finally:
+        con.unregister("outcome_batch")
+
+
+def close_rejections(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Move rejected keys out of the ops log into `rejections` (attempts + 1); the next diff retries them."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE rejected_now AS
+            SELECT _key, action, status_code, reason, body FROM ops WHERE status = 'rejected'
+            QUALIFY row_number() OVER (PARTITION BY _key, action ORDER BY op_id) = 1""")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE rejections_next AS
+            SELECT n._key, n.action, n.status_code, n.reason, left(n.body, 2000) AS body, '{run_id}' AS run_id,
+                   coalesce(r.first_seen, now()) AS first_seen, now() AS last_seen, coalesce(r.attempts, 0) + 1 AS attempts
+              FROM rejected_now n LEFT JOIN rejections r ON r._key = n._key AND r.action = n.action""")
+        con.execute("DELETE FROM rejections WHERE (_key, action) IN (SELECT (_key, action) FROM rejections_next)")
+        con.execute("INSERT INTO rejections SELECT * FROM rejections_next")
+        rejected_keys = "SELECT DISTINCT _key FROM rejected_now"
+        con.execute(f"DELETE FROM ops WHERE _key IN ({rejected_keys})")
+        con.execute(f"DELETE FROM pending_rows WHERE _key IN ({rejected_keys})")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def recover(con: duckdb.DuckDBPyConnection) -> int:
+    """Finish what a crashed run left: commit what was recorded as accepted, then discard the rest.
+
+    The discarded keys never reached the snapshot, so this run's diff produces them again (and event ids
+    are derived from the row, so anything that did reach Customer.io is de-duplicated there).
+    """
+    committed = checkpoint(con)
+    con.execute("DELETE FROM ops")
+    con.execute("DELETE FROM pending_rows")
+    return committed
+
+
+def recent_rejections(con: duckdb.DuckDBPyConnection, run_id: str, limit: int = 50) -> list[Rejection]:
+    """Rejections recorded by this run, for the report."""
+    rows = con.execute("SELECT _key, action, status_code, reason, attempts FROM rejections WHERE run_id = ? "
+                       "ORDER BY last_seen, _key LIMIT ?", [run_id, limit]).fetchall()
+    return [Rejection(key=r[0], action=r[1], status_code=r[2], reason=r[3], attempts=r[4]) for r in rows]
+
+
+class OutcomeWriter:
+    """Buffers outcomes and writes them with a checkpoint every `interval_s`, bounding what a crash can lose."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, interval_s: float = 1.0, max_buffer: int = 50_000) -> None:
+        self.con = con
+        self.interval_s = interval_s
+        self.max_buffer = max_buffer
+        self.buffer: list[Any] = []
+        self.last_flush = time.monotonic()
+        self.counts = {"accepted": 0, "rejected": 0, "retryable": 0}
+
+    def __call__(self, outcomes: Sequence[Any]) -> None:
+        self.buffer.extend(outcomes)
+        for outcome in outcomes:
+            self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+        if len(self.buffer) >= self.max_buffer or time.monotonic() - self.last_flush >= self.interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        record_outcomes(self.con, self.buffer)
+        self.buffer = []
+        checkpoint(self.con)
+        self.last_flush = time.monotonic()

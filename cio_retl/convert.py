@@ -1,0 +1,95 @@
+"""Stage 3, convert: changed rows → Segment-spec calls, removals → User/Object/Relationship Deleted calls (SQL)."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from cio_retl.config import Sync
+from cio_retl.rowhash import quote
+from cio_retl.snapshot import IDENTITY_COLUMNS
+
+# Model columns that become call fields instead of traits/properties, per call type.
+CALL_FIELDS: dict[str, dict[str, str]] = {
+    "identify": {"user_id": "userId", "anonymous_id": "anonymousId", "timestamp": "timestamp", "message_id": "messageId"},
+    "group": {"group_id": "groupId", "user_id": "userId", "anonymous_id": "anonymousId", "timestamp": "timestamp",
+              "message_id": "messageId"},
+    "track": {"user_id": "userId", "anonymous_id": "anonymousId", "event": "event", "timestamp": "timestamp",
+              "message_id": "messageId"},
+    "page": {"user_id": "userId", "anonymous_id": "anonymousId", "name": "name", "timestamp": "timestamp",
+             "message_id": "messageId"},
+    "screen": {"user_id": "userId", "anonymous_id": "anonymousId", "name": "name", "timestamp": "timestamp",
+               "message_id": "messageId"},
+    "alias": {"user_id": "userId", "previous_id": "previousId", "timestamp": "timestamp", "message_id": "messageId"},
+}
+# Group columns renamed inside traits, to the names the Journeys actions read.
+GROUP_TRAIT_NAMES = {"relationship_attributes": "relationshipAttributes"}
+ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId", "messageId")
+TEXT_FIELDS = ("event", "name")
+
+
+def _literal(text: str | None) -> str:
+    return "NULL::VARCHAR" if text is None else "'" + text.replace("'", "''") + "'"
+
+
+def _struct(columns: list[tuple[str, str]]) -> str:
+    """struct_pack of (field name, SQL expression) pairs; callers drop the column when there are none."""
+    return "struct_pack(" + ", ".join(f"{quote(name)} := {expr}" for name, expr in columns) + ")"
+
+
+def call_select(sync: Sync, schema: pa.Schema) -> str:
+    """The SELECT list that turns a `changes` row into a call, for the sync's type."""
+    fields = CALL_FIELDS[sync.type]
+    consumed = {column: field for column, field in fields.items() if column in schema.names}
+    select = [f"'{sync.type}' AS type"]
+    for field in ID_FIELDS + TEXT_FIELDS:
+        column = next((c for c, f in consumed.items() if f == field), None)
+        if column is not None:
+            select.append(f"CAST({quote(column)} AS VARCHAR) AS {quote(field)}")
+        elif field == "event" and sync.type == "track":
+            select.append(f"{_literal(sync.event)} AS event")
+        else:
+            select.append(f"NULL::VARCHAR AS {quote(field)}")
+    select.append(f"{quote('timestamp')} AS {quote('timestamp')}" if "timestamp" in consumed
+                  else f"NULL::TIMESTAMPTZ AS {quote('timestamp')}")
+    rest = [name for name in schema.names if name not in consumed and name != "context"]
+    bag = "traits" if sync.type in ("identify", "group", "alias") else "properties"
+    if sync.type == "group":
+        pairs = [(GROUP_TRAIT_NAMES.get(n, n), f"CAST({quote(n)} AS VARCHAR)" if n == "object_type_id" else quote(n))
+                 for n in rest]
+    else:
+        pairs = [(n, quote(n)) for n in rest]
+    if pairs:
+        select.append(f"{_struct(pairs)} AS {bag}")
+    if "context" in schema.names:
+        select.append("context")
+    return ", ".join(select)
+
+
+def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema) -> None:
+    """Fill TEMP table `calls` from `changes`, and `delete_calls` from `removed` (mirror mode)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)} "
+                f"FROM changes ORDER BY _seq")
+    con.execute("CREATE OR REPLACE TEMP TABLE delete_calls AS " + _delete_calls_sql(sync))
+
+
+def _delete_calls_sql(sync: Sync) -> str:
+    """Deletes are built from the snapshot's identity columns, since the rows are gone from the warehouse."""
+    base = "SELECT _key, _hash, 'removed' AS _change, row_number() OVER (ORDER BY _key) AS _seq, 'track' AS type"
+    ids = "NULL::VARCHAR AS groupId, NULL::VARCHAR AS previousId, NULL::VARCHAR AS messageId, NULL::VARCHAR AS name"
+    when = "FROM removed" if sync.mode == "mirror" else "FROM removed WHERE FALSE"
+    if sync.type == "group":
+        return (f"{base}, CASE WHEN user_id IS NULL THEN 'Object Deleted' ELSE 'Relationship Deleted' END AS event, "
+                f"user_id AS userId, anonymous_id AS anonymousId, {ids}, NULL::TIMESTAMPTZ AS timestamp, "
+                f"struct_pack(objectId := group_id, object_type_id := coalesce(object_type_id, '1')) AS properties {when}")
+    return (f"{base}, 'User Deleted' AS event, coalesce(user_id, email) AS userId, anonymous_id AS anonymousId, "
+            f"{ids}, NULL::TIMESTAMPTZ AS timestamp {when}")
+
+
+def pending_rows_sql(schema: pa.Schema, run_id: str) -> str:
+    """SELECT of the rows this run must commit: changes and removals with what a later delete needs."""
+    idents = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {c}" if c in schema.names else f"NULL::VARCHAR AS {c}"
+                       for c in IDENTITY_COLUMNS)
+    plain = ", ".join(IDENTITY_COLUMNS)
+    return (f"SELECT _key, _hash, _change, {idents}, '{run_id}' AS run_id FROM changes "
+            f"UNION ALL SELECT _key, _hash, 'removed', {plain}, '{run_id}' FROM removed")

@@ -1,0 +1,113 @@
+"""Stage 1, extract: stream a model into a DuckDB TEMP table with row keys and hashes, and enforce the model contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain
+
+import duckdb
+import pyarrow as pa
+
+from cio_retl.config import Sync
+from cio_retl.errors import ModelContractError
+from cio_retl.rowhash import key_sql, quote, row_hash_sql
+from cio_retl.warehouse import Warehouse
+
+VIOLATION_SAMPLES = 20
+
+# Columns a model must have, per call type: each inner tuple is "at least one of".
+REQUIRED_COLUMNS: dict[str, list[tuple[str, ...]]] = {
+    "identify": [("user_id", "email", "anonymous_id")],
+    "group": [("group_id",)],
+    "track": [("user_id", "anonymous_id")],
+    "page": [("user_id", "anonymous_id"), ("url",)],
+    "screen": [("user_id", "anonymous_id"), ("name",)],
+    "alias": [("user_id",), ("previous_id",)],
+}
+
+
+@dataclass
+class Extracted:
+    """What the extract stage left in the TEMP table `stage`."""
+
+    rows: int
+    schema: pa.Schema
+    violations: int = 0
+    violation_samples: list[str] = field(default_factory=list)
+
+
+def check_contract(sync_name: str, sync: Sync, schema: pa.Schema, model: str) -> None:
+    """Raise ModelContractError listing every column the call type needs and the model lacks."""
+    columns = set(schema.names)
+    missing = [" or ".join(group) for group in REQUIRED_COLUMNS[sync.type] if not columns.intersection(group)]
+    missing += [f"{c} (primary key)" for c in sync.key_columns if c not in columns]
+    if sync.type == "track" and not sync.event and "event" not in columns:
+        missing.append("event (or set `event:` on the sync)")
+    if sync.partition_by and sync.partition_by not in columns:
+        missing.append(f"{sync.partition_by} (partition_by)")
+    if missing:
+        raise ModelContractError(
+            sync_name, f"model {model} lacks column(s) {', '.join(missing)}; it returns {', '.join(schema.names)}",
+            hint=f"alias the columns in the SELECT (see 'The model contract' in README.md for {sync.type} syncs)")
+
+
+def stage_model(con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch], *, empty_schema: Callable[[], pa.Schema],
+                key_columns: list[str], check: Callable[[pa.Schema], None],
+                on_rows: Callable[[int], None] | None = None) -> pa.Schema:
+    """Stream batches into TEMP table `stage` (model columns + _key, _hash, _seq) without holding them in memory.
+
+    `check` sees the schema before any row is staged, so a contract error stops the run before it reads on.
+    """
+    first = next(batches, None)
+    schema = first.schema if first is not None else empty_schema()
+    check(schema)
+    stream = chain([first], batches) if first is not None else iter(())
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        for batch in stream:
+            if on_rows:
+                on_rows(batch.num_rows)
+            yield batch
+
+    con.register("model_stream", pa.RecordBatchReader.from_batches(schema, counted()))
+    try:
+        con.execute("DROP TABLE IF EXISTS stage")
+        con.execute(f"CREATE TEMP TABLE stage AS SELECT *, {key_sql(key_columns)} AS _key, "
+                    f"{row_hash_sql(schema)} AS _hash, row_number() OVER () AS _seq FROM model_stream")
+    finally:
+        con.unregister("model_stream")
+    return schema
+
+
+def find_violations(con: duckdb.DuckDBPyConnection, key_columns: list[str]) -> tuple[int, list[str]]:
+    """Collect null and duplicate keys into TEMP table `violations` (_key, reason); return count and samples."""
+    any_null = " OR ".join(f"{quote(c)} IS NULL" for c in key_columns)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE violations AS
+        SELECT coalesce(_key, 'NULL') AS _key, 'null primary key' AS reason, count(*) AS n_rows
+          FROM stage WHERE {any_null} GROUP BY 1
+        UNION ALL
+        SELECT _key, 'duplicate primary key (' || count(*) || ' rows)' AS reason, count(*) AS n_rows
+          FROM stage WHERE NOT ({any_null}) GROUP BY _key HAVING count(*) > 1""")
+    rows = con.execute("SELECT sum(n_rows) FROM violations").fetchone()[0] or 0
+    samples = [f"{key}: {reason}" for key, reason in con.execute(
+        f"SELECT _key, reason FROM violations ORDER BY _key LIMIT {VIOLATION_SAMPLES}").fetchall()]
+    return int(rows), samples
+
+
+def drop_violations(con: duckdb.DuckDBPyConnection, key_columns: list[str]) -> None:
+    """Remove null-key and duplicate-key rows from `stage`: they are recorded, never sent."""
+    any_null = " OR ".join(f"{quote(c)} IS NULL" for c in key_columns)
+    con.execute(f"DELETE FROM stage WHERE {any_null} OR _key IN (SELECT _key FROM violations)")
+
+
+def extract(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, sql: str, *, sync_name: str, sync: Sync,
+            model: str, on_rows: Callable[[int], None] | None = None) -> Extracted:
+    """Run the model, check its contract, stage its rows and find key violations."""
+    schema = stage_model(con, warehouse.stream(sql, sync=sync_name),
+                         empty_schema=lambda: warehouse.schema(sql, sync=sync_name), key_columns=sync.key_columns,
+                         check=lambda s: check_contract(sync_name, sync, s, model), on_rows=on_rows)
+    rows = con.execute("SELECT count(*) FROM stage").fetchone()[0]
+    violations, samples = find_violations(con, sync.key_columns)
+    return Extracted(rows=rows, schema=schema, violations=violations, violation_samples=samples)

@@ -1,0 +1,112 @@
+"""Shared fixtures: a project in a temp folder with a real DuckDB warehouse file, and a recording delivery."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+
+from cio_retl.config import Project, load_project
+
+os.environ.setdefault("TZ", "UTC")
+
+
+@pytest.fixture
+def warehouse_sql(tmp_path: Path) -> Callable[[str], None]:
+    """Run SQL against the temp project's warehouse file (create tables, change rows between runs)."""
+
+    def run(sql: str) -> None:
+        con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+        try:
+            con.execute(sql)
+        finally:
+            con.close()
+
+    return run
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Project]:
+    """Write a cio_retl.yaml in tmp_path with a DuckDB warehouse and the given syncs; return the loaded project."""
+    for var in ("CUSTOMERIO_SITE_ID", "CUSTOMERIO_TRACK_API_KEY", "CUSTOMERIO_REGION", "CUSTOMERIO_TRACK_URL",
+                "CIO_RETL_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+
+    def make(syncs: dict[str, dict[str, Any]], *, actions: dict[str, Any] | None = None,
+             destination: dict[str, Any] | None = None, models: dict[str, str] | None = None) -> Project:
+        (tmp_path / "sql").mkdir(exist_ok=True)
+        for name, sql in (models or {}).items():
+            (tmp_path / "sql" / name).write_text(sql)
+        document = {
+            "state": "state",
+            "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
+            "destination": destination or {"site_id": "site-1", "api_key": "secret-track-key-123"},
+            "syncs": {name: {"warehouse": "wh", **spec} for name, spec in syncs.items()},
+        }
+        if actions:
+            document["actions"] = actions
+        (tmp_path / "cio_retl.yaml").write_text(yaml.safe_dump(document))
+        return load_project(tmp_path / "cio_retl.yaml")
+
+    return make
+
+
+@dataclass
+class Outcome:
+    op_id: int
+    status: str
+    status_code: int | None
+    reason: str | None
+
+
+@dataclass
+class DeliveryStats:
+    requests: int = 0
+    retries: int = 0
+
+
+@dataclass
+class RecordingDelivery:
+    """An in-process stand-in for delivery (our own code, for unit tests of the commit protocol).
+
+    It accepts every operation except those `reject(body)` flags, can leave some `retryable`, and can raise
+    after `crash_after` operations to simulate a process dying between sending and committing.
+    """
+
+    reject: Callable[[dict[str, Any]], str | None] = lambda body: None
+    retryable: Callable[[dict[str, Any]], bool] = lambda body: False
+    crash_after: int | None = None
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, batches, destination, *, on_outcomes, sync, progress=None) -> DeliveryStats:
+        stats = DeliveryStats()
+        for batch in batches:
+            outcomes = []
+            for op_id, body in zip(batch.column("op_id").to_pylist(), batch.column("body").to_pylist()):
+                if self.crash_after is not None and len(self.sent) >= self.crash_after:
+                    on_outcomes(outcomes)
+                    raise KeyboardInterrupt("simulated crash")
+                parsed = json.loads(body)
+                self.sent.append(parsed)
+                reason = self.reject(parsed)
+                if self.retryable(parsed):
+                    outcomes.append(Outcome(op_id, "retryable", 503, "service unavailable"))
+                elif reason:
+                    outcomes.append(Outcome(op_id, "rejected", 400, reason))
+                else:
+                    outcomes.append(Outcome(op_id, "accepted", 200, None))
+            stats.requests += 1
+            on_outcomes(outcomes)
+        return stats
+
+
+@pytest.fixture
+def recording_delivery() -> RecordingDelivery:
+    return RecordingDelivery()

@@ -1,0 +1,103 @@
+"""The project file: validation reports every problem at once, with YAML paths; env interpolation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cio_retl.config import load_project
+from cio_retl.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "sql").mkdir(exist_ok=True)
+    (tmp_path / "sql" / "people.sql").write_text("SELECT 1 AS user_id")
+    path = tmp_path / "cio_retl.yaml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+warehouses:
+  wh: {type: duckdb, path: w.duckdb}
+destination: {site_id: "${SITE:-s1}", api_key: "${KEY}"}
+syncs:
+  people: {warehouse: wh, model: sql/people.sql, primary_key: user_id, type: identify, mode: mirror}
+"""
+
+
+def test_loads_and_interpolates_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEY", "k-123")
+    monkeypatch.delenv("SITE", raising=False)
+    project = load_project(write(tmp_path, GOOD))
+    assert project.destination.site_id == "s1"
+    assert project.destination.api_key.get_secret_value() == "k-123"
+    assert "k-123" not in repr(project)
+    assert project.syncs["people"].key_columns == ["user_id"]
+    assert project.syncs["people"].max_delete_fraction == 0.2
+    assert project.destination.base_url == "https://track.customer.io"
+
+
+def test_customerio_env_overrides_destination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEY", "k-123")
+    monkeypatch.setenv("CUSTOMERIO_REGION", "eu")
+    monkeypatch.setenv("CUSTOMERIO_SITE_ID", "from-env")
+    project = load_project(write(tmp_path, GOOD))
+    assert project.destination.site_id == "from-env"
+    assert project.destination.base_url == "https://track-eu.customer.io"
+    monkeypatch.setenv("CUSTOMERIO_TRACK_URL", "http://127.0.0.1:9999/")
+    assert load_project(tmp_path / "cio_retl.yaml").destination.base_url == "http://127.0.0.1:9999"
+
+
+def test_every_problem_reported_at_once_with_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KEY", raising=False)
+    bad = """
+warehouses:
+  wh: {type: duckdb, path: w.duckdb}
+  other: {type: oracle, path: x}
+destination: {site_id: s, api_key: "${KEY}", region: mars}
+syncs:
+  people: {warehouse: wh, model: sql/people.sql, primary_key: user_id, type: identify, mode: sometimes}
+  events: {warehouse: nowhere, query: "select 1", table: t, primary_key: id, type: track, colour: blue}
+  gone: {warehouse: wh, model: sql/missing.sql, primary_key: id, type: identify}
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_project(write(tmp_path, bad))
+    text = str(caught.value)
+    assert "destination.api_key: environment variable KEY is not set" in text
+    assert "syncs.people.mode: must be 'upsert', 'mirror' or 'append'" in text
+    assert "destination.region: must be 'us' or 'eu'" in text
+    assert "syncs.events.colour: unknown setting" in text
+    assert "syncs.events: set exactly one of model, query, table" in text
+    assert "warehouses.other" in text
+    assert len(caught.value.problems) >= 6
+
+
+def test_cross_references_and_missing_model_files(tmp_path: Path) -> None:
+    text = """
+warehouses: {wh: {type: duckdb, path: w.duckdb}}
+syncs:
+  a: {warehouse: nope, model: sql/people.sql, primary_key: user_id, type: identify}
+  b: {warehouse: wh, model: sql/nothing.sql, primary_key: user_id, type: identify}
+  c: {warehouse: wh, query: "select 1", primary_key: id, type: track, mode: mirror}
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_project(write(tmp_path, text))
+    problems = "\n".join(caught.value.problems)
+    assert "mode 'mirror' needs type identify or group" in problems
+    with pytest.raises(ConfigError) as caught:
+        load_project(write(tmp_path, text.replace("mode: mirror", "mode: append")))
+    problems = "\n".join(caught.value.problems)
+    assert "syncs.a.warehouse: no warehouse named 'nope'" in problems
+
+
+def test_missing_model_file_named(tmp_path: Path) -> None:
+    text = GOOD.replace("sql/people.sql", "sql/nothing.sql").replace("${KEY}", "k")
+    with pytest.raises(ConfigError, match=r"syncs.people.model: file .*nothing.sql not found"):
+        load_project(write(tmp_path, text))
+
+
+def test_missing_file_hint(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CIO_RETL_CONFIG"):
+        load_project(tmp_path / "nope.yaml")
