@@ -1,0 +1,155 @@
+"""Stage 4, act: compile the enabled actions into DuckDB SQL and append their operations to the ops table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from cio_retl.actions import limits
+from cio_retl.actions.catalog import ACTIONS, Action
+from cio_retl.actions.columns import CallSchema, quote_str
+from cio_retl.actions.mappings import compile_expr, is_literal_true
+from cio_retl.actions.operations import BUILDERS
+from cio_retl.actions.plan import Plan
+from cio_retl.actions.triggers import parse, to_sql
+from cio_retl.config import ActionOverride
+from cio_retl.errors import ActionError
+
+OPS_COLUMNS = ("op_id BIGINT, _key VARCHAR, _hash VARCHAR, _change VARCHAR, action VARCHAR, priority INTEGER, "
+               "endpoint VARCHAR, body VARCHAR, status VARCHAR, status_code INTEGER, reason VARCHAR")
+
+
+@dataclass(frozen=True)
+class CompiledAction:
+    """One action compiled against one calls schema: its trigger as SQL and its Plan."""
+
+    action: Action
+    trigger_sql: str
+    plan: Plan
+
+
+@dataclass
+class BuildSummary:
+    """What build_operations appended: operations per action, local rejections, warnings, the next op_id."""
+
+    operations: dict[str, int] = field(default_factory=dict)  # pending operations per action slug
+    rejected: dict[str, int] = field(default_factory=dict)    # locally rejected operations per action slug
+    warnings: dict[str, int] = field(default_factory=dict)    # e.g. "trackEvent: unparseable timestamp (left out)"
+    next_op_id: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.operations.values()) + sum(self.rejected.values())
+
+    @property
+    def rejected_count(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def timestamp_warnings(self) -> int:
+        return sum(n for label, n in self.warnings.items() if "timestamp" in label or "last_used" in label)
+
+
+def effective_mapping(action: Action, override: ActionOverride | None, replace: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The action's mapping: defaults merged with the override's, or `replace` as the complete mapping."""
+    mapping = dict(replace) if replace is not None else {**action.default_mapping(), **(override.mapping if override else {})}
+    unknown = sorted(set(mapping) - {f.name for f in action.fields})
+    if unknown:
+        raise ActionError(f"actions.{action.slug}.mapping: unknown field(s) {', '.join(unknown)}",
+                          hint=f"fields of {action.slug}: {', '.join(f.name for f in action.fields)}")
+    return mapping
+
+
+def compile_action(action: Action, schema: CallSchema, *, sync_name: str, convert_timestamps: bool,
+                   override: ActionOverride | None = None, mapping: dict[str, Any] | None = None) -> CompiledAction:
+    """Compile one action's trigger and mappings against a calls schema (paths not in the schema are absent)."""
+    trigger = override.trigger if override and override.trigger else action.trigger
+    try:
+        trigger_sql = to_sql(parse(trigger), schema)
+    except ActionError as exc:
+        raise ActionError(f"actions.{action.slug}.trigger: {exc.message}", hint=exc.hint) from exc
+    mapping = effective_mapping(action, override, mapping)
+    convert = convert_timestamps and is_literal_true(mapping.get("convert_timestamp", False)) \
+        if action.field("convert_timestamp") else False
+    values = {f.name: compile_expr(mapping.get(f.name), schema, f"actions.{action.slug}.mapping.{f.name}")
+              for f in action.fields}
+    plan = Plan()
+    BUILDERS[action.slug](plan, values, convert, quote_str(sync_name))
+    return CompiledAction(action, trigger_sql, plan)
+
+
+def select_sql(compiled: CompiledAction, calls_table: str) -> str:
+    """SQL yielding _key, _hash, _change, _seq, body, reason for every call the action's trigger matches."""
+    plan = compiled.plan
+    first = ", ".join(f"{sql} AS {name}" for name, sql in plan.layers[0].items())
+    sql = f"SELECT _key, _hash, _change, _seq{', ' + first if first else ''} FROM {calls_table} WHERE {compiled.trigger_sql}"
+    for layer in plan.layers[1:]:
+        if layer:
+            sql = f"SELECT *, {', '.join(f'{s} AS {n}' for n, s in layer.items())} FROM ({sql})"
+    sql = f"SELECT *, {plan.body} AS body FROM ({sql})"
+    checks = [*plan.checks, (f"strlen(body) >= {limits.MAX_OPERATION_BYTES}",
+                             f"'operation is ' || strlen(body) || ' bytes (limit 32 KB): send fewer or smaller attributes'")]
+    reason = "CASE " + " ".join(f"WHEN {cond} THEN {why}" for cond, why in checks) + " END"
+    return f"SELECT _key, _hash, _change, _seq, body, {reason} AS reason FROM ({sql})"
+
+
+def compile_enabled(schema: CallSchema, *, sync_name: str, overrides: dict[str, ActionOverride],
+                    convert_timestamps: bool) -> list[CompiledAction]:
+    """Every enabled action, compiled; an override naming an unknown action is an error."""
+    unknown = sorted(set(overrides) - set(ACTIONS))
+    if unknown:
+        raise ActionError(f"actions: unknown action(s) {', '.join(unknown)}", hint=f"actions are: {', '.join(ACTIONS)}")
+    return [compile_action(action, schema, sync_name=sync_name, convert_timestamps=convert_timestamps,
+                           override=overrides.get(slug))
+            for slug, action in ACTIONS.items() if overrides.get(slug) is None or overrides[slug].enabled]
+
+
+def build_operations(con: duckdb.DuckDBPyConnection, *, sync_name: str, calls_table: str, ops_table: str,
+                     overrides: dict[str, ActionOverride], convert_timestamps: bool, first_op_id: int) -> BuildSummary:
+    """Run the calls in `calls_table` through the enabled actions and append one op row per (call, action) match.
+
+    op_id = first_op_id + (_seq - min(_seq)) * n_actions + action index: unique, ordered by call, no sort needed.
+    """
+    schema = CallSchema.of(con.table(calls_table))
+    compiled = compile_enabled(schema, sync_name=sync_name, overrides=overrides, convert_timestamps=convert_timestamps)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {ops_table} ({OPS_COLUMNS})")
+    summary = BuildSummary(next_op_id=first_op_id)
+    low, high = con.execute(f"SELECT min(_seq), max(_seq) FROM {calls_table}").fetchone()
+    if low is None or not compiled:
+        return summary
+    n = len(compiled)
+    for index, item in enumerate(compiled):
+        action = item.action
+        con.execute(
+            f"INSERT INTO {ops_table} SELECT {first_op_id} + (_seq - {low}) * {n} + {index}, _key, _hash, _change, "
+            f"{quote_str(action.slug)}, {action.priority}, {quote_str(action.endpoint)}, body, "
+            f"CASE WHEN reason IS NULL THEN 'pending' ELSE 'rejected' END, NULL, reason "
+            f"FROM ({select_sql(item, calls_table)})")
+    summary.next_op_id = first_op_id + (high - low + 1) * n
+    for slug, pending, rejected in con.execute(
+            f"SELECT action, count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'rejected') "
+            f"FROM {ops_table} WHERE op_id >= {first_op_id} AND op_id < {summary.next_op_id} GROUP BY action").fetchall():
+        summary.operations[slug] = pending
+        if rejected:
+            summary.rejected[slug] = rejected
+    summary.warnings = count_warnings(con, compiled, calls_table)
+    return summary
+
+
+def count_warnings(con: duckdb.DuckDBPyConnection, compiled: list[CompiledAction], calls_table: str) -> dict[str, int]:
+    """One scan of the calls counting, per action and label, calls that triggered a warning condition."""
+    labels, exprs = [], []
+    for item in compiled:
+        for label, conditions in item.plan.warnings.items():
+            labels.append(f"{item.action.slug}: {label}")
+            exprs.append(f"count(*) FILTER (WHERE ({item.trigger_sql}) AND ({' OR '.join(conditions)}))")
+    if not exprs:
+        return {}
+    counts = con.execute(f"SELECT {', '.join(exprs)} FROM {calls_table}").fetchone()
+    merged: dict[str, int] = {}
+    for label, count in zip(labels, counts, strict=True):
+        if count:
+            merged[label] = merged.get(label, 0) + count
+    return merged
