@@ -39,6 +39,14 @@ def load_event(con: duckdb.DuckDBPyConnection, event: dict[str, Any], table: str
                     f"ELSE (j -> {quote_str(key)})::VARCHAR END"
         columns.append(f"{value} AS {quote_ident(key)}")
     key = str(event.get("messageId") or "test")
+    try:
+        _create(con, table, key, text, structure, columns)
+    except duckdb.Error as exc:  # e.g. keys differing only in case: DuckDB field names are case-insensitive
+        raise ActionError(f"the event cannot be loaded: {exc}",
+                          hint="keys that differ only in case (email/Email) cannot both be used") from exc
+
+
+def _create(con: duckdb.DuckDBPyConnection, table: str, key: str, text: str, structure: str, columns: list[str]) -> None:
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {quote_str(key)} AS _key, md5({quote_str(text)}) AS _hash, "
         f"'added' AS _change, 0::BIGINT AS _seq, {', '.join(columns)} "
