@@ -1,0 +1,64 @@
+"""`validate` against a real DuckDB warehouse file: every problem reported at once, errors vs warnings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from cio_retl.config import load_project
+from cio_retl.validate import validate_project
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    con.execute("CREATE TABLE people AS SELECT 'u1' AS user_id, 'Ann' AS first_name, 1704164645000 AS signed_up_at")
+    con.execute("CREATE TABLE orders AS SELECT 'o1' AS order_id, 'u1' AS user_id, 9.5 AS total")
+    con.execute("CREATE TABLE nobody AS SELECT 1 AS id, 'x' AS plan")
+    con.close()
+    config = {
+        "warehouses": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
+        "syncs": {
+            "people": {"warehouse": "wh", "table": "people", "primary_key": "user_id", "type": "identify"},
+            "orders": {"warehouse": "wh", "table": "orders", "primary_key": "order_id", "type": "track", "event": "Order Placed"},
+            "orders_again": {"warehouse": "wh", "table": "orders", "primary_key": "order_id", "type": "track",
+                             "event": "order placed"},
+            "nobody": {"warehouse": "wh", "table": "nobody", "primary_key": "id", "type": "identify"},
+        },
+        "actions": {
+            "trackEvent": {"trigger": 'type = "track" and traits.plan = "pro"'},
+            "createUpdatePerson": {"mapping": {"custom_attributes": {"name": {"@path": "$.traits.firstName"}}}},
+        },
+    }
+    (tmp_path / "cio_retl.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def test_validate_reports_everything(project_dir: Path) -> None:
+    problems = [str(p) for p in validate_project(load_project(project_dir / "cio_retl.yaml"))]
+    expected = [
+        "error: syncs.nobody: identify sync has no identifier column",
+        "warning: syncs.people: column signed_up_at holds values like 1704164645000: milliseconds?",
+        "warning: actions.trackEvent.trigger: can never fire for any sync",
+        "warning: actions.createUpdatePerson.mapping: no column provides $.traits.firstName (did you mean $.traits.first_name?)",
+        "warning: syncs.orders_again: event 'order placed' differs only in case from 'Order Placed'",
+    ]
+    for start in expected:
+        assert any(p.startswith(start) for p in problems), (start, problems)
+    assert len(problems) == len(expected), problems
+
+
+def test_validate_clean_project_and_bad_trigger(project_dir: Path) -> None:
+    path = project_dir / "cio_retl.yaml"
+    config = yaml.safe_load(path.read_text())
+    del config["syncs"]["nobody"], config["syncs"]["orders_again"]
+    config["actions"] = {}
+    path.write_text(yaml.safe_dump(config))
+    assert [p.severity for p in validate_project(load_project(path))] == ["warning"]  # only the milliseconds column
+    config["actions"] = {"trackEvent": {"trigger": 'type = "track" and'}}
+    path.write_text(yaml.safe_dump(config))
+    problems = [str(p) for p in validate_project(load_project(path))]
+    assert any("column 19" in p and p.startswith("error") for p in problems), problems
