@@ -29,7 +29,7 @@ def checkpoint(con: duckdb.DuckDBPyConnection) -> int:
             CREATE OR REPLACE TEMP TABLE done AS
             SELECT p.* FROM pending_rows p
              WHERE NOT EXISTS (SELECT 1 FROM ops o WHERE o._key = p._key AND o.status <> 'accepted')""")
-        done = con.execute("SELECT count(*) FROM done").fetchone()[0]
+        done = con.execute("SELECT count(*) FROM done").fetchall()[0][0]
         if done:
             idents = ", ".join(IDENTITY_COLUMNS)
             con.execute("DELETE FROM snapshot WHERE _key IN (SELECT _key FROM done)")

@@ -65,7 +65,7 @@ def build_example_warehouse(path: Path) -> dict[str, int]:
     con = duckdb.connect(str(path))
     try:
         con.execute(_SQL)
-        return {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
                 for table in ("people", "accounts", "memberships", "orders")}
     finally:
         con.close()

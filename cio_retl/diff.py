@@ -27,7 +27,7 @@ def compute_diff(con: duckdb.DuckDBPyConnection, *, full_resync: bool = False, w
     key is a bad row, not a deleted one. A window run (one partition) re-sends every row of its window and
     removes nothing. A full resync re-sends every row but still removes what disappeared.
     """
-    snapshot_rows = con.execute("SELECT count(*) FROM snapshot").fetchone()[0]
+    snapshot_rows = con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0]
     if window:
         con.execute("CREATE OR REPLACE TEMP TABLE removed AS SELECT * FROM snapshot WHERE FALSE")
     else:
@@ -40,8 +40,8 @@ def compute_diff(con: duckdb.DuckDBPyConnection, *, full_resync: bool = False, w
           FROM stage st LEFT JOIN snapshot sn ON st._key = sn._key
          WHERE sn._key IS NULL OR {same_rows_too}""")
     added, changed = con.execute(
-        "SELECT count(*) FILTER (_change = 'added'), count(*) FILTER (_change = 'changed') FROM changes").fetchone()
-    removed = con.execute("SELECT count(*) FROM removed").fetchone()[0]
+        "SELECT count(*) FILTER (_change = 'added'), count(*) FILTER (_change = 'changed') FROM changes").fetchall()[0]
+    removed = con.execute("SELECT count(*) FROM removed").fetchall()[0][0]
     return Diff(added=added, changed=changed, removed=removed, snapshot_rows=snapshot_rows)
 
 

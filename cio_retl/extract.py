@@ -90,7 +90,7 @@ def find_violations(con: duckdb.DuckDBPyConnection, key_columns: list[str]) -> t
         UNION ALL
         SELECT _key, 'duplicate primary key (' || count(*) || ' rows)' AS reason, count(*) AS n_rows
           FROM stage WHERE NOT ({any_null}) GROUP BY _key HAVING count(*) > 1""")
-    rows = con.execute("SELECT sum(n_rows) FROM violations").fetchone()[0] or 0
+    rows = con.execute("SELECT sum(n_rows) FROM violations").fetchall()[0][0] or 0
     samples = [f"{key}: {reason}" for key, reason in con.execute(
         f"SELECT _key, reason FROM violations ORDER BY _key LIMIT {VIOLATION_SAMPLES}").fetchall()]
     return int(rows), samples
@@ -108,6 +108,6 @@ def extract(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, sql: str, *, s
     schema = stage_model(con, warehouse.stream(sql, sync=sync_name),
                          empty_schema=lambda: warehouse.schema(sql, sync=sync_name), key_columns=sync.key_columns,
                          check=lambda s: check_contract(sync_name, sync, s, model), on_rows=on_rows)
-    rows = con.execute("SELECT count(*) FROM stage").fetchone()[0]
+    rows = con.execute("SELECT count(*) FROM stage").fetchall()[0][0]
     violations, samples = find_violations(con, sync.key_columns)
     return Extracted(rows=rows, schema=schema, violations=violations, violation_samples=samples)

@@ -70,14 +70,14 @@ class StateStore:
     # ---------------------------------------------------------------- meta
 
     def get_meta(self, name: str) -> str | None:
-        row = self.con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchone()
-        return row[0] if row else None
+        rows = self.con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchall()
+        return rows[0][0] if rows else None
 
     def set_meta(self, name: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [name, value])
 
     def count(self, table: str, where: str = "TRUE") -> int:
-        return self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
+        return self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0]
 
     # ---------------------------------------------------------------- runs
 

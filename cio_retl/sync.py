@@ -169,7 +169,7 @@ def _build_ops(con: duckdb.DuckDBPyConnection, sync_name: str, sync: Sync, proje
     counts = con.execute(f"SELECT action, count(*) FROM {ops_table} WHERE op_id > 0 GROUP BY 1 ORDER BY 1").fetchall()
     report.operations_by_action = dict(counts)
     report.operations = sum(report.operations_by_action.values())
-    report.rejected = con.execute(f"SELECT count(*) FROM {ops_table} WHERE status = 'rejected'").fetchone()[0]
+    report.rejected = con.execute(f"SELECT count(*) FROM {ops_table} WHERE status = 'rejected'").fetchall()[0][0]
     report.sample_operations = [
         {"action": action, "body": json.loads(body)} for action, body in con.execute(
             f"SELECT action, body FROM {ops_table} WHERE status = 'pending' ORDER BY op_id LIMIT {SAMPLE_OPERATIONS}"
@@ -196,7 +196,7 @@ def _deliver_and_commit(con: duckdb.DuckDBPyConnection, project: Project, sync_n
     if deliver is None:
         from cio_retl.delivery import deliver
     writer = OutcomeWriter(con)
-    total = con.execute("SELECT count(*) FROM ops WHERE status = 'pending'").fetchone()[0]
+    total = con.execute("SELECT count(*) FROM ops WHERE status = 'pending'").fetchall()[0][0]
     try:
         with progress.task("deliver", sync_name, total=total) as advance:
             stats = deliver(_pending_batches(con), project.destination, on_outcomes=writer, sync=sync_name,
@@ -208,9 +208,9 @@ def _deliver_and_commit(con: duckdb.DuckDBPyConnection, project: Project, sync_n
     report.rejected += writer.counts.get("rejected", 0)
     close_rejections(con, report.run_id)
     checkpoint(con)
-    report.pending = con.execute("SELECT count(*) FROM ops WHERE status IN ('pending', 'retryable')").fetchone()[0]
+    report.pending = con.execute("SELECT count(*) FROM ops WHERE status IN ('pending', 'retryable')").fetchall()[0][0]
     report.rejections = recent_rejections(con, report.run_id)
-    report.stuck = con.execute("SELECT count(*) FROM rejections WHERE attempts >= 5").fetchone()[0]
+    report.stuck = con.execute("SELECT count(*) FROM rejections WHERE attempts >= 5").fetchall()[0][0]
 
 
 def _sample_calls(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -1,0 +1,98 @@
+"""Times a first run and an incremental run (1% changed, 0.5% added, 0.5% removed) of an N-row identify sync.
+
+Delivery is replaced by an in-process sink that accepts every operation, so the figures are the cost of
+cio-retl itself (extract, hash, diff, convert, act, commit), not of a network. Run in a fresh process per N:
+    .venv/bin/python benchmarks/bench_sync.py --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cio_retl.config import load_project  # noqa: E402
+from cio_retl.sync import run_sync  # noqa: E402
+
+
+@dataclass
+class Outcome:
+    op_id: int
+    status: str = "accepted"
+    status_code: int = 200
+    reason: str | None = None
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    retries: int = 0
+
+
+def accept_all(batches, destination, *, on_outcomes, sync, progress=None) -> Stats:
+    stats = Stats()
+    for batch in batches:
+        on_outcomes([Outcome(op_id) for op_id in batch.column("op_id").to_pylist()])
+        stats.requests += 1
+    return stats
+
+
+def build_warehouse(path: Path, rows: int) -> None:
+    con = duckdb.connect(str(path))
+    con.execute(f"""
+        CREATE OR REPLACE TABLE people AS
+        SELECT 'u' || i AS user_id, 'p' || i || '@example.com' AS email, 'first' || (i % 100) AS first_name,
+               'last' || (i % 977) AS last_name, (['free', 'pro', 'team'])[i % 3 + 1] AS plan,
+               TIMESTAMP '2022-01-01' + to_seconds(i) AS created_at, i % 3 = 0 AS active,
+               (i * 1.5)::DOUBLE AS score, i % 50 AS seats, 'US' AS country
+          FROM range({rows}) t(i)""")
+    con.close()
+
+
+def mutate(path: Path, rows: int) -> None:
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE people SET plan = 'changed' WHERE hash(user_id) % 100 = 0")           # ~1 %
+    con.execute("DELETE FROM people WHERE hash(user_id) % 200 = 1")                            # ~0.5 %
+    con.execute(f"INSERT INTO people SELECT 'n' || i, 'n' || i || '@example.com', 'f', 'l', 'free', "
+                f"TIMESTAMP '2024-01-01', true, 0.5, 1, 'FR' FROM range({rows // 200}) t(i)")  # 0.5 %
+    con.close()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="cio_retl_bench_"))
+    build_warehouse(folder / "warehouse.duckdb", args.rows)
+    (folder / "cio_retl.yaml").write_text(yaml.safe_dump({
+        "state": "state", "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
+        "destination": {"site_id": "bench", "api_key": "bench"},
+        "syncs": {"people": {"warehouse": "wh", "table": "people", "primary_key": "user_id", "type": "identify",
+                             "mode": "mirror"}}}))
+    project = load_project(folder / "cio_retl.yaml")
+    for label in ("first run", "incremental run"):
+        if label == "incremental run":
+            mutate(folder / "warehouse.duckdb", args.rows)
+        start = time.perf_counter()
+        report = run_sync(project, "people", deliver=accept_all)
+        wall = time.perf_counter() - start
+        print(f"{label}: {args.rows:,} rows, wall {wall:.2f} s, extracted {report.extracted:,}, added {report.added:,}, "
+              f"changed {report.changed:,}, removed {report.removed:,}, operations {report.operations:,}, "
+              f"stages {report.stage_seconds}, peak RSS so far {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""run_sync() end to end on real DuckDB files: diff, modes, contract, commit protocol, guard and lock.
+
+Delivery here is the in-process RecordingDelivery of conftest.py (our own stand-in), so these tests can
+steer every outcome; delivery over HTTP against the sandbox is tested in test_delivery_*.py.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from cio_retl.rowhash import row_hash_sql
+from cio_retl.warehouse.types import normalize_batch
+from cio_retl.errors import MassDeleteError, ModelContractError, SyncError, SyncLockedError
+from cio_retl.snapshot import StateStore
+from cio_retl.sync import run_sync
+from tests.conftest import RecordingDelivery
+
+PEOPLE = """
+CREATE OR REPLACE TABLE people AS
+SELECT 'u' || i AS user_id, 'p' || i || '@example.com' AS email, 'free' AS plan,
+       TIMESTAMP '2024-01-01 00:00:00' + to_days(i) AS created_at
+  FROM range(1, 11) t(i)
+"""
+PEOPLE_SYNC = {"people": {"query": "SELECT * FROM people", "primary_key": "user_id", "type": "identify",
+                          "mode": "mirror"}}
+
+
+def snapshot_keys(project, sync: str) -> set[str]:
+    with StateStore.open(project.state_path(), sync, run_id="test") as state:
+        return {k for (k,) in state.con.execute("SELECT _key FROM snapshot").fetchall()}
+
+
+def ids(sent: list[dict], action: str) -> list[str]:
+    return sorted(op["identifiers"].get("id") or op["identifiers"].get("email") for op in sent if op["action"] == action)
+
+
+def test_added_changed_removed_in_mirror_mode(make_project, warehouse_sql) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    first = RecordingDelivery()
+    report = run_sync(project, "people", deliver=first)
+    assert (report.extracted, report.added, report.changed, report.removed) == (10, 10, 0, 0)
+    assert report.accepted == 10 and report.operations == 10
+    assert ids(first.sent, "identify") == sorted(f"u{i}" for i in range(1, 11))
+
+    warehouse_sql("UPDATE people SET plan = 'pro' WHERE user_id IN ('u1', 'u2');"
+                  "DELETE FROM people WHERE user_id = 'u10';"
+                  "INSERT INTO people VALUES ('u11', 'p11@example.com', 'free', TIMESTAMP '2024-02-01')")
+    second = RecordingDelivery()
+    report = run_sync(project, "people", deliver=second)
+    assert (report.added, report.changed, report.removed) == (1, 2, 1)
+    assert ids(second.sent, "identify") == ["u1", "u11", "u2"]
+    assert ids(second.sent, "delete") == ["u10"]
+    assert [op["attributes"]["plan"] for op in second.sent if op["identifiers"] == {"id": "u1"}] == ["pro"]
+    assert snapshot_keys(project, "people") == {f"u{i}" for i in range(1, 12)} - {"u10"}
+
+    third = RecordingDelivery()
+    report = run_sync(project, "people", deliver=third)
+    assert (report.added, report.changed, report.removed, report.operations) == (0, 0, 0, 0)
+    assert third.sent == []
+
+
+def test_native_timestamps_survive_into_calls(make_project, warehouse_sql) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    report = run_sync(project, "people", dry_run=True)
+    call = report.sample_calls[0]
+    assert call["type"] == "identify" and call["userId"] == "u1"
+    assert call["traits"]["created_at"].isoformat() == "2024-01-02T00:00:00+00:00"
+
+
+def test_upsert_never_deletes_and_append_sends_only_new_rows(make_project, warehouse_sql) -> None:
+    warehouse_sql(PEOPLE + "; CREATE TABLE orders AS SELECT 'o' || i AS order_id, 'u' || i AS user_id, i * 10 AS amount "
+                  "FROM range(1, 6) t(i)")
+    project = make_project({
+        "people": {"query": "SELECT * FROM people", "primary_key": "user_id", "type": "identify", "mode": "upsert"},
+        "orders": {"table": "orders", "primary_key": "order_id", "type": "track", "mode": "append", "event": "Order"},
+    })
+    run_sync(project, "people", deliver=RecordingDelivery())
+    run_sync(project, "orders", deliver=RecordingDelivery())
+    warehouse_sql("DELETE FROM people WHERE user_id = 'u1'; UPDATE orders SET amount = 999 WHERE order_id = 'o1';"
+                  "INSERT INTO orders VALUES ('o6', 'u6', 60)")
+    people, orders = RecordingDelivery(), RecordingDelivery()
+    assert run_sync(project, "people", deliver=people).removed == 1
+    assert people.sent == []
+    report = run_sync(project, "orders", deliver=orders)
+    assert report.changed == 1 and report.added == 1
+    assert [(op["action"], op["attributes"]["order_id"]) for op in orders.sent] == [("event", "o6")]
+
+
+def test_composite_keys(make_project, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE m AS SELECT * FROM (VALUES ('u1', 'a1', 'admin'), ('u1', 'a2', 'member'), "
+                  "('u2', 'a1', 'member')) t(user_id, group_id, role)")
+    project = make_project({"m": {"query": "SELECT user_id, group_id, {'role': role} AS relationship_attributes FROM m",
+                                  "primary_key": ["user_id", "group_id"], "type": "group", "mode": "mirror",
+                                  "max_delete_fraction": 0.5}})
+    delivery = RecordingDelivery()
+    assert run_sync(project, "m", deliver=delivery).added == 3
+    assert snapshot_keys(project, "m") == {'["u1","a1"]', '["u1","a2"]', '["u2","a1"]'}
+    warehouse_sql("DELETE FROM m WHERE user_id = 'u1' AND group_id = 'a2'")
+    delivery = RecordingDelivery()
+    report = run_sync(project, "m", deliver=delivery)
+    assert report.removed == 1
+    [op] = delivery.sent
+    assert (op["type"], op["action"]) == ("object", "delete_relationships")
+    assert op["identifiers"] == {"object_type_id": "1", "object_id": "a2"}
+    assert op["cio_relationships"] == [{"identifiers": {"id": "u1"}}]
+
+
+def test_null_and_duplicate_keys_are_recorded_and_the_rest_goes_on(make_project, warehouse_sql) -> None:
+    warehouse_sql(PEOPLE + "; INSERT INTO people VALUES (NULL, 'nokey@example.com', 'free', NULL), "
+                  "('u3', 'again@example.com', 'pro', NULL)")
+    project = make_project(PEOPLE_SYNC)
+    delivery = RecordingDelivery()
+    report = run_sync(project, "people", deliver=delivery)
+    assert report.contract_violations == 3
+    assert report.violation_samples == ["NULL: null primary key", "u3: duplicate primary key (2 rows)"]
+    assert ids(delivery.sent, "identify") == sorted(f"u{i}" for i in range(1, 11) if i != 3)
+    assert {(r.key, r.action) for r in report.rejections} == {("NULL", "model contract"), ("u3", "model contract")}
+    assert "unique, non-null primary key" in report.rejections[0].reason
+    assert "u3" not in snapshot_keys(project, "people")
+
+
+def test_nan_infinity_and_nulls_do_not_break_the_diff(make_project, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE s AS SELECT * FROM (VALUES ('u1', 'nan'::DOUBLE), ('u2', 'inf'::DOUBLE), "
+                  "('u3', '-inf'::DOUBLE), ('u4', NULL), ('u5', 1.5)) t(user_id, score)")
+    project = make_project({"s": {"table": "s", "primary_key": "user_id", "type": "identify"}})
+    assert run_sync(project, "s", deliver=RecordingDelivery()).added == 5
+    again = run_sync(project, "s", deliver=RecordingDelivery())
+    assert (again.added, again.changed) == (0, 0)
+    warehouse_sql("UPDATE s SET score = 'nan'::DOUBLE WHERE user_id = 'u5'")
+    assert run_sync(project, "s", deliver=RecordingDelivery()).changed == 1
+
+
+def test_a_column_whose_type_changes(make_project, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE s AS SELECT 'u' || i AS user_id, i AS seats FROM range(3) t(i)")
+    project = make_project({"s": {"table": "s", "primary_key": "user_id", "type": "identify"}})
+    run_sync(project, "s", deliver=RecordingDelivery())
+    warehouse_sql("ALTER TABLE s ALTER seats TYPE BIGINT")
+    assert run_sync(project, "s", deliver=RecordingDelivery()).changed == 0  # same JSON would be sent
+    warehouse_sql("ALTER TABLE s ALTER seats TYPE VARCHAR")
+    delivery = RecordingDelivery()
+    assert run_sync(project, "s", deliver=delivery).changed == 3  # numbers became text: Customer.io must hear
+    assert {op["attributes"]["seats"] for op in delivery.sent} == {"0", "1", "2"}
+
+
+def test_model_edit_forces_full_resync(make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project({"people": {"model": "sql/people.sql", "primary_key": "user_id", "type": "identify"}},
+                           models={"people.sql": "SELECT * FROM people"})
+    run_sync(project, "people", deliver=RecordingDelivery())
+    (tmp_path / "sql" / "people.sql").write_text("SELECT user_id, email, plan FROM people")
+    delivery = RecordingDelivery()
+    report = run_sync(project, "people", deliver=delivery)
+    assert report.full_resync and len(delivery.sent) == 10
+    assert any("full resync" in w for w in report.warnings)
+    assert run_sync(project, "people", deliver=RecordingDelivery()).operations == 0
+
+
+def test_crash_between_sending_and_committing(make_project, warehouse_sql) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    crashing = RecordingDelivery(crash_after=4)
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(project, "people", deliver=crashing)
+    # Only what Customer.io accepted reached the snapshot.
+    assert snapshot_keys(project, "people") == {"u1", "u2", "u3", "u4"}
+    rerun = RecordingDelivery()
+    report = run_sync(project, "people", deliver=rerun)
+    assert ids(rerun.sent, "identify") == sorted(f"u{i}" for i in range(5, 11))
+    assert report.accepted == 6
+    assert snapshot_keys(project, "people") == {f"u{i}" for i in range(1, 11)}
+
+
+def real_hashes(tmp_path) -> dict[str, str]:
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    table = pa.Table.from_batches([normalize_batch(b) for b in con.execute("SELECT * FROM people").to_arrow_table().to_batches()])
+    con.register("p", table)
+    return dict(con.execute(f"SELECT user_id, {row_hash_sql(table.schema)} FROM p").fetchall())
+
+
+def test_outcomes_recorded_but_not_checkpointed_are_committed_by_the_next_run(make_project, warehouse_sql,
+                                                                             tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    hashes = real_hashes(tmp_path)
+    # Simulate a process killed after writing outcomes for u1..u3 but before its checkpoint.
+    with StateStore.open(project.state_path(), "people", run_id="crashed") as state:
+        for i in range(1, 5):
+            state.con.execute("INSERT INTO pending_rows VALUES (?, ?, 'added', ?, NULL, NULL, NULL, NULL, 'crashed')",
+                              [f"u{i}", hashes[f"u{i}"], f"u{i}"])
+        state.con.execute("INSERT INTO ops SELECT i, 'u' || i, 'h', 'added', 'createUpdatePerson', 1, 'batch', '{}', "
+                          "CASE WHEN i < 4 THEN 'accepted' ELSE 'pending' END, NULL, NULL FROM range(1, 5) t(i)")
+    rerun = RecordingDelivery()
+    run_sync(project, "people", deliver=rerun)
+    assert "u1" not in ids(rerun.sent, "identify") and "u4" in ids(rerun.sent, "identify")
+    assert len(rerun.sent) == 7
+
+
+def test_rejected_rows_stay_out_of_the_snapshot_and_are_retried(make_project, warehouse_sql) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    refuse_u2 = RecordingDelivery(reject=lambda op: "invalid: email is not valid" if op["identifiers"] == {"id": "u2"} else None,
+                                  retryable=lambda op: op["identifiers"] == {"id": "u3"})
+    report = run_sync(project, "people", deliver=refuse_u2)
+    assert (report.accepted, report.rejected, report.pending) == (8, 1, 1)
+    assert [(r.key, r.status_code, r.reason) for r in report.rejections] == [("u2", 400, "invalid: email is not valid")]
+    assert snapshot_keys(project, "people") == {f"u{i}" for i in range(1, 11)} - {"u2", "u3"}
+    for attempt in range(2, 6):
+        report = run_sync(project, "people", deliver=RecordingDelivery(reject=refuse_u2.reject))
+        assert report.rejections[0].attempts == attempt
+    assert report.stuck == 1
+    fixed = RecordingDelivery()
+    run_sync(project, "people", deliver=fixed)
+    assert ids(fixed.sent, "identify") == ["u2"]
+    assert snapshot_keys(project, "people") == {f"u{i}" for i in range(1, 11)}
+
+
+def test_mass_delete_guard(make_project, warehouse_sql) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    run_sync(project, "people", deliver=RecordingDelivery())
+    warehouse_sql("DELETE FROM people WHERE user_id <> 'u1'")
+    delivery = RecordingDelivery()
+    with pytest.raises(MassDeleteError, match=r"(?s)would delete 9 of 10 .*--allow-mass-delete") as caught:
+        run_sync(project, "people", deliver=delivery)
+    assert delivery.sent == [] and caught.value.report.status == "failed"
+    report = run_sync(project, "people", deliver=delivery, allow_mass_delete=True)
+    assert report.removed == 9 and len(delivery.sent) == 9
+
+
+def test_second_run_of_a_sync_fails_fast_naming_the_holder(make_project, warehouse_sql) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    with StateStore.open(project.state_path(), "people", run_id="r-holder", command="run"):
+        with pytest.raises(SyncLockedError, match=r"another run holds the lock \(run r-holder, pid \d+"):
+            run_sync(project, "people", deliver=RecordingDelivery())
+    run_sync(project, "people", deliver=RecordingDelivery())  # released afterwards
+
+
+def test_dry_run_changes_no_state(make_project, warehouse_sql) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    report = run_sync(project, "people", dry_run=True)
+    assert report.operations == 10 and report.sample_operations[0]["body"]["action"] == "identify"
+    assert snapshot_keys(project, "people") == set()
+    assert run_sync(project, "people", dry_run=True).added == 10
+
+
+def test_missing_columns_fail_with_the_model_and_columns(make_project, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE t AS SELECT 1 AS id, 'x' AS name")
+    project = make_project({"t": {"table": "t", "primary_key": "id", "type": "track"}})
+    with pytest.raises(ModelContractError) as caught:
+        run_sync(project, "t", deliver=RecordingDelivery())
+    message = str(caught.value)
+    assert "sync 't'" in message and "user_id or anonymous_id" in message and "event (or set `event:`" in message
+    assert "it returns id, name" in message
+
+
+def test_warehouse_sql_error_names_sync_and_warehouse(make_project, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE t AS SELECT 1 AS user_id")
+    project = make_project({"t": {"query": "SELECT * FROM no_such_table", "primary_key": "user_id", "type": "identify"}})
+    with pytest.raises(SyncError, match=r"sync 't': warehouse 'wh': query failed: .*no_such_table"):
+        run_sync(project, "t", deliver=RecordingDelivery())
