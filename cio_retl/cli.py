@@ -214,6 +214,45 @@ def demo(config: ConfigOption = None,
     raise typer.Exit(code)
 
 
+# ---------------------------------------------------------------- test-action / validate (cio_retl/actions)
+
+
+@app.command("test-action")
+def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec event JSON file, or - for stdin.")],
+                action: Annotated[Optional[str], typer.Option("--action", help="Run this action (default: every action whose trigger matches).")] = None,
+                mapping: Annotated[Optional[Path], typer.Option("--mapping", help="JSON file: the complete mapping (field → expression) for --action.")] = None,
+                region: Annotated[str, typer.Option("--region", help="us or eu (sets the printed URL).")] = "us",
+                config: ConfigOption = None) -> None:
+    """The Data Out Tester: print the requests one event would produce, as JSON ([] when no action matches)."""
+    from cio_retl.actions.tester import simulate
+    from cio_retl.config import config_path
+
+    try:
+        payload = json.loads(sys.stdin.read() if event == "-" else Path(event).read_text())
+        fields = json.loads(mapping.read_text()) if mapping else None
+        overrides = _load(config).actions if config or config_path().is_file() else {}
+        requests = simulate(payload, action=action, mapping=fields, overrides=overrides,
+                            region=region if region in ("us", "eu") else "us")
+    except (CioRetlError, OSError, ValueError) as exc:
+        print(json.dumps({"error": getattr(exc, "message", str(exc))}))
+        raise typer.Exit(1) from exc
+    print(json.dumps(requests, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def validate(config: ConfigOption = None) -> None:
+    """Check every sync's columns against the actions (LIMIT 0 plus a small sample); exit 1 on errors."""
+    from cio_retl.validate import validate_project
+
+    problems = validate_project(_load(config))
+    for problem in problems:
+        colour = "red" if problem.severity == "error" else "yellow"
+        out.print(f"[{colour}]{problem.severity}[/{colour}]: {problem.where}: {problem.message}", highlight=False)
+    errors = sum(p.severity == "error" for p in problems)
+    out.print(f"{errors} error(s), {len(problems) - errors} warning(s)" if problems else "no problems found")
+    raise typer.Exit(1 if errors else 0)
+
+
 def main() -> None:
     """Entry point that maps configuration errors to exit code 2 and sync errors to 1."""
     try:

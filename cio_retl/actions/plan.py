@@ -105,7 +105,7 @@ def attributes(plan: Plan, base: Val, convert: bool, reserved: tuple[str, ...], 
     nonfinite_warnings(plan, base)
     obj = as_object(base)
     if obj is None:  # a JSON/MAP/absent value: keys unknown when compiling, so merge in SQL
-        raw = json_text(base, convert)
+        raw = plan.col(json_text(base, convert))  # layer 0: only it sees the calls table's columns
         removal = "{" + ",".join(f'"{k}":null' for k in reserved if k not in extras) + "}"
         added = "'{' || concat_ws(',', " + ", ".join(f"{key_json(k)} || {v}" for k, v in extras.items()) + ") || '}'" \
             if extras else "'{}'"
