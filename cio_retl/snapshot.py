@@ -18,6 +18,7 @@ from cio_retl.errors import SyncError, SyncLockedError
 
 IDENTITY_COLUMNS = ("user_id", "email", "anonymous_id", "group_id", "object_type_id")
 STUCK_AFTER_ATTEMPTS = 5
+STATE_MEMORY_LIMIT = os.environ.get("CIO_RETL_MEMORY_LIMIT", "256MB")
 
 _IDENTS_DDL = ", ".join(f"{c} VARCHAR" for c in IDENTITY_COLUMNS)
 SCHEMA = f"""
@@ -62,6 +63,9 @@ class StateStore:
                                 hint="is another tool holding the file open? close it and retry") from exc
             try:
                 con.execute("SET TimeZone = 'UTC'")
+                # Bounded memory: large extracts and operation logs spill to disk instead of growing RSS.
+                con.execute(f"SET memory_limit = '{STATE_MEMORY_LIMIT}'")
+                con.execute(f"SET temp_directory = '{state_dir / 'tmp'}'")
                 con.execute(SCHEMA)
                 yield cls(sync, con, path)
             finally:

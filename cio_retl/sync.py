@@ -165,7 +165,7 @@ def _build_ops(con: duckdb.DuckDBPyConnection, sync_name: str, sync: Sync, proje
                                    overrides=project.actions, convert_timestamps=sync.convert_timestamps,
                                    first_op_id=next_id)
         next_id = summary.next_op_id
-        report.warnings.extend(summary.warnings)
+        report.warnings.extend(f"{label} ({count} row(s))" for label, count in summary.warnings.items())
     counts = con.execute(f"SELECT action, count(*) FROM {ops_table} WHERE op_id > 0 GROUP BY 1 ORDER BY 1").fetchall()
     report.operations_by_action = dict(counts)
     report.operations = sum(report.operations_by_action.values())

@@ -12,6 +12,9 @@ from cio_retl.config import DuckDBWarehouse
 from cio_retl.errors import WarehouseError
 from cio_retl.warehouse.types import normalize_batch
 
+# Reading streams batch by batch; a small buffer pool keeps the warehouse's cache out of our RSS.
+READER_MEMORY_LIMIT = "128MB"
+
 
 class DuckDBReader:
     """Streams a model's rows from a DuckDB file, read-only."""
@@ -30,6 +33,7 @@ class DuckDBReader:
             try:
                 self._con = duckdb.connect(self.path, read_only=self.path != ":memory:")
                 self._con.execute("SET TimeZone = 'UTC'")
+                self._con.execute(f"SET memory_limit = '{READER_MEMORY_LIMIT}'")
             except duckdb.Error as exc:
                 raise WarehouseError(sync, self.name, f"cannot open {self.path}: {exc}",
                                      hint="is another process writing to it?") from exc
