@@ -21,7 +21,7 @@ def _default(field) -> str:
     if field.is_required():
         return "required"
     value = field.default if field.default_factory is None else field.default_factory()
-    if value is None or value == {} or hasattr(value, "model_fields"):
+    if value is None or value == {} or isinstance(value, BaseModel):
         return ""
     if hasattr(value, "get_secret_value"):
         return ""
