@@ -1,0 +1,1 @@
+"""Dagster code location of cio-retl: one asset per sync of the project file (see docs/dagster.md)."""

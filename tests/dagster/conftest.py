@@ -1,0 +1,143 @@
+"""Fixtures of the Dagster tests: a small project in a tmp dir (DuckDB warehouse + cio_retl.yaml) and a runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from cio_retl.config import Project, load_project
+from dagster_project.assets import sync_asset_key
+from dagster_project.definitions import build_definitions
+from dagster_project.settings import DagsterSettings
+from tests.conftest import RecordingDelivery
+
+SECRET_KEY = "secret-track-key-123"
+ENV_VARS = ("CUSTOMERIO_SITE_ID", "CUSTOMERIO_TRACK_API_KEY", "CUSTOMERIO_REGION", "CUSTOMERIO_TRACK_URL",
+            "CIO_RETL_CONFIG", "CIO_RETL_SCHEDULES_RUNNING", "CIO_RETL_REJECTION_RATE_WARN", "CIO_RETL_DAGSTER_POOL",
+            "CIO_RETL_PARTITION_START")
+
+# Ten people, and twelve orders over five days (2024-03-01 .. 2024-03-05), a few per day.
+WAREHOUSE_SQL = """
+CREATE OR REPLACE TABLE people AS
+SELECT 'u' || i AS user_id, 'p' || i || '@example.com' AS email, 'free' AS plan FROM range(1, 11) t(i);
+CREATE OR REPLACE TABLE orders AS
+SELECT 'o' || i AS order_id, 'u' || (i % 10 + 1) AS user_id, i * 10 AS amount,
+       TIMESTAMP '2024-03-01 08:00:00' + to_hours(i * 10) AS ordered_at
+  FROM range(0, 12) t(i);
+"""
+SYNCS: dict[str, dict[str, Any]] = {
+    "people": {"model": "sql/people.sql", "primary_key": "user_id", "type": "identify", "mode": "mirror",
+               "schedule": "0 * * * *"},
+    "orders": {"model": "sql/orders.sql", "primary_key": "order_id", "type": "track", "mode": "append",
+               "event": "Order Completed", "partition_by": "ordered_at", "partition_start": "2024-03-01",
+               "schedule": "30 * * * *"},
+    "adhoc": {"query": "SELECT * FROM people", "primary_key": "user_id", "type": "identify"},
+}
+MODELS = {"people.sql": "SELECT * FROM people", "orders.sql": "SELECT * FROM orders"}
+
+
+@dataclass
+class DagsterProject:
+    """A project on disk, its Definitions, and a delivery stand-in that records what was sent."""
+
+    root: Path
+    file: Path
+    project: Project
+    defs: dg.Definitions
+    delivery: RecordingDelivery
+
+    def sql(self, statement: str) -> None:
+        """Change the warehouse between runs."""
+        con = duckdb.connect(str(self.root / "warehouse.duckdb"))
+        try:
+            con.execute(statement)
+        finally:
+            con.close()
+
+    def materialize(self, sync: str, *, config: dict[str, Any] | None = None, partition_key: str | None = None,
+                    partition_range: tuple[str, str] | None = None) -> dg.ExecuteInProcessResult:
+        """materialize() customerio/<sync> in-process, as a run launched from the UI would."""
+        tags = {}
+        if partition_range:  # how a single-run backfill of a range reaches the asset
+            tags = {"dagster/asset_partition_range_start": partition_range[0],
+                    "dagster/asset_partition_range_end": partition_range[1]}
+        run_config = {"ops": {f"customerio__{sync}": {"config": config}}} if config else None
+        with dg.DagsterInstance.ephemeral() as instance:
+            return dg.materialize(list(self.defs.assets), selection=[sync_asset_key(sync)],
+                                  resources=self.defs.resources, instance=instance, run_config=run_config,
+                                  partition_key=partition_key, tags=tags, raise_on_error=False)
+
+
+def write_project(root: Path, syncs: dict[str, dict[str, Any]] | None = None,
+                  destination: dict[str, Any] | None = None) -> Path:
+    """cio_retl.yaml + sql/ + warehouse.duckdb in root; returns the project file."""
+    (root / "sql").mkdir(exist_ok=True)
+    for name, sql in MODELS.items():
+        (root / "sql" / name).write_text(sql)
+    con = duckdb.connect(str(root / "warehouse.duckdb"))
+    try:
+        con.execute(WAREHOUSE_SQL)
+    finally:
+        con.close()
+    document = {
+        "state": "state",
+        "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
+        "destination": destination or {"site_id": "site-1", "api_key": SECRET_KEY},
+        "syncs": {name: {"warehouse": "wh", **spec} for name, spec in (syncs or SYNCS).items()},
+    }
+    file = root / "cio_retl.yaml"
+    file.write_text(yaml.safe_dump(document))
+    return file
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No CIO_RETL_* / CUSTOMERIO_* variables from the developer's shell."""
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def dagster_project(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Callable[..., DagsterProject]:
+    """Build the tmp project and its Definitions; delivery is the in-process RecordingDelivery."""
+
+    def make(syncs: dict[str, dict[str, Any]] | None = None, *, settings: DagsterSettings | None = None,
+             delivery: RecordingDelivery | None = None) -> DagsterProject:
+        file = write_project(tmp_path, syncs)
+        project = load_project(file)
+        recorder = delivery or RecordingDelivery()
+        # run_sync imports cio_retl.delivery.deliver when it delivers, so this stands in for Customer.io.
+        clean_env.setattr("cio_retl.delivery.deliver", recorder, raising=False)
+        defs = build_definitions(project, file, settings or DagsterSettings())
+        return DagsterProject(tmp_path, file, project, defs, recorder)
+
+    return make
+
+
+def metadata_values(result: dg.ExecuteInProcessResult, sync: str) -> dict[str, Any]:
+    """The materialization's metadata as plain values (a range run records one per partition, all alike)."""
+    event = result.asset_materializations_for_node(f"customerio__{sync}")[-1]
+    return {name: getattr(value, "value", value) for name, value in event.metadata.items()}
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    """Asset check evaluations by check name."""
+    return {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture
+def all_events_text() -> Callable[[dg.ExecuteInProcessResult], str]:
+    """Every event of a run as text (to grep for secrets)."""
+
+    def text(result: dg.ExecuteInProcessResult) -> Iterator[str]:
+        return "\n".join(repr(event) for event in result.all_events)
+
+    return text
