@@ -184,8 +184,8 @@ def _pending_batches(con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]
             "SELECT DISTINCT priority FROM ops WHERE status = 'pending' ORDER BY 1").fetchall()]
         for priority in priorities:
             # ops are inserted in op_id order and DuckDB preserves insertion order, so no sort is needed.
-            reader = reader_con.execute("SELECT op_id, priority, endpoint, body FROM ops "
-                                        "WHERE status = 'pending' AND priority = ?", [priority]).to_arrow_reader(5000)
+            reader = reader_con.sql("SELECT op_id, priority, endpoint, body FROM ops "
+                                    f"WHERE status = 'pending' AND priority = {int(priority)}").to_arrow_reader(5000)
             yield from reader
     finally:
         reader_con.close()
@@ -214,8 +214,8 @@ def _deliver_and_commit(con: duckdb.DuckDBPyConnection, project: Project, sync_n
 
 
 def _sample_calls(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    rows = con.execute(f"SELECT * EXCLUDE (_hash, _seq) FROM calls ORDER BY _seq LIMIT {SAMPLE_CALLS}").to_arrow_table()
-    extra = con.execute(f"SELECT * EXCLUDE (_hash, _seq) FROM delete_calls LIMIT {SAMPLE_CALLS}").to_arrow_table()
+    rows = con.sql(f"SELECT * EXCLUDE (_hash, _seq) FROM calls ORDER BY _seq LIMIT {SAMPLE_CALLS}").to_arrow_table()
+    extra = con.sql(f"SELECT * EXCLUDE (_hash, _seq) FROM delete_calls LIMIT {SAMPLE_CALLS}").to_arrow_table()
     return [_drop_nulls(row) for row in rows.to_pylist() + extra.to_pylist()][:SAMPLE_CALLS]
 
 

@@ -42,7 +42,7 @@ class DuckDBReader:
     def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
         con = self._connect(sync)
         try:
-            reader = con.execute(sql).to_arrow_reader(self.config.batch_size)
+            reader = con.sql(sql).to_arrow_reader(self.config.batch_size)  # streams; execute() would copy
             for batch in reader:
                 yield normalize_batch(batch)
         except duckdb.Error as exc:
@@ -51,7 +51,7 @@ class DuckDBReader:
     def schema(self, sql: str, *, sync: str) -> pa.Schema:
         con = self._connect(sync)
         try:
-            table = con.execute(f"SELECT * FROM ({sql}) AS model LIMIT 0").to_arrow_table()
+            table = con.sql(f"SELECT * FROM ({sql}) AS model LIMIT 0").to_arrow_table()
         except duckdb.Error as exc:
             raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
         return normalize_batch(pa.RecordBatch.from_pylist([], schema=table.schema)).schema
