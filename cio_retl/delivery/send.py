@@ -1,0 +1,248 @@
+"""deliver(): send packed requests concurrently under the rate limit, retry, split, and report outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from cio_retl.config import Destination
+from cio_retl.delivery.batching import Request, pack
+from cio_retl.delivery.client import TrackClient, TransportFailure, auth_failure, fetch_region
+from cio_retl.delivery.limits import BATCH_PATH, DEFAULT_POLICY, METRICS_PATH, RetryPolicy
+from cio_retl.delivery.outcomes import Outcome, Verdict, backoff_delay, classify
+from cio_retl.delivery.ratelimit import TokenBucket
+from cio_retl.errors import DestinationAuthError, DestinationError
+
+log = logging.getLogger(__name__)
+OnOutcomes = Callable[[list[Outcome]], None]
+# Requests packed ahead of the senders: enough to keep every connection busy while the caller's thread
+# is writing outcomes, few enough to bound memory (each holds up to 475 KB of operations).
+PREFETCH_PER_CONNECTION = 2
+
+
+@dataclass
+class DeliveryStats:
+    """What delivering one run cost: requests, retries, bytes, time and rate limiting."""
+
+    operations: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    retryable: int = 0
+    requests: int = 0
+    retries: int = 0
+    splits: int = 0
+    bytes_sent: int = 0
+    seconds: float = 0.0
+    rate_limited: int = 0      # 429 answers
+    rate_wait_s: float = 0.0   # time requests waited for the token bucket
+    backoff_wait_s: float = 0.0
+    final_rate: float = 0.0    # the bucket's rate at the end (below the configured one after 429s)
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "requests_per_second": round(self.requests_per_second, 1)}
+
+
+class _Sender:
+    """Runs on the delivery thread's event loop: one request's attempts, retries and splits."""
+
+    def __init__(self, destination: Destination, sync: str, bucket: TokenBucket, policy: RetryPolicy,
+                 results: queue.SimpleQueue, stats: DeliveryStats) -> None:
+        self.destination = destination
+        self.sync = sync
+        self.bucket = bucket
+        self.policy = policy
+        self.results = results
+        self.stats = stats
+        self.client = TrackClient(destination, connections=destination.max_concurrency)
+        self.slots: asyncio.Semaphore | None = None
+
+    async def deliver(self, request: Request) -> None:
+        """Send one request until it has a final answer; put its outcomes on the results queue."""
+        verdict = await self._attempts(request)
+        if verdict.action == "split" and len(request) > 1:
+            self.stats.splits += 1
+            await asyncio.gather(*(self.deliver(half) for half in request.halves()))
+            return
+        self.results.put(self._outcomes(request, verdict))
+
+    def _outcomes(self, request: Request, verdict: Verdict) -> list[Outcome]:
+        code = verdict.status_code
+        if verdict.action == "accept":
+            return [Outcome(op, "rejected", code, verdict.rejected[i]) if i in verdict.rejected
+                    else Outcome(op, "accepted", code, None) for i, op in enumerate(request.op_ids)]
+        if verdict.action == "split":  # one operation left: it is the bad one
+            return [Outcome(request.op_ids[0], "rejected", code, verdict.message or f"HTTP {code}")]
+        reason = f"not delivered after {self.destination.max_attempts} attempt(s): {verdict.message}"
+        return [Outcome(op, "retryable", code, reason) for op in request.op_ids]
+
+    async def _attempts(self, request: Request) -> Verdict:
+        path = METRICS_PATH if request.endpoint == "metrics" else BATCH_PATH
+        body = request.body
+        for attempt in range(1, self.destination.max_attempts + 1):
+            wait = self.bucket.reserve()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            verdict = await self._send_once(path, body, len(request))
+            if verdict.action == "auth":
+                raise await self._auth_error(verdict)
+            if verdict.action == "fatal":
+                raise DestinationError(self.sync, f"Customer.io answered HTTP {verdict.status_code} at "
+                                       f"{self.client.base_url}{path}: {verdict.message}",
+                                       hint="check destination.url / region; the rows stay pending")
+            if verdict.action != "retry":
+                self.bucket.reward()
+                return verdict
+            if verdict.status_code == 429:
+                self.stats.rate_limited += 1
+                self.bucket.penalize(verdict.retry_after)
+            if attempt == self.destination.max_attempts:
+                return verdict
+            delay = backoff_delay(attempt, verdict.retry_after, self.policy)
+            log.info("sync %s: %s, retrying in %.2fs (attempt %d of %d)", self.sync,
+                     verdict.message or verdict.status_code, delay, attempt + 1, self.destination.max_attempts)
+            self.stats.retries += 1
+            self.stats.backoff_wait_s += delay
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _send_once(self, path: str, body: bytes, size: int) -> Verdict:
+        if self.slots is None:
+            self.slots = asyncio.Semaphore(self.destination.max_concurrency)
+        async with self.slots:
+            self.stats.requests += 1
+            self.stats.bytes_sent += len(body)
+            try:
+                reply = await self.client.post(path, body)
+            except TransportFailure as exc:
+                return classify(None, b"", size=size, transport_error=str(exc))
+        return classify(reply.status_code, reply.body, reply.headers, size=size)
+
+    async def _auth_error(self, verdict: Verdict) -> DestinationAuthError:
+        answer = await asyncio.to_thread(fetch_region, self.destination)
+        message, hint = auth_failure(self.destination, verdict.status_code or 401, answer)
+        return DestinationAuthError(self.sync, message, hint=hint)
+
+
+class _LoopThread:
+    """An event loop on its own thread, so the caller's thread stays free to read input and write outcomes."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, coroutine: Any) -> concurrent.futures.Future:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+_DONE = object()
+
+
+def deliver(batches: Iterable[pa.RecordBatch], destination: Destination, *, on_outcomes: OnOutcomes, sync: str,
+            progress: Callable[[int], None] | None = None, policy: RetryPolicy = DEFAULT_POLICY,
+            bucket: TokenBucket | None = None) -> DeliveryStats:
+    """Deliver pending operations (record batches of op_id, priority, endpoint, body sorted by priority, op_id).
+
+    Each priority finishes before the next starts. `on_outcomes` and `progress` are called on the caller's
+    thread (the HTTP requests run on a private event-loop thread), so they may write to DuckDB directly.
+    Raises DestinationAuthError on 401/403 and DestinationError when the endpoint cannot take the run at all;
+    outcomes received before that have already been reported.
+    """
+    stats = DeliveryStats()
+    bucket = bucket or TokenBucket(destination.requests_per_second)
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    runner = _LoopThread(f"cio-retl-deliver-{sync}")
+    sender = _Sender(destination, sync, bucket, policy, results, stats)
+    pump = _Pump(results, on_outcomes, progress, stats)
+    window = destination.max_concurrency * PREFETCH_PER_CONNECTION
+    started, waited_before = time.monotonic(), bucket.waited_s
+    try:
+        priority = None
+        for item in pack(batches):
+            if isinstance(item, list):  # operations rejected locally (empty or oversize)
+                pump.emit(item)
+                continue
+            if priority is not None and item.priority != priority:
+                pump.wait(until=0)  # a priority finishes before the next starts
+            priority = item.priority
+            pump.wait(until=window - 1)
+            future = runner.submit(sender.deliver(item))
+            pump.started(future)
+        pump.wait(until=0)
+    finally:
+        pump.abandon()
+        runner.submit(sender.client.aclose()).result(timeout=10)
+        runner.close()
+        stats.seconds = time.monotonic() - started
+        stats.rate_wait_s = bucket.waited_s - waited_before
+        stats.final_rate = bucket.rate
+    return stats
+
+
+class _Pump:
+    """The caller's side: tracks requests in flight and hands their outcomes to `on_outcomes` as they come."""
+
+    def __init__(self, results: queue.SimpleQueue, on_outcomes: OnOutcomes, progress: Callable[[int], None] | None,
+                 stats: DeliveryStats) -> None:
+        self.results = results
+        self.on_outcomes = on_outcomes
+        self.progress = progress
+        self.stats = stats
+        self.in_flight: set[concurrent.futures.Future] = set()
+
+    def started(self, future: concurrent.futures.Future) -> None:
+        self.in_flight.add(future)
+        future.add_done_callback(lambda done: self.results.put((_DONE, done)))
+
+    def wait(self, *, until: int) -> None:
+        """Report outcomes until at most `until` requests are in flight; re-raise a request's fatal error."""
+        while len(self.in_flight) > until:
+            item = self.results.get()
+            if isinstance(item, tuple) and item[0] is _DONE:
+                self._finished(item[1])
+            else:
+                self.emit(item)
+
+    def _finished(self, future: concurrent.futures.Future) -> None:
+        self.in_flight.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            raise future.exception()
+
+    def emit(self, outcomes: list[Outcome]) -> None:
+        self.stats.operations += len(outcomes)
+        for outcome in outcomes:
+            setattr(self.stats, outcome.status, getattr(self.stats, outcome.status) + 1)
+        self.on_outcomes(outcomes)
+        if self.progress:
+            self.progress(len(outcomes))
+
+    def abandon(self) -> None:
+        """After an error: cancel what is in flight, and still report the outcomes that already arrived."""
+        for future in self.in_flight:
+            future.cancel()
+        concurrent.futures.wait(self.in_flight, timeout=10)
+        while True:
+            try:
+                item = self.results.get_nowait()
+            except queue.Empty:
+                return
+            if not (isinstance(item, tuple) and item[0] is _DONE):
+                self.emit(item)
