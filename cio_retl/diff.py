@@ -45,10 +45,15 @@ def compute_diff(con: duckdb.DuckDBPyConnection, *, full_resync: bool = False, w
     return Diff(added=added, changed=changed, removed=removed, snapshot_rows=snapshot_rows)
 
 
-def apply_mode(con: duckdb.DuckDBPyConnection, sync: Sync) -> None:
-    """Keep only what the sync's mode sends: append drops changed rows and removals; upsert sends no deletes."""
+def apply_mode(con: duckdb.DuckDBPyConnection, sync: Sync, *, resend: bool = False) -> None:
+    """Keep only what the sync's mode sends: append drops changed rows and removals; upsert sends no deletes.
+
+    `resend` (a full resync or a partition window) keeps every staged row, also in append mode: event ids
+    are derived from the row, so Customer.io de-duplicates what it already has.
+    """
     if sync.mode == "append":
-        con.execute("DELETE FROM changes WHERE _change = 'changed'")
+        if not resend:
+            con.execute("DELETE FROM changes WHERE _change = 'changed'")
         con.execute("DELETE FROM removed")
 
 

@@ -72,11 +72,13 @@ def stage_model(con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch
 
     con.register("model_stream", pa.RecordBatchReader.from_batches(schema, counted()))
     try:
-        con.execute("DROP TABLE IF EXISTS stage")
-        con.execute(f"CREATE TEMP TABLE stage AS SELECT *, {key_sql(key_columns)} AS _key, "
-                    f"{row_hash_sql(schema)} AS _hash, row_number() OVER () AS _seq FROM model_stream")
+        # Two passes: reading a Python stream is single-threaded, hashing a DuckDB table is not.
+        con.execute("CREATE OR REPLACE TEMP TABLE stage_raw AS SELECT * FROM model_stream")
     finally:
         con.unregister("model_stream")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT *, {key_sql(key_columns)} AS _key, "
+                f"{row_hash_sql(schema)} AS _hash, rowid AS _seq FROM stage_raw")
+    con.execute("DROP TABLE stage_raw")
     return schema
 
 
