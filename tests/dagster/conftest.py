@@ -14,7 +14,7 @@ import yaml
 
 from cio_retl.config import Project, load_project
 from dagster_project.assets import sync_asset_key
-from dagster_project.definitions import build_definitions
+from dagster_project.build import build_definitions
 from dagster_project.settings import DagsterSettings
 from tests.conftest import RecordingDelivery
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dagster as dg
-import pytest
 
 from cio_retl.report import SyncReport
 from dagster_project.checks import evaluate
@@ -72,8 +71,6 @@ def test_backfill_of_two_days_sends_only_those_days(dagster_project) -> None:
     assert sent_orders(built.delivery.sent).keys() == {"o7", "o8"}
 
 
-@pytest.mark.xfail(strict=True, reason="library: apply_mode() drops 'changed' rows of append syncs even in a window "
-                                       "run, so days already sent are not re-sent (lead to fix in sync.py/diff.py)")
 def test_backfill_resends_days_already_sent_with_the_same_event_ids(dagster_project) -> None:
     built = dagster_project()
     assert built.materialize("orders").success  # the scheduled, unpartitioned run: every order once
