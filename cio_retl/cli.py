@@ -157,18 +157,24 @@ def status(config: ConfigOption = None,
     """The last runs of each sync: when, outcome, counts."""
     project = _load(config)
     table = Table(title="cio-retl status")
-    for column in ("sync", "run", "finished", "status", "extracted", "added", "changed", "removed", "accepted",
-                   "rejected", "pending", "error"):
+    for column in ("sync", "finished (UTC)", "status", "extracted", "added", "changed", "removed", "accepted",
+                   "rejected", "pending"):
         table.add_column(column)
+    notes = []
     for name in project.syncs:
-        rows = _read_state(project, name, "SELECT run_id, strftime(finished_at, '%Y-%m-%d %H:%M:%S'), status, "
-                           "extracted, added, changed, removed, accepted, rejected, pending, coalesce(error, '') "
-                           f"FROM runs WHERE NOT dry_run ORDER BY started_at DESC LIMIT {runs}")
+        rows = _read_state(project, name, "SELECT strftime(finished_at, '%Y-%m-%d %H:%M:%S'), status, extracted, "
+                           "added, changed, removed, accepted, rejected, pending, error FROM runs WHERE NOT dry_run "
+                           f"ORDER BY started_at DESC LIMIT {runs}")
         if isinstance(rows, str):
-            table.add_row(name, "", "", rows, *[""] * 8)
-        for row in rows if not isinstance(rows, str) else []:
-            table.add_row(name, *(str(v) for v in row[:-1]), row[-1][:80])
+            notes.append(f"{name}: {rows}")
+            continue
+        for *row, error in rows:
+            table.add_row(name, *(str(v) for v in row))
+            if error:
+                notes.append(f"{name} ({row[0]}): {error}")
     out.print(table)
+    for note in notes:
+        out.print(note, highlight=False)
 
 
 @app.command()

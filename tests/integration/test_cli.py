@@ -1,0 +1,78 @@
+"""The `cio-retl` command line: run --json, exit codes, plan, status and rejections on a real DuckDB project."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cio_retl.cli import app
+from cio_retl.sync import run_sync
+from tests.conftest import RecordingDelivery
+
+PEOPLE = "CREATE TABLE people AS SELECT 'u' || i AS user_id, 'p' || i || '@example.com' AS email FROM range(1, 6) t(i)"
+SYNCS = {"people": {"table": "people", "primary_key": "user_id", "type": "identify", "mode": "mirror"},
+         "broken": {"query": "SELECT * FROM missing_table", "primary_key": "user_id", "type": "identify"}}
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """The installed console script in a child process, so stdout is exactly what a user's shell sees."""
+    env = {**os.environ, "CIO_RETL_CONFIG": str(tmp_path / "cio_retl.yaml")}
+    return subprocess.run([sys.executable, "-m", "cio_retl", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_run_json_prints_one_object_and_exit_code_1_when_a_sync_fails(make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    make_project(SYNCS)
+    result = cli(tmp_path, "run", "--dry-run", "--json")
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)  # the whole of stdout is one JSON document
+    by_sync = {s["sync"]: s for s in document["syncs"]}
+    assert by_sync["people"]["status"] == "success" and by_sync["people"]["added"] == 5
+    assert by_sync["people"]["operations"] == 5 and by_sync["people"]["error"] is None
+    assert set(by_sync["people"]) == {"sync", "status", "extracted", "added", "changed", "removed", "operations",
+                                      "accepted", "rejected", "pending", "requests", "duration_s", "error"}
+    assert by_sync["broken"]["status"] == "failed"
+    assert "sync 'broken'" in by_sync["broken"]["error"] and "missing_table" in by_sync["broken"]["error"]
+    only_people = cli(tmp_path, "run", "people", "--dry-run", "--json")
+    assert only_people.returncode == 0 and [s["sync"] for s in json.loads(only_people.stdout)["syncs"]] == ["people"]
+
+
+def test_configuration_errors_exit_2(make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    make_project(SYNCS)
+    assert cli(tmp_path, "run", "nosuchsync").returncode == 2
+    (tmp_path / "cio_retl.yaml").write_text("warehouses: {}\nsyncs: {x: {type: nope}}\n")
+    result = cli(tmp_path, "run")
+    assert result.returncode == 2
+    assert "syncs.x.type: must be" in result.stderr and "syncs.x.warehouse: Field required" in result.stderr
+
+
+def test_plan_shows_calls_and_operations_and_changes_nothing(make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(SYNCS)
+    result = CliRunner().invoke(app, ["plan", "people", "--config", str(tmp_path / "cio_retl.yaml")])
+    assert result.exit_code == 0, result.output
+    assert '"userId": "u1"' in result.output  # a call
+    assert '"action": "identify"' in result.output and '"id": "u1"' in result.output  # an operation
+    assert run_sync(project, "people", deliver=RecordingDelivery()).added == 5  # plan left no snapshot
+
+
+def test_status_and_rejections(make_project, warehouse_sql, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    warehouse_sql(PEOPLE)
+    project = make_project(SYNCS)
+    config = ["--config", str(tmp_path / "cio_retl.yaml")]
+    assert "never run" in CliRunner().invoke(app, ["status", *config]).output
+    run_sync(project, "people", deliver=RecordingDelivery(
+        reject=lambda op: "invalid: email" if op["identifiers"] == {"id": "u2"} else None))
+    status = CliRunner().invoke(app, ["status", *config])
+    assert "people" in status.output and "success" in status.output
+    result = CliRunner().invoke(app, ["rejections", "people", "--json", *config])
+    [rejection] = json.loads(result.stdout)
+    assert rejection["key"] == "u2" and rejection["reason"] == "invalid: email" and rejection["attempts"] == 1
