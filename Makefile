@@ -18,6 +18,7 @@ demo: $(STAMP)
 	@$(BIN)/cio-retl demo
 
 test: $(STAMP)
+	@bash scripts/system_deps.sh
 	@$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
