@@ -1,0 +1,5 @@
+"""A local Customer.io-compatible Track API over DuckDB, for tests, demos and throughput runs."""
+
+from cio_retl.sandbox.server import Faults, LoggedRequest, Sandbox, rule_from_text, serve_sandbox
+
+__all__ = ["Faults", "LoggedRequest", "Sandbox", "rule_from_text", "serve_sandbox"]

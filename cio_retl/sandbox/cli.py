@@ -1,0 +1,72 @@
+"""`cio-retl sandbox serve | dump`: run the local Customer.io-compatible server, or print what it holds."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import duckdb
+import httpx
+import typer
+
+from cio_retl.sandbox.server import Faults, Sandbox, rule_from_text, serve_forever
+from cio_retl.sandbox.store import dump_connection
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="A local Customer.io-compatible Track API over DuckDB (tests, demos, throughput runs).")
+
+
+@app.command()
+def serve(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: a free one, printed).")] = 0,
+          db: Annotated[Path, typer.Option("--db", help="DuckDB file holding what the sandbox received.")] = Path("sandbox.duckdb"),
+          site_id: Annotated[Optional[str], typer.Option("--site-id", help="Require this Site ID (default: any).")] = None,
+          api_key: Annotated[Optional[str], typer.Option("--api-key", help="Require this Track API key.")] = None,
+          host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+          region: Annotated[str, typer.Option("--region", help="Region /api/v1/accounts/region reports.")] = "us",
+          rate_limit_every: Annotated[int, typer.Option(help="Answer 429 to every Nth request.")] = 0,
+          retry_after: Annotated[str, typer.Option(help="Retry-After of those 429s (seconds or HTTP date).")] = "1",
+          error_every: Annotated[int, typer.Option(help="Answer 5xx to every Nth request.")] = 0,
+          error_rate: Annotated[float, typer.Option(help="Answer 5xx with this probability.")] = 0.0,
+          error_status: Annotated[int, typer.Option(help="The 5xx status to answer.")] = 503,
+          delay: Annotated[float, typer.Option("--delay", help="Seconds to wait before each answer.")] = 0.0,
+          drop_every: Annotated[int, typer.Option(help="Drop the connection on every Nth request.")] = 0,
+          drop_rate: Annotated[float, typer.Option(help="Drop connections with this probability.")] = 0.0,
+          reject_where: Annotated[Optional[str], typer.Option(help="Reject items matching PATH=VALUE, e.g. identifiers.id=u3.")] = None,
+          reject_status: Annotated[int, typer.Option(help="207 (per item) or 400 (whole request) for rejected items.")] = 207,
+          count_only: Annotated[bool, typer.Option("--count-only", help="Answer 200 without parsing or storing.")] = False,
+          ) -> None:
+    """Serve /api/v2/batch, /api/v2/entity, /api/v1/metrics and /api/v1/accounts/region until Ctrl-C."""
+    faults = Faults(rate_limit_every=rate_limit_every, retry_after=retry_after, error_every=error_every,
+                    error_rate=error_rate, error_status=error_status, delay_s=delay, drop_every=drop_every,
+                    drop_rate=drop_rate, reject=rule_from_text(reject_where) if reject_where else None,
+                    reject_status=reject_status, count_only=count_only)
+
+    def ready(sandbox: Sandbox) -> None:
+        print(f"sandbox listening on {sandbox.url} (db {db}); set CUSTOMERIO_TRACK_URL={sandbox.url}", flush=True)
+
+    serve_forever(str(db), host=host, port=port, on_ready=ready, site_id=site_id, api_key=api_key, region=region,
+                  faults=faults)
+
+
+@app.command()
+def dump(db: Annotated[Optional[Path], typer.Option("--db", help="The sandbox's DuckDB file.")] = None,
+         url: Annotated[Optional[str], typer.Option("--url", help="Ask a running sandbox instead (it holds the file).")] = None) -> None:
+    """Print people, objects, relationships, devices, events and suppressed identifiers as JSON."""
+    if url:
+        sys.stdout.write(httpx.get(url.rstrip("/") + "/_sandbox/dump", timeout=30).text + "\n")
+        return
+    path = db or Path("sandbox.duckdb")
+    if not path.exists():
+        typer.echo(f"error: {path} not found (start `cio-retl sandbox serve --db {path}` first)", err=True)
+        raise typer.Exit(2)
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        typer.echo(f"error: cannot open {path} ({exc}); while the sandbox runs, use --url", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        sys.stdout.write(json.dumps(dump_connection(con), default=str) + "\n")
+    finally:
+        con.close()
