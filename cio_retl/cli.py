@@ -259,6 +259,26 @@ def validate(config: ConfigOption = None) -> None:
     raise typer.Exit(1 if errors else 0)
 
 
+# ---------------------------------------------------------------- doctor / sandbox (cio_retl/doctor.py, cio_retl/sandbox)
+
+
+@app.command()
+def doctor(config: ConfigOption = None) -> None:
+    """Check the project file, each warehouse connection, and the Customer.io credentials and region."""
+    from cio_retl.doctor import print_checks, run_checks
+
+    raise typer.Exit(print_checks(run_checks(config), out))
+
+
+def _sandbox_app() -> typer.Typer:
+    from cio_retl.sandbox.cli import app as sandbox
+
+    return sandbox
+
+
+app.add_typer(_sandbox_app(), name="sandbox")
+
+
 def main() -> None:
     """Entry point that maps configuration errors to exit code 2 and sync errors to 1."""
     try:

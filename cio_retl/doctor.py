@@ -1,0 +1,99 @@
+"""`cio-retl doctor`: check the project file, each warehouse, and the Customer.io credentials and region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from cio_retl.config import Destination, Project, config_path, load_project
+from cio_retl.delivery.client import RegionAnswer, auth_failure, fetch_region
+from cio_retl.errors import CioRetlError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+Status = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: what was checked, how it went, and what to do about it."""
+
+    name: str
+    status: Status
+    detail: str
+    hint: str | None = None
+
+
+def run_checks(config: str | Path | None = None) -> list[CheckResult]:
+    """Every check, in order; later checks are skipped when the project file cannot be read."""
+    try:
+        project = load_project(config)
+    except CioRetlError as exc:
+        return [CheckResult("project file", "fail", str(exc.message), exc.hint)]
+    results = [CheckResult("project file", "ok", f"{config_path(config)}: {len(project.syncs)} sync(s), "
+                                                 f"{len(project.warehouses)} warehouse(s)")]
+    results += check_warehouses(project)
+    results.append(check_destination(project.destination))
+    return results
+
+
+def check_warehouses(project: Project) -> list[CheckResult]:
+    """Connect to each warehouse and run SELECT 1."""
+    from cio_retl.warehouse import open_warehouse
+
+    results = []
+    for name, settings in project.warehouses.items():
+        label = f"warehouse {name} ({settings.type})"
+        try:
+            warehouse = open_warehouse(name, settings, project.root)
+            try:
+                warehouse.check()
+            finally:
+                warehouse.close()
+        except CioRetlError as exc:
+            results.append(CheckResult(label, "fail", exc.message, exc.hint))
+        except Exception as exc:  # a driver error the warehouse did not translate: still a finding, not a crash
+            results.append(CheckResult(label, "fail", f"{type(exc).__name__}: {exc}"))
+        else:
+            results.append(CheckResult(label, "ok", "connected"))
+    return results
+
+
+def check_destination(destination: Destination) -> CheckResult:
+    """Ask GET /api/v1/accounts/region with the credentials: are they valid, and for which region?"""
+    label = f"Customer.io {destination.base_url}"
+    if not destination.site_id or not destination.api_key.get_secret_value():
+        _, hint = auth_failure(destination, 401, RegionAnswer(None))
+        return CheckResult(label, "fail", "site_id or api_key is not set", hint)
+    answer = fetch_region(destination)
+    if answer.status_code is None:
+        return CheckResult(label, "fail", f"cannot reach it: {answer.error}",
+                           "check the network, destination.url / CUSTOMERIO_TRACK_URL, or start the sandbox "
+                           "(cio-retl sandbox serve)")
+    if answer.status_code in (401, 403):
+        message, hint = auth_failure(destination, answer.status_code, answer)
+        return CheckResult(label, "fail", message, hint)
+    if answer.status_code != 200:
+        return CheckResult(label, "fail", f"GET /api/v1/accounts/region answered HTTP {answer.status_code}",
+                           "check destination.url: it should be the Track API host")
+    if answer.region and answer.region != destination.region:
+        status: Status = "warn" if destination.url else "fail"
+        return CheckResult(label, status, f"the credentials belong to region '{answer.region}', "
+                                          f"the project says '{destination.region}'", f"set region: {answer.region}")
+    return CheckResult(label, "ok", f"Track API credentials valid (Site ID {destination.site_id}, "
+                                    f"region '{answer.region or destination.region}')")
+
+
+
+def print_checks(results: list[CheckResult], console: "Console") -> int:
+    """Print the results for people; return the exit code (1 if any check failed)."""
+    marks = {"ok": "[green]ok[/green]  ", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]"}
+    for result in results:
+        console.print(f"{marks[result.status]} {result.name}: {result.detail}", highlight=False)
+        if result.hint and result.status != "ok":
+            console.print(f"     → {result.hint}", highlight=False)
+    failed = sum(r.status == "fail" for r in results)
+    console.print(f"{failed} problem(s) to fix" if failed else "all checks passed", highlight=False)
+    return 1 if failed else 0
