@@ -1,4 +1,4 @@
-"""Fixtures of the Dagster tests: a small project in a tmp dir (DuckDB warehouse + cio_retl.yaml) and a runner."""
+"""Fixtures of the Dagster tests: a small project in a tmp dir (DuckDB warehouse + cio_retl.yaml) sending to the sandbox."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from cio_retl.config import Project, load_project
 from dagster_project.assets import sync_asset_key
 from dagster_project.build import build_definitions
 from dagster_project.settings import DagsterSettings
-from tests.conftest import RecordingDelivery
+from cio_retl.sandbox import Faults, Sandbox, serve_sandbox
 
+SITE_ID = "dagster-site"
 SECRET_KEY = "secret-track-key-123"
+BATCH = "/api/v2/batch"
 ENV_VARS = ("CUSTOMERIO_SITE_ID", "CUSTOMERIO_TRACK_API_KEY", "CUSTOMERIO_REGION", "CUSTOMERIO_TRACK_URL",
             "CIO_RETL_CONFIG", "CIO_RETL_SCHEDULES_RUNNING", "CIO_RETL_REJECTION_RATE_WARN", "CIO_RETL_DAGSTER_POOL",
             "CIO_RETL_PARTITION_START")
@@ -45,13 +47,17 @@ MODELS = {"people.sql": "SELECT * FROM people", "orders.sql": "SELECT * FROM ord
 
 @dataclass
 class DagsterProject:
-    """A project on disk, its Definitions, and a delivery stand-in that records what was sent."""
+    """A project on disk, its Definitions, and the sandbox it sends to."""
 
     root: Path
     file: Path
     project: Project
     defs: dg.Definitions
-    delivery: RecordingDelivery
+    sandbox: Sandbox
+
+    def items_sent(self) -> int:
+        """Operations the sandbox has received in batch requests so far (re-sends included)."""
+        return sum(request.items for request in self.sandbox.log(BATCH))
 
     def sql(self, statement: str) -> None:
         """Change the warehouse between runs."""
@@ -75,6 +81,12 @@ class DagsterProject:
                                   partition_key=partition_key, tags=tags, raise_on_error=False)
 
 
+def sandbox_destination(sandbox: Sandbox) -> dict[str, Any]:
+    """The destination block of a project sending to `sandbox` (fast retries for tests)."""
+    return {"site_id": SITE_ID, "api_key": SECRET_KEY, "url": sandbox.url, "requests_per_second": 1000,
+            "max_attempts": 3, "timeout_s": 5}
+
+
 def write_project(root: Path, syncs: dict[str, dict[str, Any]] | None = None,
                   destination: dict[str, Any] | None = None) -> Path:
     """cio_retl.yaml + sql/ + warehouse.duckdb in root; returns the project file."""
@@ -89,7 +101,7 @@ def write_project(root: Path, syncs: dict[str, dict[str, Any]] | None = None,
     document = {
         "state": "state",
         "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
-        "destination": destination or {"site_id": "site-1", "api_key": SECRET_KEY},
+        "destination": destination or {"site_id": SITE_ID, "api_key": SECRET_KEY},
         "syncs": {name: {"warehouse": "wh", **spec} for name, spec in (syncs or SYNCS).items()},
     }
     file = root / "cio_retl.yaml"
@@ -106,18 +118,24 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 @pytest.fixture
-def dagster_project(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Callable[..., DagsterProject]:
-    """Build the tmp project and its Definitions; delivery is the in-process RecordingDelivery."""
+def sandbox() -> Iterator[Sandbox]:
+    """The local Customer.io sandbox on a free loopback port, in a thread."""
+    with serve_sandbox(site_id=SITE_ID, api_key=SECRET_KEY) as running:
+        yield running
+
+
+@pytest.fixture
+def dagster_project(tmp_path: Path, clean_env: pytest.MonkeyPatch, sandbox: Sandbox) -> Callable[..., DagsterProject]:
+    """Build the tmp project (sending to the sandbox) and its Definitions."""
 
     def make(syncs: dict[str, dict[str, Any]] | None = None, *, settings: DagsterSettings | None = None,
-             delivery: RecordingDelivery | None = None) -> DagsterProject:
-        file = write_project(tmp_path, syncs)
+             faults: Faults | None = None) -> DagsterProject:
+        file = write_project(tmp_path, syncs, destination=sandbox_destination(sandbox))
+        if faults:
+            sandbox.faults = faults
         project = load_project(file)
-        recorder = delivery or RecordingDelivery()
-        # run_sync imports cio_retl.delivery.deliver when it delivers, so this stands in for Customer.io.
-        clean_env.setattr("cio_retl.delivery.deliver", recorder, raising=False)
         defs = build_definitions(project, file, settings or DagsterSettings())
-        return DagsterProject(tmp_path, file, project, defs, recorder)
+        return DagsterProject(tmp_path, file, project, defs, sandbox)
 
     return make
 

@@ -1,4 +1,4 @@
-"""Sync assets run in-process: metadata carries the report, partitions re-send only their days, checks decide."""
+"""Sync assets run in-process against the sandbox: metadata carries the report, partitions re-send their days, checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dagster as dg
 
 from cio_retl.report import SyncReport
 from dagster_project.checks import evaluate
-from tests.conftest import RecordingDelivery
+from cio_retl.sandbox import Faults
 from tests.dagster.conftest import SECRET_KEY, check_results, metadata_values
 
 PEOPLE = dg.AssetKey(["customerio", "people"])
@@ -27,7 +27,7 @@ def test_materialize_returns_the_report_as_metadata(dagster_project, all_events_
     assert 1 <= len(meta["sample_operations"]) <= 5 and "identifiers" in meta["sample_operations"][0]["body"]
     assert {name: e.passed for name, e in check_results(result).items()} == {
         "model_contract": True, "rejection_rate": True, "stuck_rows": True}
-    assert len(built.delivery.sent) == 10
+    assert built.sandbox.counts()["people"] == 10 and built.items_sent() == 10
     assert SECRET_KEY not in all_events_text(result)
 
     built.sql("UPDATE people SET plan = 'pro' WHERE user_id = 'u1'; DELETE FROM people WHERE user_id = 'u2'")
@@ -41,15 +41,15 @@ def test_launchpad_config_dry_run_sends_nothing(dagster_project) -> None:
     assert result.success
     meta = metadata_values(result, "people")
     assert meta["dry_run"] is True and meta["extracted"] == 10 and meta["added"] == 10
-    assert built.delivery.sent == []
+    assert built.sandbox.log() == []
 
 
 MARCH_2, MARCH_4 = 1709337600, 1709510400  # 2024-03-02 00:00 and 2024-03-04 00:00 UTC
 
 
-def sent_orders(sent: list[dict]) -> dict[str, int]:
-    """order_id → ordered_at (Unix seconds) of the track events sent."""
-    return {op["attributes"]["order_id"]: op["attributes"]["ordered_at"] for op in sent if op["action"] == "event"}
+def events(built) -> dict[str, dict]:
+    """order_id → event, of what the sandbox holds (it keeps one event per id)."""
+    return {event["attributes"]["order_id"]: event for event in built.sandbox.dump()["events"]}
 
 
 def test_backfill_of_two_days_sends_only_those_days(dagster_project) -> None:
@@ -59,32 +59,32 @@ def test_backfill_of_two_days_sends_only_those_days(dagster_project) -> None:
     assert result.success
     meta = metadata_values(result, "orders")
     # Orders every 10 h from 2024-03-01 08:00 UTC: o2..o6 fall on 2 and 3 March.
-    assert sent_orders(built.delivery.sent).keys() == {"o2", "o3", "o4", "o5", "o6"}
-    assert all(MARCH_2 <= at < MARCH_4 for at in sent_orders(built.delivery.sent).values())
+    assert events(built).keys() == {"o2", "o3", "o4", "o5", "o6"}
+    assert all(MARCH_2 <= event["attributes"]["ordered_at"] < MARCH_4 for event in events(built).values())
     assert meta["extracted"] == 5 and meta["accepted"] == 5
     assert meta["window"].startswith("2024-03-02T00:00:00+00:00")
     assert {m.partition for m in result.asset_materializations_for_node("customerio__orders")} == {
         "2024-03-02", "2024-03-03"}
 
-    built.delivery.sent.clear()  # one partition at a time (a multi-run backfill) works the same way
+    # One partition at a time (a multi-run backfill) works the same way.
     assert built.materialize("orders", partition_key="2024-03-04").success
-    assert sent_orders(built.delivery.sent).keys() == {"o7", "o8"}
+    assert events(built).keys() == {"o2", "o3", "o4", "o5", "o6", "o7", "o8"}
 
 
 def test_backfill_resends_days_already_sent_with_the_same_event_ids(dagster_project) -> None:
     built = dagster_project()
     assert built.materialize("orders").success  # the scheduled, unpartitioned run: every order once
-    first_ids = {op["attributes"]["order_id"]: op["id"] for op in built.delivery.sent}
-    assert len(first_ids) == 12
-    built.delivery.sent.clear()
+    first = {key: event["id"] for key, event in events(built).items()}
+    assert len(first) == 12 and built.items_sent() == 12
+
     assert built.materialize("orders", partition_range=("2024-03-02", "2024-03-03")).success
-    again = {op["attributes"]["order_id"]: op["id"] for op in built.delivery.sent}
-    assert again == {key: first_ids[key] for key in ("o2", "o3", "o4", "o5", "o6")}
+    assert built.items_sent() == 12 + 5  # the two days' five events went out again…
+    assert {key: event["id"] for key, event in events(built).items()} == first  # …and were de-duplicated by id
 
 
 def test_checks_fail_on_contract_violations_and_rejections(dagster_project) -> None:
-    rejecting = RecordingDelivery(reject=lambda op: "invalid email" if op["identifiers"]["id"] in ("u1", "u2") else None)
-    built = dagster_project(delivery=rejecting)
+    rejecting = Faults(reject=lambda op: "invalid email" if op["identifiers"].get("id") in ("u1", "u2") else None)
+    built = dagster_project(faults=rejecting)
     built.sql("INSERT INTO people VALUES ('u3', 'dup@example.com', 'free'), (NULL, 'nokey@example.com', 'free')")
     result = built.materialize("people")
     assert result.success  # per-row problems are data: the run succeeds and the checks say what is wrong
@@ -94,8 +94,9 @@ def test_checks_fail_on_contract_violations_and_rejections(dagster_project) -> N
     assert checks["stuck_rows"].passed
     meta = metadata_values(result, "people")
     assert meta["contract_violations"] >= 2
-    rejected = {(row.data["key"], row.data["reason"]) for row in meta["rejections"].records}
-    assert ("u1", "invalid email") in rejected
+    reasons = {row.data["key"]: row.data["reason"] for row in meta["rejections"].records}
+    assert "invalid email" in reasons["u1"] and "invalid email" in reasons["u2"]
+    assert "duplicate primary key" in reasons["u3"]
 
 
 def test_stuck_rows_check_is_an_error() -> None:
@@ -117,4 +118,14 @@ def test_failure_shows_the_library_message_not_a_traceback(dagster_project, all_
     [failure] = [e for e in result.all_events if e.is_step_failure]
     error = failure.step_failure_data.user_failure_data
     assert error is not None and "sync 'broken'" in error.description
+    assert SECRET_KEY not in all_events_text(result)
+
+
+def test_auth_failure_names_the_sync_and_never_shows_the_key(dagster_project, sandbox, all_events_text) -> None:
+    built = dagster_project()
+    sandbox.api_key = "the-right-key"  # the project sends SECRET_KEY: Customer.io answers 401
+    result = built.materialize("people")
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "sync 'people'" in failure.step_failure_data.user_failure_data.description
     assert SECRET_KEY not in all_events_text(result)

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.dagster.conftest import write_project
+from cio_retl.sandbox import Sandbox
+from tests.dagster.conftest import sandbox_destination, write_project
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -103,11 +104,12 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def webserver(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[str]:
-    """dagster-webserver -w workspace.yaml on a free loopback port, serving a tmp project; yields its URL."""
+def webserver(tmp_path: Path, clean_env: pytest.MonkeyPatch, sandbox: Sandbox) -> Iterator[str]:
+    """dagster-webserver -w workspace.yaml on a free loopback port, serving a tmp project that sends to the
+    sandbox (a thread of this process; the run's process reaches it over loopback); yields the server's URL."""
     require_browser()
     (tmp_path / "project").mkdir()
-    project_file = write_project(tmp_path / "project")
+    project_file = write_project(tmp_path / "project", destination=sandbox_destination(sandbox))
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(INSTANCE_YAML)
@@ -155,13 +157,12 @@ def metadata_value(page: Any, key: str) -> str:
     return row.get_by_role("cell").last.inner_text().strip()
 
 
-def test_asset_page_shows_the_counts_of_a_run(webserver: str, tmp_path: Path) -> None:
+def test_asset_page_shows_the_counts_of_a_run(webserver: str, sandbox: Sandbox, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    # Dry run until the sandbox destination can stand in for Customer.io in a server process.
-    status = launch_and_wait(webserver, "people_sync",
-                             {"ops": {"customerio__people": {"config": {"dry_run": True}}}})
+    status = launch_and_wait(webserver, "people_sync", {"ops": {"customerio__people": {"config": {}}}})
     assert status == "SUCCESS"
+    assert sandbox.counts()["people"] == 10
 
     screenshot = tmp_path / "asset_customerio_people.png"
     with sync_playwright() as playwright:
@@ -170,8 +171,9 @@ def test_asset_page_shows_the_counts_of_a_run(webserver: str, tmp_path: Path) ->
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{webserver}/assets/customerio/people", wait_until="networkidle", timeout=60_000)
             dismiss_community_modal(page)
-            counts = {key: metadata_value(page, key) for key in ("extracted", "added", "changed", "removed")}
-            assert counts == {"extracted": "10", "added": "10", "changed": "0", "removed": "0"}
+            counts = {key: metadata_value(page, key) for key in ("extracted", "added", "removed", "accepted",
+                                                                 "rejected")}
+            assert counts == {"extracted": "10", "added": "10", "removed": "0", "accepted": "10", "rejected": "0"}
             assert "reverse_etl" in page.inner_text("body")
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
