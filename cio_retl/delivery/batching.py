@@ -12,29 +12,33 @@ import pyarrow.compute as pc
 from cio_retl.delivery.limits import BATCH_PREFIX, BATCH_SUFFIX, MAX_BATCH_BODY_BYTES, MAX_BATCH_OPS, MAX_OP_BYTES
 from cio_retl.delivery.outcomes import Outcome
 
-Part = bytes | memoryview
 # The bytes a batch body spends besides its operations: the envelope; each operation after the first adds a comma.
 _ENVELOPE = len(BATCH_PREFIX) + len(BATCH_SUFFIX) - 1
 
 
 @dataclass
 class Request:
-    """One HTTP request's worth of operations: `batch` (many) or `metrics` (exactly one)."""
+    """One HTTP request's worth of operations: `batch` (many) or `metrics` (exactly one).
+
+    `bodies` is a slice of the input's Arrow string column: the operations' own serialized bytes.
+    """
 
     endpoint: str
     priority: int
     op_ids: list[int]
-    parts: list[Part]
+    bodies: pa.Array
     _body: bytes | None = field(default=None, repr=False)
 
     @property
     def body(self) -> bytes:
-        """The request body: the operations' own JSON bytes joined, inside `{"batch":[…]}` for batches."""
+        """The request body: the operations' bytes joined by Arrow (no JSON round trip), in `{"batch":[…]}`."""
         if self._body is None:
-            if self.endpoint == "metrics":
-                self._body = bytes(self.parts[0])
-            else:
-                self._body = b"".join((BATCH_PREFIX, b",".join(self.parts), BATCH_SUFFIX))
+            bodies = self.bodies
+            if not (pa.types.is_string(bodies.type) or pa.types.is_large_string(bodies.type)):
+                bodies = bodies.cast(pa.large_string())  # string_view and friends
+            listed = pa.ListArray.from_arrays(pa.array([0, len(bodies)], pa.int32()), bodies)
+            joined = pc.binary_join(listed, pa.scalar(",", bodies.type))[0].as_buffer()
+            self._body = bytes(joined) if self.endpoint == "metrics" else b"".join((BATCH_PREFIX, joined, BATCH_SUFFIX))
         return self._body
 
     def __len__(self) -> int:
@@ -43,8 +47,8 @@ class Request:
     def halves(self) -> tuple[Request, Request]:
         """Two requests of half the operations each (to isolate bad items after a 400)."""
         mid = len(self.op_ids) // 2
-        return (Request(self.endpoint, self.priority, self.op_ids[:mid], self.parts[:mid]),
-                Request(self.endpoint, self.priority, self.op_ids[mid:], self.parts[mid:]))
+        return (Request(self.endpoint, self.priority, self.op_ids[:mid], self.bodies.slice(0, mid)),
+                Request(self.endpoint, self.priority, self.op_ids[mid:], self.bodies.slice(mid)))
 
 
 class Packer:
@@ -58,22 +62,21 @@ class Packer:
         self.max_op_bytes = max_op_bytes
         self._priority: int | None = None
         self._ids: list[int] = []
-        self._parts: list[Part] = []
+        self._pieces: list[pa.Array] = []
         self._bytes = _ENVELOPE
 
     def feed(self, batch: pa.RecordBatch) -> Iterator[Request | list[Outcome]]:
         """Requests completed by this record batch (plus local rejections, as a list of outcomes)."""
         if batch.num_rows == 0:
             return
-        offsets, data = _string_buffers(batch.column("body"))
-        lengths = np.diff(offsets)
+        bodies = batch.column("body")
+        lengths = pc.fill_null(pc.binary_length(bodies), 0).to_numpy(zero_copy_only=False).astype(np.int64)
         op_ids = batch.column("op_id").to_numpy(zero_copy_only=False)
         priorities = batch.column("priority").to_numpy(zero_copy_only=False)
         metrics = pc.fill_null(pc.equal(batch.column("endpoint"), "metrics"), False).to_numpy(zero_copy_only=False)
-        valid = batch.column("body").is_valid().to_numpy(zero_copy_only=False)
-        bad = ~valid | (lengths >= self.max_op_bytes) | (lengths == 0)
+        bad = (lengths >= self.max_op_bytes) | (lengths == 0)
         if bad.any():
-            yield [_local_rejection(int(op_ids[i]), int(lengths[i]), bool(valid[i])) for i in np.flatnonzero(bad)]
+            yield [_local_rejection(int(op_ids[i]), int(lengths[i])) for i in np.flatnonzero(bad)]
         # Runs of one (priority, endpoint): each is packed on its own, in order.
         change = np.flatnonzero((np.diff(priorities) != 0) | (np.diff(metrics) != 0)) + 1
         bounds = [0, *change.tolist(), len(op_ids)]
@@ -88,12 +91,11 @@ class Packer:
             if metrics[start]:
                 yield from self.finish()
                 for i in keep.tolist():
-                    yield Request("metrics", priority, [int(op_ids[i])], [data[offsets[i]:offsets[i + 1]]])
+                    yield Request("metrics", priority, [int(op_ids[i])], bodies.slice(i, 1))
             else:
-                yield from self._pack(keep, op_ids, offsets, lengths, data)
+                yield from self._pack(keep, op_ids, lengths, bodies)
 
-    def _pack(self, keep: np.ndarray, op_ids: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
-              data: memoryview) -> Iterator[Request]:
+    def _pack(self, keep: np.ndarray, op_ids: np.ndarray, lengths: np.ndarray, bodies: pa.Array) -> Iterator[Request]:
         cost = np.cumsum(lengths[keep] + 1)  # each operation costs its bytes plus one separator
         done, spent = 0, 0
         while done < len(keep):
@@ -104,9 +106,10 @@ class Packer:
                 yield self._emit()
                 continue
             fit = max(fit, 1)  # an operation larger than the body budget still goes, alone
-            for i in keep[done:done + fit].tolist():
-                self._parts.append(data[offsets[i]:offsets[i + 1]])
-            self._ids.extend(op_ids[keep[done:done + fit]].tolist())
+            chosen = keep[done:done + fit]
+            contiguous = int(chosen[-1] - chosen[0]) == fit - 1
+            self._pieces.append(bodies.slice(int(chosen[0]), fit) if contiguous else bodies.take(pa.array(chosen)))
+            self._ids.extend(op_ids[chosen].tolist())
             self._bytes += int(cost[done + fit - 1] - spent)
             spent = int(cost[done + fit - 1])
             done += fit
@@ -119,8 +122,12 @@ class Packer:
             yield self._emit()
 
     def _emit(self) -> Request:
-        request = Request("batch", self._priority or 0, self._ids, self._parts)
-        self._ids, self._parts, self._bytes = [], [], _ENVELOPE
+        pieces = self._pieces
+        if len({piece.type for piece in pieces}) > 1:
+            pieces = [piece.cast(pa.large_string()) for piece in pieces]
+        bodies = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+        request = Request("batch", self._priority or 0, self._ids, bodies)
+        self._ids, self._pieces, self._bytes = [], [], _ENVELOPE
         return request
 
 
@@ -132,22 +139,8 @@ def pack(batches: Iterable[pa.RecordBatch], **limits: int) -> Iterator[Request |
     yield from packer.finish()
 
 
-def _string_buffers(column: pa.Array) -> tuple[np.ndarray, memoryview]:
-    """The offsets (one more than rows) and data bytes of a string column, without copying the strings."""
-    if pa.types.is_string(column.type) or pa.types.is_binary(column.type):
-        width = np.int32
-    elif pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type):
-        width = np.int64
-    else:  # string_view and friends: one cast to a plain string layout
-        column, width = column.cast(pa.large_string()), np.int64
-    _, offsets_buffer, data_buffer = column.buffers()[:3]
-    offsets = np.frombuffer(offsets_buffer, dtype=width)[column.offset:column.offset + len(column) + 1]
-    data = memoryview(data_buffer) if data_buffer is not None else memoryview(b"")
-    return offsets.astype(np.int64), data
-
-
-def _local_rejection(op_id: int, length: int, valid: bool) -> Outcome:
-    if not valid or length == 0:
+def _local_rejection(op_id: int, length: int) -> Outcome:
+    if length == 0:
         return Outcome(op_id, "rejected", None, "empty operation body")
     return Outcome(op_id, "rejected", None,
                    f"operation is {length:,} bytes; Customer.io accepts at most {MAX_OP_BYTES:,} bytes per operation")

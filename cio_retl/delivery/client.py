@@ -45,12 +45,14 @@ def redirect_allowed(url: str, configured_base: str) -> bool:
 
 
 class TrackClient:
-    """One keep-alive connection pool per run; `post()` returns a Reply or raises TransportFailure."""
+    """One keep-alive connection pool per run, shared by the sender threads; `post()` returns a Reply or raises
+    TransportFailure. (Sync httpx on threads: on a 470 KB body it measured 0.7-0.9 ms CPU and >1,000 req/s on
+    loopback, where async httpx measured 1.9 ms and under 200 req/s; see docs/delivery.md.)"""
 
     def __init__(self, destination: Destination, *, connections: int) -> None:
         self.base_url = destination.base_url
         self._configured_base = destination.base_url
-        self._http = httpx.AsyncClient(
+        self._http = httpx.Client(
             headers=_headers(destination), timeout=httpx.Timeout(destination.timeout_s),
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections,
                                 keepalive_expiry=30),
@@ -59,12 +61,12 @@ class TrackClient:
     def __repr__(self) -> str:
         return f"TrackClient(base_url={self.base_url!r})"
 
-    async def post(self, path: str, body: bytes) -> Reply:
+    def post(self, path: str, body: bytes) -> Reply:
         """POST `body` to `path`, following allowed redirects (keeping the credentials, re-sending the body)."""
         url = self.base_url + path
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                response = await self._http.post(url, content=body)
+                response = self._http.post(url, content=body)
             except httpx.HTTPError as exc:  # transport-level: the message is about the connection, not us
                 raise TransportFailure(f"{type(exc).__name__}: {exc or 'no details'}") from None
             location = response.headers.get("location")
@@ -79,8 +81,8 @@ class TrackClient:
             url = target
         return Reply(508, {}, b"too many redirects")
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def close(self) -> None:
+        self._http.close()
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -46,17 +45,25 @@ class DeliveryStats:
     rate_wait_s: float = 0.0   # time requests waited for the token bucket
     backoff_wait_s: float = 0.0
     final_rate: float = 0.0    # the bucket's rate at the end (below the configured one after 429s)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def requests_per_second(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
+    def add(self, **deltas: float) -> None:
+        """Add to counters from any sender thread."""
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "requests_per_second": round(self.requests_per_second, 1)}
+        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        return {**data, "requests_per_second": round(self.requests_per_second, 1)}
 
 
 class _Sender:
-    """Runs on the delivery thread's event loop: one request's attempts, retries and splits."""
+    """Runs on the sender threads: one request's attempts, retries and splits."""
 
     def __init__(self, destination: Destination, sync: str, bucket: TokenBucket, policy: RetryPolicy,
                  results: queue.SimpleQueue, stats: DeliveryStats) -> None:
@@ -67,20 +74,25 @@ class _Sender:
         self.results = results
         self.stats = stats
         self.client = TrackClient(destination, connections=destination.max_concurrency)
-        self.slots: asyncio.Semaphore | None = None
+        self.stopping = threading.Event()
 
-    async def deliver(self, request: Request) -> None:
+    def deliver(self, request: Request) -> None:
         """Send one request until it has a final answer; put its outcomes on the results queue."""
-        verdict = await self._attempts(request)
+        verdict = self._attempts(request)
+        if verdict is None:  # the run is stopping: these rows stay pending
+            return
         if verdict.action == "split" and len(request) > 1:
-            self.stats.splits += 1
-            await asyncio.gather(*(self.deliver(half) for half in request.halves()))
+            self.stats.add(splits=1)
+            for half in request.halves():
+                self.deliver(half)
             return
         self.results.put(self._outcomes(request, verdict))
 
     def _outcomes(self, request: Request, verdict: Verdict) -> list[Outcome]:
         code = verdict.status_code
         if verdict.action == "accept":
+            if not verdict.rejected:
+                return [Outcome(op, "accepted", code, None) for op in request.op_ids]
             return [Outcome(op, "rejected", code, verdict.rejected[i]) if i in verdict.rejected
                     else Outcome(op, "accepted", code, None) for i, op in enumerate(request.op_ids)]
         if verdict.action == "split":  # one operation left: it is the bad one
@@ -88,16 +100,16 @@ class _Sender:
         reason = f"not delivered after {self.destination.max_attempts} attempt(s): {verdict.message}"
         return [Outcome(op, "retryable", code, reason) for op in request.op_ids]
 
-    async def _attempts(self, request: Request) -> Verdict:
+    def _attempts(self, request: Request) -> Verdict | None:
         path = METRICS_PATH if request.endpoint == "metrics" else BATCH_PATH
         body = request.body
         for attempt in range(1, self.destination.max_attempts + 1):
             wait = self.bucket.reserve()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            verdict = await self._send_once(path, body, len(request))
+            if (wait > 0 and self.stopping.wait(wait)) or self.stopping.is_set():
+                return None
+            verdict = self._send_once(path, body, len(request))
             if verdict.action == "auth":
-                raise await self._auth_error(verdict)
+                raise self._auth_error(verdict)
             if verdict.action == "fatal":
                 raise DestinationError(self.sync, f"Customer.io answered HTTP {verdict.status_code} at "
                                        f"{self.client.base_url}{path}: {verdict.message}",
@@ -106,54 +118,30 @@ class _Sender:
                 self.bucket.reward()
                 return verdict
             if verdict.status_code == 429:
-                self.stats.rate_limited += 1
+                self.stats.add(rate_limited=1)
                 self.bucket.penalize(verdict.retry_after)
             if attempt == self.destination.max_attempts:
                 return verdict
             delay = backoff_delay(attempt, verdict.retry_after, self.policy)
             log.info("sync %s: %s, retrying in %.2fs (attempt %d of %d)", self.sync,
                      verdict.message or verdict.status_code, delay, attempt + 1, self.destination.max_attempts)
-            self.stats.retries += 1
-            self.stats.backoff_wait_s += delay
-            await asyncio.sleep(delay)
+            self.stats.add(retries=1, backoff_wait_s=delay)
+            if self.stopping.wait(delay):
+                return None
         raise AssertionError("unreachable")
 
-    async def _send_once(self, path: str, body: bytes, size: int) -> Verdict:
-        if self.slots is None:
-            self.slots = asyncio.Semaphore(self.destination.max_concurrency)
-        async with self.slots:
-            self.stats.requests += 1
-            self.stats.bytes_sent += len(body)
-            try:
-                reply = await self.client.post(path, body)
-            except TransportFailure as exc:
-                return classify(None, b"", size=size, transport_error=str(exc))
+    def _send_once(self, path: str, body: bytes, size: int) -> Verdict:
+        self.stats.add(requests=1, bytes_sent=len(body))
+        try:
+            reply = self.client.post(path, body)
+        except TransportFailure as exc:
+            return classify(None, b"", size=size, transport_error=str(exc))
         return classify(reply.status_code, reply.body, reply.headers, size=size)
 
-    async def _auth_error(self, verdict: Verdict) -> DestinationAuthError:
-        answer = await asyncio.to_thread(fetch_region, self.destination)
+    def _auth_error(self, verdict: Verdict) -> DestinationAuthError:
+        answer = fetch_region(self.destination)
         message, hint = auth_failure(self.destination, verdict.status_code or 401, answer)
         return DestinationAuthError(self.sync, message, hint=hint)
-
-
-class _LoopThread:
-    """An event loop on its own thread, so the caller's thread stays free to read input and write outcomes."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self.thread.start()
-
-    def submit(self, coroutine: Any) -> concurrent.futures.Future:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
-
-
-_DONE = object()
 
 
 def deliver(batches: Iterable[pa.RecordBatch], destination: Destination, *, on_outcomes: OnOutcomes, sync: str,
@@ -162,15 +150,15 @@ def deliver(batches: Iterable[pa.RecordBatch], destination: Destination, *, on_o
     """Deliver pending operations (record batches of op_id, priority, endpoint, body sorted by priority, op_id).
 
     Each priority finishes before the next starts. `on_outcomes` and `progress` are called on the caller's
-    thread (the HTTP requests run on a private event-loop thread), so they may write to DuckDB directly.
+    thread (requests run on `max_concurrency` sender threads), so they may write to DuckDB directly.
     Raises DestinationAuthError on 401/403 and DestinationError when the endpoint cannot take the run at all;
-    outcomes received before that have already been reported.
+    outcomes received before that have already been reported. `bucket` lets several runs share one rate.
     """
     stats = DeliveryStats()
     bucket = bucket or TokenBucket(destination.requests_per_second)
     results: queue.SimpleQueue = queue.SimpleQueue()
-    runner = _LoopThread(f"cio-retl-deliver-{sync}")
     sender = _Sender(destination, sync, bucket, policy, results, stats)
+    pool = concurrent.futures.ThreadPoolExecutor(destination.max_concurrency, thread_name_prefix=f"cio-retl-{sync}")
     pump = _Pump(results, on_outcomes, progress, stats)
     window = destination.max_concurrency * PREFETCH_PER_CONNECTION
     started, waited_before = time.monotonic(), bucket.waited_s
@@ -184,17 +172,20 @@ def deliver(batches: Iterable[pa.RecordBatch], destination: Destination, *, on_o
                 pump.wait(until=0)  # a priority finishes before the next starts
             priority = item.priority
             pump.wait(until=window - 1)
-            future = runner.submit(sender.deliver(item))
-            pump.started(future)
+            pump.started(pool.submit(sender.deliver, item))
         pump.wait(until=0)
     finally:
+        sender.stopping.set()
         pump.abandon()
-        runner.submit(sender.client.aclose()).result(timeout=10)
-        runner.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+        sender.client.close()
         stats.seconds = time.monotonic() - started
         stats.rate_wait_s = bucket.waited_s - waited_before
         stats.final_rate = bucket.rate
     return stats
+
+
+_DONE = object()
 
 
 class _Pump:
@@ -227,18 +218,19 @@ class _Pump:
             raise future.exception()
 
     def emit(self, outcomes: list[Outcome]) -> None:
-        self.stats.operations += len(outcomes)
+        counts: dict[str, int] = {}
         for outcome in outcomes:
-            setattr(self.stats, outcome.status, getattr(self.stats, outcome.status) + 1)
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        self.stats.add(operations=len(outcomes), **counts)
         self.on_outcomes(outcomes)
         if self.progress:
             self.progress(len(outcomes))
 
     def abandon(self) -> None:
-        """After an error: cancel what is in flight, and still report the outcomes that already arrived."""
+        """At the end or after an error: cancel what has not started, and report outcomes that already arrived."""
         for future in self.in_flight:
             future.cancel()
-        concurrent.futures.wait(self.in_flight, timeout=10)
+        concurrent.futures.wait(self.in_flight, timeout=60)
         while True:
             try:
                 item = self.results.get_nowait()

@@ -244,6 +244,7 @@ class Sandbox:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like Customer.io
+    disable_nagle_algorithm = True  # small answers must not wait for the client's delayed ACK (40 ms stalls)
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the request log is the sandbox's
@@ -271,8 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
+        # Headers and body in one write: two small writes on a keep-alive socket stall on delayed ACKs.
+        self._headers_buffer.append(b"\r\n" + reply.body)
+        self.flush_headers()
 
 
 class _Server(ThreadingHTTPServer):

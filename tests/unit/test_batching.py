@@ -35,7 +35,7 @@ def test_bodies_are_valid_json_in_order_and_under_the_limit() -> None:
     out = requests(list(pack([ops_batch(bodies)])))
     assert len(out) > 1
     assert all(len(r.body) <= MAX_BATCH_BODY_BYTES for r in out)
-    assert [json.loads(bytes(b)) for r in out for b in r.parts] == [json.loads(b) for b in bodies]
+    assert [json.loads(b) for r in out for b in r.bodies.to_pylist()] == [json.loads(b) for b in bodies]
     first = json.loads(out[0].body)
     assert first["batch"][0]["identifiers"] == {"id": "u0"}
     assert [i for r in out for i in r.op_ids] == list(range(1, 2001))
