@@ -285,6 +285,12 @@ class _Server(ThreadingHTTPServer):
         self.sandbox = sandbox
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a killed client is not the sandbox's problem
+            super().handle_error(request, client_address)
+
 
 @contextmanager
 def serve_sandbox(db: str = ":memory:", *, host: str = "127.0.0.1", port: int = 0, site_id: str | None = None,

@@ -391,7 +391,7 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         with self.lock:
-            return {table: self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            return {table: self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
                     for table in ("people", "objects", "relationships", "devices", "events", "suppressed", "metrics")}
 
 
