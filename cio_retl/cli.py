@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -19,8 +20,10 @@ from cio_retl.snapshot import state_file
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Reverse ETL from your warehouse to Customer.io Journeys.")
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, `| less`) gets a readable width instead of rich's 80-column default.
+_PIPE_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 150
+out = Console(width=_PIPE_WIDTH)
+err = Console(stderr=True, width=_PIPE_WIDTH)
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Project file (default: $CIO_RETL_CONFIG or ./cio_retl.yaml).")]
 
 
@@ -81,7 +84,8 @@ def print_summary(reports: list[SyncReport]) -> None:
     table = Table(title="cio-retl run")
     for column in ("sync", "status", "extracted", "added", "changed", "removed", "operations", "accepted",
                    "rejected", "pending", "requests", "seconds"):
-        table.add_column(column, justify="left" if column in ("sync", "status") else "right")
+        table.add_column(column, justify="left" if column in ("sync", "status") else "right", no_wrap=True,
+                         min_width=len(column))
     for r in reports:
         status = "[green]success[/green]" if r.status == "success" else "[red]failed[/red]"
         if r.dry_run and r.status == "success":
