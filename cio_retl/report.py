@@ -41,6 +41,7 @@ class SyncReport:
     retries: int = 0
     duration_s: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    delivery: dict[str, Any] = field(default_factory=dict)
     operations_by_action: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)

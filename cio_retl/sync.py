@@ -204,6 +204,7 @@ def _deliver_and_commit(con: duckdb.DuckDBPyConnection, project: Project, sync_n
     finally:
         writer.flush()
     report.requests, report.retries = stats.requests, getattr(stats, "retries", 0)
+    report.delivery = stats.as_dict() if hasattr(stats, "as_dict") else {}
     report.accepted = writer.counts.get("accepted", 0)
     report.rejected += writer.counts.get("rejected", 0)
     close_rejections(con, report.run_id)
