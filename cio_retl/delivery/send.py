@@ -8,7 +8,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pyarrow as pa
@@ -58,7 +58,8 @@ class DeliveryStats:
                 setattr(self, name, getattr(self, name) + delta)
 
     def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        # Not dataclasses.asdict: it deep-copies every field, and the private lock cannot be copied.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
         return {**data, "requests_per_second": round(self.requests_per_second, 1)}
 
 
