@@ -143,6 +143,8 @@ def report_metadata(report: SyncReport, window: tuple[datetime, datetime] | None
         "rejections": rejections_table(report),
         "sample_operations": dg.MetadataValue.json(report.sample_operations[:MAX_SAMPLE_OPERATIONS]),
     }
+    if report.delivery:  # rate limiting, bytes, splits: why a run took as long as it did
+        metadata["delivery"] = dg.MetadataValue.json(report.delivery)
     if window:
         metadata["window"] = dg.MetadataValue.text(f"{window[0].isoformat()} → {window[1].isoformat()}")
     if report.warnings:

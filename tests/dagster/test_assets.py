@@ -24,6 +24,7 @@ def test_materialize_returns_the_report_as_metadata(dagster_project, all_events_
     assert meta["requests"] >= 1 and meta["duration_s"] > 0 and meta["rows_per_second"] > 0
     assert isinstance(meta["rows_per_second"], float) and meta["dagster/row_count"] == 10
     assert meta["rejections"].records == []
+    assert isinstance(meta["delivery"], dict) and isinstance(meta["operations_by_action"], dict)
     assert 1 <= len(meta["sample_operations"]) <= 5 and "identifiers" in meta["sample_operations"][0]["body"]
     assert {name: e.passed for name, e in check_results(result).items()} == {
         "model_contract": True, "rejection_rate": True, "stuck_rows": True}
