@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import shutil
 import socket
 import sys
+from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from dagster_project.assets import sync_asset_key
 from dagster_project.settings import DagsterSettings
@@ -79,8 +80,13 @@ def test_settings_from_environment(clean_env) -> None:
     assert (settings.rejection_rate_warn, settings.pool, settings.schedules_running) == (0.2, "cio_prod", False)
 
 
-@pytest.mark.parametrize("path", ["workspace.yaml", "dagster.yaml.example"])
-def test_repo_ships_workspace_and_instance_example(path) -> None:
-    from pathlib import Path
-
-    assert (Path(__file__).parents[2] / path).is_file()
+def test_shipped_instance_example_queues_runs_per_pool_and_sync(tmp_path) -> None:
+    repo = Path(__file__).parents[2]
+    assert "dagster_project.definitions" in (repo / "workspace.yaml").read_text()
+    shutil.copy(repo / "dagster.yaml.example", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        config = instance.get_concurrency_config()
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+    assert config.pool_config.pool_granularity.value == "run" and config.pool_config.default_pool_limit == 1
+    assert config.run_queue_config.tag_concurrency_limits == [
+        {"key": "cio_retl/sync", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
