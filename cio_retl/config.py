@@ -226,13 +226,21 @@ class Project(_Model):
 # ---------------------------------------------------------------- loading
 
 
-def _interpolate(node: Any, path: str, problems: list[str]) -> Any:
-    """Replace ${VAR} and ${VAR:-default} in every string of the YAML tree."""
+SECRET_SETTINGS = {"api_key", "password", "url", "private_key_path", "credentials_path"}
+
+
+def _interpolate(node: Any, path: str, problems: list[str], *, secrets: bool = True) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string of the YAML tree.
+
+    With `secrets=False`, references in secret settings are left as written: nothing reads their values
+    (Dagster loads definitions this way; runs load the project again with the secrets).
+    """
     if isinstance(node, dict):
-        return {key: _interpolate(value, f"{path}.{key}" if path else str(key), problems) for key, value in node.items()}
+        return {key: _interpolate(value, f"{path}.{key}" if path else str(key), problems, secrets=secrets)
+                for key, value in node.items()}
     if isinstance(node, list):
-        return [_interpolate(value, f"{path}[{i}]", problems) for i, value in enumerate(node)]
-    if not isinstance(node, str):
+        return [_interpolate(value, f"{path}[{i}]", problems, secrets=secrets) for i, value in enumerate(node)]
+    if not isinstance(node, str) or (not secrets and path.rsplit(".", 1)[-1] in SECRET_SETTINGS):
         return node
 
     def substitute(match: re.Match[str]) -> str:
@@ -247,10 +255,11 @@ def _interpolate(node: Any, path: str, problems: list[str]) -> Any:
     return _ENV_REF.sub(substitute, node)
 
 
-def _apply_destination_env(raw: dict[str, Any]) -> None:
+def _apply_destination_env(raw: dict[str, Any], *, secrets: bool = True) -> None:
     """CUSTOMERIO_* environment variables override the destination block."""
-    overrides = {"CUSTOMERIO_SITE_ID": "site_id", "CUSTOMERIO_TRACK_API_KEY": "api_key",
-                 "CUSTOMERIO_REGION": "region", "CUSTOMERIO_TRACK_URL": "url"}
+    overrides = {"CUSTOMERIO_SITE_ID": "site_id", "CUSTOMERIO_REGION": "region", "CUSTOMERIO_TRACK_URL": "url"}
+    if secrets:
+        overrides["CUSTOMERIO_TRACK_API_KEY"] = "api_key"
     destination = raw.setdefault("destination", {}) or {}
     raw["destination"] = destination
     for var, field in overrides.items():
@@ -276,8 +285,12 @@ def config_path(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def load_project(path: str | Path | None = None) -> Project:
-    """Read, interpolate and validate a project file, reporting every problem at once."""
+def load_project(path: str | Path | None = None, *, resolve_secrets: bool = True) -> Project:
+    """Read, interpolate and validate a project file, reporting every problem at once.
+
+    `resolve_secrets=False` leaves `${VAR}` in secret settings (API key, passwords, URLs) unread, for
+    code that must describe the project without holding credentials (Dagster's definitions).
+    """
     file = config_path(path)
     if not file.is_file():
         raise ConfigError(f"project file {file} not found",
@@ -289,8 +302,8 @@ def load_project(path: str | Path | None = None) -> Project:
     if not isinstance(raw, dict):
         raise ConfigError(f"{file} must be a mapping with warehouses, destination and syncs")
     problems: list[str] = []
-    raw = _interpolate(raw, "", problems)
-    _apply_destination_env(raw)
+    raw = _interpolate(raw, "", problems, secrets=resolve_secrets)
+    _apply_destination_env(raw, secrets=resolve_secrets)
     raw["root"] = file.resolve().parent
     project = None
     try:

@@ -101,3 +101,13 @@ def test_missing_model_file_named(tmp_path: Path) -> None:
 def test_missing_file_hint(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="CIO_RETL_CONFIG"):
         load_project(tmp_path / "nope.yaml")
+
+
+def test_secrets_can_stay_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KEY", raising=False)
+    monkeypatch.setenv("CUSTOMERIO_TRACK_API_KEY", "from-env-secret")
+    project = load_project(write(tmp_path, GOOD), resolve_secrets=False)
+    assert project.destination.api_key.get_secret_value() == "${KEY}"  # the reference, not a value
+    assert project.destination.site_id == "s1"
+    with pytest.raises(ConfigError, match="KEY is not set"):
+        load_project(tmp_path / "cio_retl.yaml")
