@@ -312,7 +312,7 @@ def load_project(path: str | Path | None = None, *, resolve_secrets: bool = True
         problems.extend(_format_validation_error(exc))
         problems.extend(_raw_sync_problems(raw, problems))
     if project is not None:
-        problems.extend(_missing_models(project))
+        problems.extend(_missing_models(project) or _incremental_mirror_problems(project))
     if problems:
         raise ConfigError(f"{file} has {len(problems)} problem(s):", problems=problems)
     return project
@@ -325,6 +325,15 @@ def _raw_sync_problems(raw: dict[str, Any], already: list[str]) -> list[str]:
         if isinstance(spec, dict):
             found += [f"syncs.{name}: {p}" for p in sync_rule_problems(spec)]
     return [p for p in found if p not in already]
+
+
+def _incremental_mirror_problems(project: Project) -> list[str]:
+    """A windowed model cannot drive deletes: rows outside the window would look removed."""
+    from cio_retl.incremental import uses_last_sync_time
+
+    return [f"syncs.{name}: {{{{ last_sync_time }}}} reads only recent rows, so mode 'mirror' would delete the rest; "
+            f"use mode 'upsert' (or 'append' for events)"
+            for name, sync in project.syncs.items() if sync.mode == "mirror" and uses_last_sync_time(project.model_sql(name))]
 
 
 def _missing_models(project: Project) -> list[str]:

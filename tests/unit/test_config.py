@@ -111,3 +111,12 @@ def test_secrets_can_stay_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert project.destination.site_id == "s1"
     with pytest.raises(ConfigError, match="KEY is not set"):
         load_project(tmp_path / "cio_retl.yaml")
+
+
+def test_incremental_models_cannot_mirror(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("${KEY}", "k"))
+    (tmp_path / "sql" / "people.sql").write_text("SELECT * FROM p WHERE updated_at > to_timestamp({{ last_sync_time }})")
+    with pytest.raises(ConfigError, match=r"syncs.people: \{\{ last_sync_time \}\} reads only recent rows"):
+        load_project(path)
+    path.write_text(path.read_text().replace("mode: mirror", "mode: upsert"))
+    assert load_project(path).syncs["people"].mode == "upsert"
