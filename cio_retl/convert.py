@@ -77,7 +77,7 @@ def _delete_calls_sql(sync: Sync) -> str:
     """Deletes are built from the snapshot's identity columns, since the rows are gone from the warehouse."""
     base = "SELECT _key, _hash, 'removed' AS _change, row_number() OVER (ORDER BY _key) AS _seq, 'track' AS type"
     ids = "NULL::VARCHAR AS groupId, NULL::VARCHAR AS previousId, NULL::VARCHAR AS messageId, NULL::VARCHAR AS name"
-    when = "FROM removed" if sync.mode == "mirror" else "FROM removed WHERE FALSE"
+    when = "FROM removed"  # empty unless the sync mirrors (diff.apply_mode)
     if sync.type == "group":
         return (f"{base}, CASE WHEN user_id IS NULL THEN 'Object Deleted' ELSE 'Relationship Deleted' END AS event, "
                 f"user_id AS userId, anonymous_id AS anonymousId, {ids}, NULL::TIMESTAMPTZ AS timestamp, "

@@ -45,16 +45,19 @@ def compute_diff(con: duckdb.DuckDBPyConnection, *, full_resync: bool = False, w
     return Diff(added=added, changed=changed, removed=removed, snapshot_rows=snapshot_rows)
 
 
-def apply_mode(con: duckdb.DuckDBPyConnection, sync: Sync, *, resend: bool = False) -> None:
-    """Keep only what the sync's mode sends: append drops changed rows and removals; upsert sends no deletes.
+def apply_mode(con: duckdb.DuckDBPyConnection, sync: Sync, *, resend: bool = False) -> int:
+    """Keep only what the sync's mode acts on; return the removals it will delete.
 
-    `resend` (a full resync or a partition window) keeps every staged row, also in append mode: event ids
-    are derived from the row, so Customer.io de-duplicates what it already has.
+    Only mirror deletes. upsert and append leave rows that left the model alone — in Customer.io and in the
+    snapshot — which is also what keeps incremental models ({{ last_sync_time }}) correct. append drops
+    changed rows unless `resend` (a full resync or a partition window): event ids are derived from the row,
+    so Customer.io de-duplicates what it already has.
     """
-    if sync.mode == "append":
-        if not resend:
-            con.execute("DELETE FROM changes WHERE _change = 'changed'")
+    if sync.mode == "append" and not resend:
+        con.execute("DELETE FROM changes WHERE _change = 'changed'")
+    if sync.mode != "mirror":
         con.execute("DELETE FROM removed")
+    return con.execute("SELECT count(*) FROM removed").fetchall()[0][0]
 
 
 def guard_mass_delete(sync_name: str, sync: Sync, diff: Diff, *, allowed: bool) -> None:

@@ -94,7 +94,7 @@ def _run(project: Project, sync_name: str, sync: Sync, state: StateStore, report
         diff = compute_diff(con, full_resync=report.full_resync, window=window is not None)
         report.added, report.changed, report.removed = diff.added, diff.changed, diff.removed
         guard_mass_delete(sync_name, sync, diff, allowed=allow_mass_delete)
-        apply_mode(con, sync, resend=report.full_resync or window is not None)
+        report.removed = apply_mode(con, sync, resend=report.full_resync or window is not None)
         _drop_violations(con, sync)
     with timer("convert"):
         build_calls(con, sync, extracted.schema)

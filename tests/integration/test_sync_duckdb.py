@@ -83,8 +83,9 @@ def test_upsert_never_deletes_and_append_sends_only_new_rows(make_project, wareh
     warehouse_sql("DELETE FROM people WHERE user_id = 'u1'; UPDATE orders SET amount = 999 WHERE order_id = 'o1';"
                   "INSERT INTO orders VALUES ('o6', 'u6', 60)")
     people, orders = RecordingDelivery(), RecordingDelivery()
-    assert run_sync(project, "people", deliver=people).removed == 1
+    assert run_sync(project, "people", deliver=people).removed == 0  # upsert never deletes
     assert people.sent == []
+    assert "u1" in snapshot_keys(project, "people")  # and keeps what Customer.io still has
     report = run_sync(project, "orders", deliver=orders)
     assert report.changed == 1 and report.added == 1
     assert [(op["action"], op["attributes"]["order_id"]) for op in orders.sent] == [("event", "o6")]
@@ -264,3 +265,18 @@ def test_warehouse_sql_error_names_sync_and_warehouse(make_project, warehouse_sq
     project = make_project({"t": {"query": "SELECT * FROM no_such_table", "primary_key": "user_id", "type": "identify"}})
     with pytest.raises(SyncError, match=r"sync 't': warehouse 'wh': query failed: .*no_such_table"):
         run_sync(project, "t", deliver=RecordingDelivery())
+
+
+def test_incremental_model_reads_only_rows_since_the_last_run(make_project, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE events AS SELECT 'e' || i AS event_id, 'u' || i AS user_id, "
+                  "now() - INTERVAL 2 DAY AS updated_at FROM range(1, 4) t(i)")
+    project = make_project({"events": {
+        "model": "sql/events.sql", "primary_key": "event_id", "type": "track", "mode": "append", "event": "Seen"}},
+        models={"events.sql": "SELECT * FROM events WHERE updated_at >= to_timestamp({{ last_sync_time }})"})
+    first = RecordingDelivery()
+    assert run_sync(project, "events", deliver=first).extracted == 3  # last_sync_time is 0 on the first run
+    warehouse_sql("INSERT INTO events VALUES ('e9', 'u9', now() + INTERVAL 1 MINUTE)")
+    second = RecordingDelivery()
+    report = run_sync(project, "events", deliver=second)
+    assert (report.extracted, report.added, report.removed) == (1, 1, 0)
+    assert [op["attributes"]["event_id"] for op in second.sent] == ["e9"]
