@@ -69,7 +69,7 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
 def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema) -> None:
     """Fill TEMP table `calls` from `changes`, and `delete_calls` from `removed` (mirror mode)."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)} "
-                f"FROM changes ORDER BY _seq")
+                "FROM changes")
     con.execute("CREATE OR REPLACE TEMP TABLE delete_calls AS " + _delete_calls_sql(sync))
 
 
