@@ -67,10 +67,14 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
 
 
 def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema) -> None:
-    """Fill TEMP table `calls` from `changes`, and `delete_calls` from `removed` (mirror mode)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)} "
+    """Define TEMP views `calls` over `changes`, and `delete_calls` over `removed` (mirror mode).
+
+    Views, not tables: the calls are read once by the actions, and materialising millions of STRUCT rows
+    would only cost memory.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)} "
                 "FROM changes")
-    con.execute("CREATE OR REPLACE TEMP TABLE delete_calls AS " + _delete_calls_sql(sync))
+    con.execute("CREATE OR REPLACE TEMP VIEW delete_calls AS " + _delete_calls_sql(sync))
 
 
 def _delete_calls_sql(sync: Sync) -> str:
