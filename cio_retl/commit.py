@@ -27,13 +27,15 @@ def checkpoint(con: duckdb.DuckDBPyConnection, *, touched: str | None = None) ->
     `touched` (a table of `_key`s) limits the check to keys that just got outcomes, which keeps checkpoints
     during a long delivery cheap; without it every pending row is considered.
     """
-    candidates = "pending_rows" if touched is None else f"(SELECT * FROM pending_rows SEMI JOIN {touched} USING (_key))"
+    # Every join below builds its hash table on the small side (touched keys, or the few operations not yet
+    # accepted), so a checkpoint stays cheap and within the memory limit even with millions of operations.
+    only_touched = "" if touched is None else f"SEMI JOIN {touched} t ON x._key = t._key"
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE done AS
-            SELECT p.* FROM {candidates} p
-             WHERE NOT EXISTS (SELECT 1 FROM ops o WHERE o._key = p._key AND o.status <> 'accepted')""")
+            WITH blocked AS (SELECT DISTINCT x._key FROM ops x {only_touched} WHERE x.status <> 'accepted')
+            SELECT x.* FROM pending_rows x {only_touched} ANTI JOIN blocked b ON x._key = b._key""")
         done = con.execute("SELECT count(*) FROM done").fetchall()[0][0]
         if done:
             idents = ", ".join(IDENTITY_COLUMNS)
