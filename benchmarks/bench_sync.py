@@ -1,8 +1,10 @@
 """Times a first run and an incremental run (1% changed, 0.5% added, 0.5% removed) of an N-row identify sync.
 
-Delivery is replaced by an in-process sink that accepts every operation, so the figures are the cost of
-cio-retl itself (extract, hash, diff, convert, act, commit), not of a network. Run in a fresh process per N:
-    .venv/bin/python benchmarks/bench_sync.py --rows 1000000
+By default delivery is an in-process sink that accepts every operation, so the figures are the cost of
+cio-retl itself (extract, hash, diff, convert, act, commit), not of a network. With --sandbox the run
+delivers over HTTP to the sandbox in count-only mode (its own process) at the default 100 requests/s.
+Run in a fresh process per N:
+    .venv/bin/python benchmarks/bench_sync.py --rows 1000000 [--sandbox]
 """
 
 from __future__ import annotations
@@ -72,6 +74,15 @@ def mutate(path: Path, rows: int) -> None:
     con.close()
 
 
+def start_sandbox() -> tuple[subprocess.Popen, str]:
+    """A count-only sandbox in its own process (so it does not share our CPU time or RSS)."""
+    server = subprocess.Popen([sys.executable, "-m", "cio_retl", "sandbox", "serve", "--port", "0", "--count-only",
+                               "--db", ":memory:", "--site-id", "bench", "--api-key", "bench"],
+                              stdout=subprocess.PIPE, text=True)
+    url = next(word for line in server.stdout for word in line.split() if word.startswith("http://"))
+    return server, url.rstrip(".,")
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -79,12 +90,16 @@ def peak_rss_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--sandbox", action="store_true", help="deliver over HTTP to a count-only sandbox")
+    parser.add_argument("--memory-limit", default="192MB", help="the project's memory_limit")
     args = parser.parse_args()
+    server, url = start_sandbox() if args.sandbox else (None, "")
     folder = Path(tempfile.mkdtemp(prefix="cio_retl_bench_"))
     build_warehouse(folder / "warehouse.duckdb", args.rows)
     (folder / "cio_retl.yaml").write_text(yaml.safe_dump({
-        "state": "state", "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
-        "destination": {"site_id": "bench", "api_key": "bench"},
+        "state": "state", "memory_limit": args.memory_limit,
+        "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
+        "destination": {"site_id": "bench", "api_key": "bench", "url": url},
         "syncs": {"people": {"warehouse": "wh", "table": "people", "primary_key": "user_id", "type": "identify",
                              "mode": "mirror"}}}))
     project = load_project(folder / "cio_retl.yaml")
@@ -92,11 +107,19 @@ def main() -> None:
         if label == "incremental run":
             mutate(folder / "warehouse.duckdb", args.rows)
         start = time.perf_counter()
-        report = run_sync(project, "people", deliver=accept_all)
+        report = run_sync(project, "people", deliver=None if server else accept_all)
         wall = time.perf_counter() - start
         print(f"{label}: {args.rows:,} rows, wall {wall:.2f} s, extracted {report.extracted:,}, added {report.added:,}, "
               f"changed {report.changed:,}, removed {report.removed:,}, operations {report.operations:,}, "
               f"stages {report.stage_seconds}, peak RSS so far {peak_rss_mb():.0f} MB")
+        if server and report.requests:
+            per_request = report.accepted / report.requests
+            deliver_s = report.stage_seconds["deliver"]
+            print(f"  delivery: {report.requests:,} requests, {per_request:.0f} ops/request, "
+                  f"{report.accepted / deliver_s:,.0f} ops/s = {report.accepted / deliver_s / (100 * per_request):.1%} "
+                  f"of the ceiling at 100 req/s")
+    if server:
+        server.terminate()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -113,26 +115,55 @@ def recent_rejections(con: duckdb.DuckDBPyConnection, run_id: str, limit: int = 
 
 
 class OutcomeWriter:
-    """Buffers outcomes and writes them with a checkpoint every `interval_s`, bounding what a crash can lose."""
+    """Takes outcomes as they arrive and writes them, with a checkpoint, every `interval_s` on its own thread.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, interval_s: float = 2.0, max_buffer: int = 100_000) -> None:
-        self.con = con
+    The writing happens on a background thread with its own DuckDB cursor, so a checkpoint never holds up
+    the requests still to be sent; a bounded queue applies back-pressure if the writer falls behind. A crash
+    loses at most the last `interval_s` of outcomes, and those operations are simply sent again.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, interval_s: float = 2.0, max_buffer: int = 50_000) -> None:
         self.interval_s = interval_s
         self.max_buffer = max_buffer
         self.buffer: list[Any] = []
-        self.last_flush = time.monotonic()
+        self.last_submit = time.monotonic()
         self.counts = {"accepted": 0, "rejected": 0, "retryable": 0}
+        self._cursor = con.cursor()  # a connection of its own: DuckDB connections are not shared across threads
+        self._queue: queue.Queue[list[Any] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_loop, name="cio-retl-commit", daemon=True)
+        self._thread.start()
 
     def __call__(self, outcomes: Sequence[Any]) -> None:
         self.buffer.extend(outcomes)
         for outcome in outcomes:
             self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
-        if len(self.buffer) >= self.max_buffer or time.monotonic() - self.last_flush >= self.interval_s:
-            self.flush()
+        if len(self.buffer) >= self.max_buffer or time.monotonic() - self.last_submit >= self.interval_s:
+            self._submit()
 
     def flush(self) -> None:
+        """Write everything received so far and stop the writer; re-raise what the writer failed with."""
+        self._submit()
+        self._queue.put(None)
+        self._thread.join()
+        self._cursor.close()
+        if self._error is not None:
+            raise self._error
+
+    def _submit(self) -> None:
+        if self._error is not None:
+            raise self._error
         if self.buffer:
-            record_outcomes(self.con, self.buffer)
-            checkpoint(self.con, touched="touched")
+            self._queue.put(self.buffer)
         self.buffer = []
-        self.last_flush = time.monotonic()
+        self.last_submit = time.monotonic()
+
+    def _write_loop(self) -> None:
+        while (outcomes := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain, so the caller never blocks on a full queue
+            try:
+                record_outcomes(self._cursor, outcomes)
+                checkpoint(self._cursor, touched="touched")
+            except BaseException as exc:  # handed to the caller's thread by _submit / flush
+                self._error = exc

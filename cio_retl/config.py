@@ -173,6 +173,8 @@ class Project(_Model):
     """A whole project file."""
 
     state: str = Field(".cio_retl", description="Folder of the state: one DuckDB file and one lock file per sync.")
+    memory_limit: str = Field("192MB", description="DuckDB memory for the diff and the operations log; more spills "
+                              "to disk. Raise it (e.g. 2GB) for tables of tens of millions of rows.")
     warehouses: dict[str, Warehouse] = Field(description="Named warehouse connections.")
     destination: Destination = Field(default_factory=Destination, description="The Customer.io workspace.")
     syncs: dict[str, Sync] = Field(description="Named syncs.")

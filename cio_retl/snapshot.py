@@ -18,7 +18,6 @@ from cio_retl.errors import SyncError, SyncLockedError
 
 IDENTITY_COLUMNS = ("user_id", "email", "anonymous_id", "group_id", "object_type_id")
 STUCK_AFTER_ATTEMPTS = 5
-STATE_MEMORY_LIMIT = os.environ.get("CIO_RETL_MEMORY_LIMIT", "256MB")
 
 _IDENTS_DDL = ", ".join(f"{c} VARCHAR" for c in IDENTITY_COLUMNS)
 SCHEMA = f"""
@@ -51,7 +50,8 @@ class StateStore:
 
     @classmethod
     @contextmanager
-    def open(cls, state_dir: Path, sync: str, *, run_id: str, command: str = "run") -> Iterator[StateStore]:
+    def open(cls, state_dir: Path, sync: str, *, run_id: str, command: str = "run",
+             memory_limit: str = "192MB") -> Iterator[StateStore]:
         """Take the sync's lock (or fail at once naming the holder), then open its DuckDB file."""
         state_dir.mkdir(parents=True, exist_ok=True)
         with _sync_lock(state_dir / f"{sync}.lock", sync, run_id=run_id, command=command):
@@ -64,7 +64,7 @@ class StateStore:
             try:
                 con.execute("SET TimeZone = 'UTC'")
                 # Bounded memory: large extracts and operation logs spill to disk instead of growing RSS.
-                con.execute(f"SET memory_limit = '{STATE_MEMORY_LIMIT}'")
+                con.execute("SET memory_limit = ?", [memory_limit])
                 con.execute(f"SET temp_directory = '{state_dir / 'tmp'}'")
                 con.execute(SCHEMA)
                 yield cls(sync, con, path)

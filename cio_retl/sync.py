@@ -47,7 +47,8 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
     report = SyncReport(sync=sync_name, run_id=new_run_id(), dry_run=dry_run, full_resync=full_resync)
     started, clock = datetime.now(timezone.utc), time.monotonic()
     command = "dry-run" if dry_run else "run"
-    with StateStore.open(project.state_path(), sync_name, run_id=report.run_id, command=command) as state:
+    with StateStore.open(project.state_path(), sync_name, run_id=report.run_id, command=command,
+                         memory_limit=project.memory_limit) as state:
         config_hash = project.config_hash(sync_name)
         try:
             _run(project, sync_name, sync, state, report, window=window, allow_mass_delete=allow_mass_delete,
