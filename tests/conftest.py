@@ -110,3 +110,38 @@ class RecordingDelivery:
 @pytest.fixture
 def recording_delivery() -> RecordingDelivery:
     return RecordingDelivery()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A PostgreSQL server for the whole session, started from the installed binaries (see tests/pg_server.py)."""
+    from tests.pg_server import postgres_bin, postgres_server
+
+    if postgres_bin() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but no PostgreSQL server binaries: `make test` should have installed Debian's postgresql")
+        pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_database(pg_url: str, request: pytest.FixtureRequest) -> str:
+    """A fresh database per test on the session's server; returns its SQLAlchemy URL."""
+    import sqlalchemy as sa
+
+    name = "t_" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40]
+    engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as con:
+        con.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        con.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return pg_url.rsplit("/", 1)[0] + "/" + name
+
+
+def run_pg(url: str, sql: str) -> None:
+    """Run statements against a PostgreSQL database (tests' setup and changes between runs)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as con:
+        con.execute(sql)

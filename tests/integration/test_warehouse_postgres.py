@@ -1,0 +1,115 @@
+"""PostgreSQL through SQLAlchemy + psycopg against a real server the tests start: types, syncs, errors."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import yaml
+
+from cio_retl.config import PostgresWarehouse, load_project
+from cio_retl.errors import WarehouseError
+from cio_retl.sync import run_sync
+from cio_retl.warehouse import open_warehouse
+from tests.conftest import RecordingDelivery, run_pg
+
+TYPES = """
+CREATE TABLE everything (
+  id integer PRIMARY KEY, small smallint, big bigint, price numeric(10, 2), ratio double precision,
+  exact numeric, flag boolean, name text, code varchar(10), born date, seen_at timestamp, paid_at timestamptz,
+  attrs jsonb, tags text[], scores integer[], uid uuid);
+INSERT INTO everything VALUES
+  (1, 7, 9007199254740993, 12.50, 0.25, 123456789012345678901234567890.123456789, true, 'Zoë', 'A1',
+   '1990-05-17', '2024-01-02 03:04:05.678901', '2024-01-02 05:04:05+02', '{"tier": "gold", "n": [1, 2]}',
+   ARRAY['a', 'b'], ARRAY[1, 2], 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+  (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+"""
+
+
+def reader(url: str):
+    return open_warehouse("pg", PostgresWarehouse(type="postgres", url=url, batch_size=1), Path("."))
+
+
+def test_types_map_to_one_arrow_schema_and_nulls_survive(pg_database: str) -> None:
+    run_pg(pg_database, TYPES)
+    warehouse = reader(pg_database)
+    batches = list(warehouse.stream("SELECT * FROM everything ORDER BY id", sync="t"))
+    assert len(batches) == 2 and batches[0].schema == batches[1].schema  # batch_size 1, one schema
+    table = pa.Table.from_batches(batches)
+    types = {f.name: f.type for f in table.schema}
+    assert types["small"] == pa.int16() and types["big"] == pa.int64() and types["flag"] == pa.bool_()
+    assert types["price"] == pa.decimal128(10, 2) and types["exact"] == pa.string()
+    assert types["seen_at"] == types["paid_at"] == pa.timestamp("us", tz="UTC")
+    assert types["born"] == pa.date32() and types["tags"] == pa.list_(pa.string())
+    assert types["attrs"] == pa.json_()
+    first, second = table.to_pylist()
+    assert first["big"] == 9007199254740993 and first["price"] == Decimal("12.50")
+    assert first["exact"] == "123456789012345678901234567890.123456789"  # no precision lost
+    assert first["seen_at"] == datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    assert first["paid_at"] == datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert first["born"] == date(1990, 5, 17) and first["name"] == "Zoë"
+    assert first["attrs"] == '{"n":[1,2],"tier":"gold"}' and first["scores"] == [1, 2]
+    assert first["uid"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    assert all(value is None for key, value in second.items() if key != "id")
+    assert warehouse.schema("SELECT * FROM everything", sync="t") == table.schema
+    warehouse.check()
+    warehouse.close()
+
+
+def project(tmp_path: Path, url: str, syncs: dict) -> object:
+    (tmp_path / "cio_retl.yaml").write_text(yaml.safe_dump({
+        "state": "state", "warehouses": {"pg": {"type": "postgres", "url": url}},
+        "destination": {"site_id": "s", "api_key": "k"},
+        "syncs": {name: {"warehouse": "pg", **spec} for name, spec in syncs.items()}}))
+    return load_project(tmp_path / "cio_retl.yaml")
+
+
+def test_first_and_incremental_sync(pg_database: str, tmp_path: Path) -> None:
+    run_pg(pg_database, "CREATE TABLE people (user_id text, email text, plan text, attrs jsonb, seen timestamptz);"
+                        "INSERT INTO people SELECT 'u' || i, 'p' || i || '@example.com', 'free', "
+                        "jsonb_build_object('level', i), '2024-01-01'::timestamptz + i * interval '1 day' "
+                        "FROM generate_series(1, 10) i")
+    proj = project(tmp_path, pg_database, {"people": {"table": "people", "primary_key": "user_id", "type": "identify",
+                                                      "mode": "mirror"}})
+    first = RecordingDelivery()
+    assert run_sync(proj, "people", deliver=first).added == 10
+    op = next(o for o in first.sent if o["identifiers"] == {"id": "u1"})
+    assert op["attributes"]["attrs"] == {"level": 1} and op["attributes"]["seen"] == 1704153600
+    run_pg(pg_database, "UPDATE people SET plan = 'pro' WHERE user_id = 'u2'; DELETE FROM people WHERE user_id = 'u3';"
+                        "INSERT INTO people VALUES ('u11', 'p11@example.com', 'free', NULL, NULL)")
+    second = RecordingDelivery()
+    report = run_sync(proj, "people", deliver=second)
+    assert (report.added, report.changed, report.removed) == (1, 1, 1)
+    assert sorted((o["action"], o["identifiers"]["id"]) for o in second.sent) == [
+        ("delete", "u3"), ("identify", "u11"), ("identify", "u2")]
+
+
+def test_incremental_model_with_last_sync_time(pg_database: str, tmp_path: Path) -> None:
+    run_pg(pg_database, "CREATE TABLE orders (order_id text, user_id text, updated_at timestamptz);"
+                        "INSERT INTO orders VALUES ('o1', 'u1', now() - interval '1 day')")
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql" / "orders.sql").write_text(
+        "SELECT * FROM orders WHERE updated_at >= to_timestamp({{ last_sync_time }})")
+    proj = project(tmp_path, pg_database, {"orders": {"model": "sql/orders.sql", "primary_key": "order_id",
+                                                      "type": "track", "mode": "append", "event": "Order"}})
+    assert run_sync(proj, "orders", deliver=RecordingDelivery()).extracted == 1
+    run_pg(pg_database, "INSERT INTO orders VALUES ('o2', 'u2', now() + interval '1 minute')")
+    report = run_sync(proj, "orders", deliver=RecordingDelivery())
+    assert (report.extracted, report.added) == (1, 1)
+
+
+def test_errors_name_the_sync_and_warehouse_and_never_the_password(pg_database: str) -> None:
+    run_pg(pg_database, "CREATE TABLE t (id int)")
+    wrong = pg_database.replace("postgres@", "nobody:hunter2-secret@")
+    with pytest.raises(WarehouseError) as caught:
+        list(reader(wrong).stream("SELECT 1", sync="people"))
+    message = str(caught.value)
+    assert "sync 'people': warehouse 'pg': cannot connect" in message and "nobody" in message
+    assert "hunter2-secret" not in message and "hunter2-secret" not in repr(reader(wrong))
+    with pytest.raises(WarehouseError, match=r"(?s)query failed: .*no_such_table.*does not exist.*`schema` setting"):
+        list(reader(pg_database).stream("SELECT * FROM no_such_table", sync="people"))
+    with pytest.raises(WarehouseError, match=r"(?s)syntax error.*fix the SQL syntax"):
+        reader(pg_database).schema("SELEC 1", sync="people")
