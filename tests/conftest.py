@@ -145,3 +145,30 @@ def run_pg(url: str, sql: str) -> None:
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as con:
         con.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def snowflake_server() -> dict[str, Any]:
+    """fakesnow's server: the real snowflake-connector-python talks HTTP to it on loopback."""
+    import fakesnow
+
+    with fakesnow.server() as kwargs:
+        yield kwargs
+
+
+def snowflake_config(server: dict[str, Any], database: str) -> dict[str, Any]:
+    """The `warehouses:` entry of a project file pointing at the fakesnow server."""
+    return {"type": "snowflake", "account": server["account"], "user": server["user"], "password": server["password"],
+            "host": server["host"], "port": server["port"], "protocol": "http", "database": database, "schema": "S1"}
+
+
+def run_snowflake(server: dict[str, Any], database: str, sql: str) -> None:
+    """Run statements on the fakesnow server (test setup and changes between runs)."""
+    import snowflake.connector
+
+    con = snowflake.connector.connect(**{**server, "network_timeout": 60}, database=database, schema="S1")
+    try:
+        for statement in filter(str.strip, sql.split(";")):
+            con.cursor().execute(statement)
+    finally:
+        con.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cio_retl.config import DuckDBWarehouse, PostgresWarehouse, Warehouse as WarehouseConfig
+from cio_retl.config import DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse, Warehouse as WarehouseConfig
 from cio_retl.errors import ConfigError
 from cio_retl.warehouse.base import Warehouse
 
@@ -19,6 +19,10 @@ def open_warehouse(name: str, config: WarehouseConfig, root: Path) -> Warehouse:
         from cio_retl.warehouse.postgres import PostgresReader
 
         return PostgresReader(name, config, root)
+    if isinstance(config, SnowflakeWarehouse):
+        from cio_retl.warehouse.snowflake import SnowflakeReader
+
+        return SnowflakeReader(name, config, root)
     raise ConfigError(f"warehouses.{name}: type '{config.type}' is not supported yet")
 
 
