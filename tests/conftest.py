@@ -172,3 +172,42 @@ def run_snowflake(server: dict[str, Any], database: str, sql: str) -> None:
             con.cursor().execute(statement)
     finally:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def bigquery_endpoint(bqemu_endpoint) -> str:
+    """bqemulator's REST endpoint (its pytest plugin runs the server in-process), with the two offline shims."""
+    return bqemu_endpoint.rest_url
+
+
+def _patch_bqemulator_offline() -> None:
+    """DuckDB's spatial extension cannot be downloaded here, and multipart uploads send media as '*/*'."""
+    try:
+        from bqemulator.api.routes import upload
+        from bqemulator.storage import engine
+    except ImportError:
+        return
+    engine.DuckDBEngine._load_spatial = lambda self: None
+    if "*/*" not in upload._PERMITTED_MEDIA_CONTENT_TYPES:
+        upload._PERMITTED_MEDIA_CONTENT_TYPES = upload._PERMITTED_MEDIA_CONTENT_TYPES + ("*/*",)
+
+
+_patch_bqemulator_offline()
+
+
+def bigquery_config(endpoint: str) -> dict[str, Any]:
+    """The `warehouses:` entry of a project file pointing at the emulator (no Storage API there)."""
+    return {"type": "bigquery", "project": "local", "api_endpoint": endpoint, "use_storage_api": False}
+
+
+def run_bigquery(endpoint: str, sql: str) -> None:
+    """Run statements on the emulator through the real client (test setup and changes between runs)."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    client = bigquery.Client(project="local", credentials=AnonymousCredentials(),
+                             client_options=ClientOptions(api_endpoint=endpoint))
+    for statement in filter(str.strip, sql.split(";")):
+        client.query(statement).result()
+    client.close()

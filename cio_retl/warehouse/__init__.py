@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cio_retl.config import DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse, Warehouse as WarehouseConfig
+from cio_retl.config import (BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse,
+                             Warehouse as WarehouseConfig)
 from cio_retl.errors import ConfigError
 from cio_retl.warehouse.base import Warehouse
 
@@ -23,7 +24,11 @@ def open_warehouse(name: str, config: WarehouseConfig, root: Path) -> Warehouse:
         from cio_retl.warehouse.snowflake import SnowflakeReader
 
         return SnowflakeReader(name, config, root)
-    raise ConfigError(f"warehouses.{name}: type '{config.type}' is not supported yet")
+    if isinstance(config, BigQueryWarehouse):
+        from cio_retl.warehouse.bigquery import BigQueryReader
+
+        return BigQueryReader(name, config, root)
+    raise ConfigError(f"warehouses.{name}: unknown warehouse type '{config.type}'")
 
 
 __all__ = ["Warehouse", "open_warehouse"]
