@@ -42,19 +42,22 @@ class DuckDBReader:
     def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
         con = self._connect(sync)
         try:
-            reader = con.sql(sql).to_arrow_reader(self.config.batch_size)  # streams; execute() would copy
-            for batch in reader:
-                yield normalize_batch(batch)
+            relation = con.sql(sql)
+            json_columns = _json_columns(relation)
+            for batch in relation.to_arrow_reader(self.config.batch_size):  # streams; execute() would copy
+                yield normalize_batch(_mark_json(batch, json_columns))
         except duckdb.Error as exc:
             raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
 
     def schema(self, sql: str, *, sync: str) -> pa.Schema:
         con = self._connect(sync)
         try:
-            table = con.sql(f"SELECT * FROM ({sql}) AS model LIMIT 0").to_arrow_table()
+            relation = con.sql(f"SELECT * FROM ({sql}) AS model LIMIT 0")
+            table = relation.to_arrow_table()
         except duckdb.Error as exc:
             raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
-        return normalize_batch(pa.RecordBatch.from_pylist([], schema=table.schema)).schema
+        empty = pa.RecordBatch.from_pylist([], schema=table.schema)
+        return normalize_batch(_mark_json(empty, _json_columns(relation))).schema
 
     def check(self) -> None:
         self._connect("doctor").execute("SELECT 1").fetchall()
@@ -63,3 +66,15 @@ class DuckDBReader:
         if self._con is not None:
             self._con.close()
             self._con = None
+
+
+def _json_columns(relation: duckdb.DuckDBPyRelation) -> set[str]:
+    return {name for name, kind in zip(relation.columns, relation.types) if str(kind) == "JSON"}
+
+
+def _mark_json(batch: pa.RecordBatch, json_columns: set[str]) -> pa.RecordBatch:
+    """DuckDB exports JSON as plain text; mark it JSON so it is sent as nested values, as from other warehouses."""
+    if not json_columns:
+        return batch
+    columns = [c.cast(pa.json_()) if name in json_columns else c for c, name in zip(batch.columns, batch.schema.names)]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
