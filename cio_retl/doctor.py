@@ -35,6 +35,7 @@ def run_checks(config: str | Path | None = None) -> list[CheckResult]:
     results = [CheckResult("project file", "ok", f"{config_path(config)}: {len(project.syncs)} sync(s), "
                                                  f"{len(project.warehouses)} warehouse(s)")]
     results += check_warehouses(project)
+    results += check_models(project)
     results.append(check_destination(project.destination))
     return results
 
@@ -58,6 +59,28 @@ def check_warehouses(project: Project) -> list[CheckResult]:
             results.append(CheckResult(label, "fail", f"{type(exc).__name__}: {exc}"))
         else:
             results.append(CheckResult(label, "ok", "connected"))
+    return results
+
+
+def check_models(project: Project) -> list[CheckResult]:
+    """Run each sync's model with LIMIT 0 and check its columns against the call type (reads no rows)."""
+    from cio_retl.extract import check_contract
+    from cio_retl.incremental import render_model
+    from cio_retl.warehouse import open_warehouse
+
+    results = []
+    for name, sync in project.syncs.items():
+        label = f"model of {name}"
+        warehouse = open_warehouse(sync.warehouse, project.warehouses[sync.warehouse], project.root)
+        try:
+            schema = warehouse.schema(render_model(project.model_sql(name), last_sync_time=0), sync=name)
+            check_contract(name, sync, schema, sync.model or "query")
+        except CioRetlError as exc:
+            results.append(CheckResult(label, "fail", exc.message, exc.hint))
+        else:
+            results.append(CheckResult(label, "ok", f"{len(schema)} column(s): {', '.join(schema.names)}"))
+        finally:
+            warehouse.close()
     return results
 
 
