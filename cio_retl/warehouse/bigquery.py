@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from cio_retl.config import BigQueryWarehouse
 from cio_retl.errors import WarehouseError
-from cio_retl.warehouse.types import normalize_batch
+from cio_retl.warehouse.types import normalize_batch, normalize_schema
 
 _SCALARS: dict[str, pa.DataType] = {
     "INTEGER": pa.int64(), "INT64": pa.int64(), "FLOAT": pa.float64(), "FLOAT64": pa.float64(),
@@ -104,7 +104,7 @@ class BigQueryReader:
     def schema(self, sql: str, *, sync: str) -> pa.Schema:
         rows = self._rows(f"SELECT * FROM ({sql}) AS model LIMIT 0", sync)
         schema = pa.schema([pa.field(f.name, arrow_type(f)) for f in rows.schema])
-        return normalize_batch(pa.RecordBatch.from_pylist([], schema=schema)).schema
+        return normalize_schema(schema)
 
     def check(self) -> None:
         list(self._rows("SELECT 1", "doctor"))

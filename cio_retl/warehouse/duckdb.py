@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from cio_retl.config import DuckDBWarehouse
 from cio_retl.errors import WarehouseError
-from cio_retl.warehouse.types import normalize_batch
+from cio_retl.warehouse.types import normalize_batch, normalize_schema
 
 # Reading streams batch by batch; a small buffer pool keeps the warehouse's cache out of our RSS.
 READER_MEMORY_LIMIT = "128MB"
@@ -56,8 +56,9 @@ class DuckDBReader:
             table = relation.to_arrow_table()
         except duckdb.Error as exc:
             raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
-        empty = pa.RecordBatch.from_pylist([], schema=table.schema)
-        return normalize_batch(_mark_json(empty, _json_columns(relation))).schema
+        json_columns = _json_columns(relation)
+        return normalize_schema(pa.schema([pa.field(f.name, pa.json_() if f.name in json_columns else f.type)
+                                           for f in table.schema]))
 
     def check(self) -> None:
         self._connect("doctor").execute("SELECT 1").fetchall()

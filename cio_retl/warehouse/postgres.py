@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from cio_retl.config import PostgresWarehouse
 from cio_retl.errors import WarehouseError
-from cio_retl.warehouse.types import normalize_batch
+from cio_retl.warehouse.types import normalize_batch, normalize_schema
 
 # Type OIDs (pg_type) → Arrow types. Anything not listed is read as text.
 _SCALARS: dict[int, pa.DataType] = {
@@ -100,7 +100,7 @@ class PostgresReader:
                 schema = self._schema(cursor.description)
         finally:
             connection.close()
-        return normalize_batch(pa.RecordBatch.from_pylist([], schema=schema)).schema
+        return normalize_schema(schema)
 
     def check(self) -> None:
         connection = self._connect("doctor")

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from cio_retl.config import SnowflakeWarehouse
 from cio_retl.errors import WarehouseError
-from cio_retl.warehouse.types import normalize_batch
+from cio_retl.warehouse.types import normalize_batch, normalize_schema
 
 # cursor.description type codes (snowflake.connector.constants.FIELD_TYPES) → Arrow.
 _TYPES: dict[int, pa.DataType] = {
@@ -98,7 +98,7 @@ class SnowflakeReader:
             schema = _schema(cursor.description)
         finally:
             cursor.close()
-        return normalize_batch(pa.RecordBatch.from_pylist([], schema=schema)).schema
+        return normalize_schema(schema)
 
     def check(self) -> None:
         self._execute("SELECT 1", "doctor").close()

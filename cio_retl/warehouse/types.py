@@ -20,9 +20,14 @@ def normalize_type(arrow_type: pa.DataType) -> pa.DataType:
     return arrow_type
 
 
+def normalize_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema a warehouse's result is staged with, whatever the warehouse."""
+    return pa.schema([pa.field(f.name, normalize_type(f.type)) for f in schema])
+
+
 def normalize_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Cast a batch's columns to their normalised types (timestamps to UTC microseconds, strings to utf8)."""
-    target = pa.schema([pa.field(f.name, normalize_type(f.type)) for f in batch.schema])
+    target = normalize_schema(batch.schema)
     if target == batch.schema:
         return batch
     columns = [_cast(column, field.type) for column, field in zip(batch.columns, target)]
