@@ -53,7 +53,12 @@ class WarehouseError(SyncError):
 
     def __init__(self, sync: str, warehouse: str, message: str, *, hint: str | None = None) -> None:
         self.warehouse = warehouse
+        self.detail = message
         super().__init__(sync, f"warehouse '{warehouse}': {message}", hint=hint)
+
+    def in_model(self, model: str) -> WarehouseError:
+        """The same error, naming the model file it came from."""
+        return WarehouseError(self.sync, self.warehouse, f"{self.detail} (model {model})", hint=self.hint)
 
 
 class ModelContractError(SyncError):

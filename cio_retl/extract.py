@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from cio_retl.config import Sync
-from cio_retl.errors import ModelContractError
+from cio_retl.errors import ModelContractError, WarehouseError
 from cio_retl.rowhash import key_sql, quote, row_hash_sql
 from cio_retl.warehouse import Warehouse
 
@@ -64,16 +64,26 @@ def stage_model(con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch
     check(schema)
     stream = chain([first], batches) if first is not None else iter(())
 
+    failure: list[BaseException] = []
+
     def counted() -> Iterator[pa.RecordBatch]:
-        for batch in stream:
-            if on_rows:
-                on_rows(batch.num_rows)
-            yield batch
+        try:
+            for batch in stream:
+                if on_rows:
+                    on_rows(batch.num_rows)
+                yield batch
+        except BaseException as exc:  # DuckDB would wrap it; keep the warehouse's own error for the caller
+            failure.append(exc)
+            raise
 
     con.register("model_stream", pa.RecordBatchReader.from_batches(schema, counted()))
     try:
         # Two passes: reading a Python stream is single-threaded, hashing a DuckDB table is not.
         con.execute("CREATE OR REPLACE TEMP TABLE stage_raw AS SELECT * FROM model_stream")
+    except duckdb.Error:
+        if failure:
+            raise failure[0] from None
+        raise
     finally:
         con.unregister("model_stream")
     con.execute(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT *, {key_sql(key_columns)} AS _key, "
@@ -107,9 +117,12 @@ def drop_violations(con: duckdb.DuckDBPyConnection, key_columns: list[str]) -> N
 def extract(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, sql: str, *, sync_name: str, sync: Sync,
             model: str, on_rows: Callable[[int], None] | None = None) -> Extracted:
     """Run the model, check its contract, stage its rows and find key violations."""
-    schema = stage_model(con, warehouse.stream(sql, sync=sync_name),
-                         empty_schema=lambda: warehouse.schema(sql, sync=sync_name), key_columns=sync.key_columns,
-                         check=lambda s: check_contract(sync_name, sync, s, model), on_rows=on_rows)
+    try:
+        schema = stage_model(con, warehouse.stream(sql, sync=sync_name),
+                             empty_schema=lambda: warehouse.schema(sql, sync=sync_name), key_columns=sync.key_columns,
+                             check=lambda s: check_contract(sync_name, sync, s, model), on_rows=on_rows)
+    except WarehouseError as exc:
+        raise exc.in_model(model) from exc
     rows = con.execute("SELECT count(*) FROM stage").fetchall()[0][0]
     violations, samples = find_violations(con, sync.key_columns)
     return Extracted(rows=rows, schema=schema, violations=violations, violation_samples=samples)

@@ -81,7 +81,9 @@ class PostgresReader:
                     cursor.execute(sql)
                     rows = cursor.fetchmany(self.config.batch_size)
                 except Exception as exc:
-                    raise _translate(sync, self, exc, "query failed") from None
+                    # psycopg sends DECLARE "name" CURSOR FOR <sql>: positions count from DECLARE.
+                    sent = f'DECLARE "cio_retl_model" CURSOR FOR {sql}'
+                    raise _translate(sync, self, exc, "query failed", sql=sent) from None
                 schema = self._schema(cursor.description)
                 while rows:
                     yield normalize_batch(self._batch(rows, schema))
@@ -94,9 +96,10 @@ class PostgresReader:
         try:
             with connection.driver_connection.cursor() as cursor:
                 try:
-                    cursor.execute(f"SELECT * FROM ({sql}) AS model LIMIT 0")
+                    statement = f"SELECT * FROM ({sql}) AS model LIMIT 0"
+                    cursor.execute(statement)
                 except Exception as exc:
-                    raise _translate(sync, self, exc, "query failed") from None
+                    raise _translate(sync, self, exc, "query failed", sql=statement) from None
                 schema = self._schema(cursor.description)
         finally:
             connection.close()
@@ -126,10 +129,13 @@ class PostgresReader:
                                           schema=schema)
 
 
-def _translate(sync: str, reader: PostgresReader, exc: Exception, what: str) -> WarehouseError:
+def _translate(sync: str, reader: PostgresReader, exc: Exception, what: str, sql: str = "") -> WarehouseError:
     """One driver error → one WarehouseError with a hint; the password never appears."""
     original = getattr(exc, "orig", None) or exc
     message = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    position = getattr(getattr(original, "diag", None), "statement_position", None)
+    if position and sql:  # `sql` is the statement as sent; its prefix before the model has no line breaks
+        message += f" at line {sql[:int(position)].count(chr(10)) + 1}"
     password = reader.config.url.get_secret_value().partition("://")[2].partition("@")[0].partition(":")[2]
     if password:
         message = message.replace(password, "***")

@@ -113,3 +113,15 @@ def test_errors_name_the_sync_and_warehouse_and_never_the_password(pg_database: 
         list(reader(pg_database).stream("SELECT * FROM no_such_table", sync="people"))
     with pytest.raises(WarehouseError, match=r"(?s)syntax error.*fix the SQL syntax"):
         reader(pg_database).schema("SELEC 1", sync="people")
+
+
+def test_sql_error_names_the_model_file_and_line(pg_database: str, tmp_path: Path) -> None:
+    run_pg(pg_database, "CREATE TABLE people (user_id text)")
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql" / "people.sql").write_text("SELECT user_id,\n       no_such_column\n  FROM people")
+    proj = project(tmp_path, pg_database, {"people": {"model": "sql/people.sql", "primary_key": "user_id",
+                                                      "type": "identify"}})
+    with pytest.raises(WarehouseError) as caught:
+        run_sync(proj, "people", deliver=RecordingDelivery())
+    message = str(caught.value)
+    assert "no_such_column" in message and "at line 2" in message and "(model sql/people.sql)" in message
