@@ -280,3 +280,15 @@ def test_incremental_model_reads_only_rows_since_the_last_run(make_project, ware
     report = run_sync(project, "events", deliver=second)
     assert (report.extracted, report.added, report.removed) == (1, 1, 0)
     assert [op["attributes"]["event_id"] for op in second.sent] == ["e9"]
+
+
+def test_an_empty_model_is_a_valid_first_run_and_a_guarded_later_one(make_project, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE people (user_id VARCHAR, email VARCHAR)")
+    project = make_project(PEOPLE_SYNC)
+    report = run_sync(project, "people", deliver=RecordingDelivery())
+    assert (report.status, report.extracted, report.operations) == ("success", 0, 0)
+    warehouse_sql("INSERT INTO people VALUES ('u1', 'a@example.com')")
+    assert run_sync(project, "people", deliver=RecordingDelivery()).added == 1
+    warehouse_sql("DELETE FROM people")
+    with pytest.raises(MassDeleteError, match="would delete 1 of 1"):
+        run_sync(project, "people", deliver=RecordingDelivery())
