@@ -60,6 +60,11 @@ def apply_mode(con: duckdb.DuckDBPyConnection, sync: Sync, *, resend: bool = Fal
     return con.execute("SELECT count(*) FROM removed").fetchall()[0][0]
 
 
+def drop_violations(con: duckdb.DuckDBPyConnection) -> None:
+    """Take null-key and duplicate-key rows out of the change set: they are recorded as rejections, never sent."""
+    con.execute("DELETE FROM changes WHERE _key IS NULL OR _key IN (SELECT _key FROM violations)")
+
+
 def guard_mass_delete(sync_name: str, sync: Sync, diff: Diff, *, allowed: bool) -> None:
     """Fail a mirror run before anything is sent if it would delete too much of the snapshot."""
     if sync.mode != "mirror" or allowed or diff.snapshot_rows == 0:

@@ -108,12 +108,6 @@ def find_violations(con: duckdb.DuckDBPyConnection, key_columns: list[str]) -> t
     return int(rows), samples
 
 
-def drop_violations(con: duckdb.DuckDBPyConnection, key_columns: list[str]) -> None:
-    """Remove null-key and duplicate-key rows from `stage`: they are recorded, never sent."""
-    any_null = " OR ".join(f"{quote(c)} IS NULL" for c in key_columns)
-    con.execute(f"DELETE FROM stage WHERE {any_null} OR _key IN (SELECT _key FROM violations)")
-
-
 def extract(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, sql: str, *, sync_name: str, sync: Sync,
             model: str, on_rows: Callable[[int], None] | None = None) -> Extracted:
     """Run the model, check its contract, stage its rows and find key violations."""

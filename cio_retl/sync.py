@@ -16,9 +16,9 @@ from cio_retl.actions.apply import build_operations
 from cio_retl.commit import OutcomeWriter, checkpoint, close_rejections, recent_rejections, recover, write_ahead
 from cio_retl.config import Project, Sync
 from cio_retl.convert import build_calls, pending_rows_sql
-from cio_retl.diff import apply_mode, compute_diff, guard_mass_delete
+from cio_retl.diff import apply_mode, compute_diff, drop_violations, guard_mass_delete
 from cio_retl.errors import CioRetlError, SyncError
-from cio_retl.extract import drop_violations, extract
+from cio_retl.extract import extract
 from cio_retl.incremental import render_model
 from cio_retl.progress import Progress
 from cio_retl.report import SyncReport
@@ -96,7 +96,7 @@ def _run(project: Project, sync_name: str, sync: Sync, state: StateStore, report
         report.added, report.changed, report.removed = diff.added, diff.changed, diff.removed
         guard_mass_delete(sync_name, sync, diff, allowed=allow_mass_delete)
         report.removed = apply_mode(con, sync, resend=report.full_resync or window is not None)
-        _drop_violations(con, sync)
+        drop_violations(con)
     with timer("convert"):
         build_calls(con, sync, extracted.schema)
         report.sample_calls = _sample_calls(con)
@@ -133,11 +133,6 @@ def _model_sql(project: Project, sync_name: str, sync: Sync, state: StateStore,
         sql = (f"SELECT * FROM ({sql}) AS model WHERE {column} >= TIMESTAMP '{start}' "
                f"AND {column} < TIMESTAMP '{end}'")
     return model, sql
-
-
-def _drop_violations(con: duckdb.DuckDBPyConnection, sync: Sync) -> None:
-    con.execute("DELETE FROM changes WHERE _key IN (SELECT _key FROM violations) OR _key IS NULL")
-    drop_violations(con, sync.key_columns)
 
 
 def _prepare_ops(con: duckdb.DuckDBPyConnection, report: SyncReport, schema: pa.Schema) -> str:
