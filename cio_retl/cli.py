@@ -76,6 +76,10 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
         sys.stdout.write(json.dumps({"syncs": [r.summary() for r in reports]}) + "\n")
     else:
         print_summary(reports)
+        if dry_run:
+            for report in reports:
+                out.print(f"[bold]{report.sync}: first operations[/bold] (nothing was sent)")
+                out.print_json(json.dumps(report.sample_operations, default=str))
     raise typer.Exit(1 if any(r.status == "failed" for r in reports) else 0)
 
 

@@ -76,3 +76,11 @@ def test_status_and_rejections(make_project, warehouse_sql, tmp_path, monkeypatc
     result = CliRunner().invoke(app, ["rejections", "people", "--json", *config])
     [rejection] = json.loads(result.stdout)
     assert rejection["key"] == "u2" and rejection["reason"] == "invalid: email" and rejection["attempts"] == 1
+
+
+def test_run_dry_run_shows_operations(make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    make_project({"people": SYNCS["people"]})
+    result = CliRunner().invoke(app, ["run", "--dry-run", "--config", str(tmp_path / "cio_retl.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "people: first operations" in result.output and '"action": "identify"' in result.output
