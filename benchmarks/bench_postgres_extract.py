@@ -1,8 +1,8 @@
 """Reads N rows from a PostgreSQL server into the diff: rows per second of the extract and peak RSS.
 
-Starts a throwaway server from the installed binaries (tests/pg_server.py), or uses --url. The run's
-delivery is an in-process sink that accepts everything, so the figures are extract + diff + the rest of
-cio-retl, not a network:
+Starts a throwaway server from the installed binaries (tests/pg_server.py), or uses --url. The sync runs as a
+dry run — extract, diff, convert and build operations, then stop — so the figures are the warehouse read into
+the diff, not a network (benchmarks/bench_sync.py and bench_delivery.py cover delivery):
     .venv/bin/python benchmarks/bench_postgres_extract.py --rows 1000000
 """
 
@@ -20,7 +20,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_sync import accept_all, peak_rss_mb  # noqa: E402
+from benchmarks.bench_sync import peak_rss_mb  # noqa: E402
 from cio_retl.config import load_project  # noqa: E402
 from cio_retl.sync import run_sync  # noqa: E402
 from tests.pg_server import postgres_server  # noqa: E402
@@ -51,7 +51,7 @@ def main() -> None:
             "syncs": {"people": {"warehouse": "pg", "table": "people", "primary_key": "user_id", "type": "identify"}}}))
         project = load_project(folder / "cio_retl.yaml")
         start = time.perf_counter()
-        report = run_sync(project, "people", deliver=accept_all)
+        report = run_sync(project, "people", dry_run=True)
         wall = time.perf_counter() - start
         extract_s = report.stage_seconds["extract"]
         print(f"{report.extracted:,} rows from PostgreSQL: extract {extract_s:.2f} s = {report.extracted / extract_s:,.0f} "

@@ -42,7 +42,9 @@ class PostgresWarehouse(_Model):
     type: Literal["postgres"]
     url: SecretStr = Field(description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host:5432/db.")
     schema_: str | None = Field(None, alias="schema", description="search_path for the models.")
-    batch_size: int = Field(50_000, gt=0, description="Rows per server-side cursor fetch.")
+    batch_size: int = Field(50_000, gt=0, description="About how many rows per Arrow batch.")
+    read_with: Literal["copy", "cursor"] = Field(
+        "copy", description="copy: COPY … TO STDOUT into Arrow (fast); cursor: a server-side cursor (Redshift).")
 
 
 class SnowflakeWarehouse(_Model):

@@ -1,7 +1,8 @@
-"""PostgreSQL / Redshift warehouse: SQLAlchemy 2 + psycopg 3, a server-side cursor streamed into Arrow batches."""
+"""PostgreSQL / Redshift warehouse: SQLAlchemy 2 + psycopg 3, COPY … TO STDOUT parsed into Arrow batches."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,32 +17,69 @@ from cio_retl.warehouse.types import normalize_batch, normalize_schema
 # Type OIDs (pg_type) → Arrow types. Anything not listed is read as text.
 _SCALARS: dict[int, pa.DataType] = {
     16: pa.bool_(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(), 26: pa.int64(), 700: pa.float32(),
-    701: pa.float64(), 25: pa.string(), 1043: pa.string(), 1042: pa.string(), 19: pa.string(), 2950: pa.string(),
-    1082: pa.date32(), 1083: pa.time64("us"), 1114: pa.timestamp("us"), 1184: pa.timestamp("us", tz="UTC"),
-    17: pa.binary(), 114: pa.json_(), 3802: pa.json_(),
+    701: pa.float64(), 1082: pa.date32(), 1083: pa.time64("us"), 1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"), 114: pa.json_(), 3802: pa.json_(),
 }
-_ARRAYS: dict[int, int] = {1000: 16, 1005: 21, 1007: 23, 1016: 20, 1021: 700, 1022: 701, 1009: 25, 1015: 1043,
-                           1014: 1042, 1182: 1082, 1115: 1114, 1185: 1184, 2951: 2950}
-_NUMERIC = 1700
+_ARRAY_OIDS = {1000, 1005, 1007, 1016, 1021, 1022, 1009, 1015, 1014, 1182, 1115, 1185, 2951, 199, 3807}
+_NUMERIC, _TIMESTAMP, _TIMESTAMPTZ, _BYTEA = 1700, 1114, 1184, 17
+_ISO = """'YYYY-MM-DD"T"HH24:MI:SS.US'"""
+BYTES_PER_ROW_GUESS = 100  # turns batch_size (rows) into the CSV reader's block size (bytes)
 
 
 def arrow_type(type_code: int, precision: int | None, scale: int | None) -> pa.DataType:
-    """The Arrow type of a result column, from its type OID (and numeric precision/scale)."""
+    """The Arrow type of a result column, from its type OID (and numeric precision/scale).
+
+    numeric(p, s) keeps its exact decimal type; unconstrained numeric has no bound, so it stays exact as text.
+    Arrays travel as JSON arrays, bytea as hex text.
+    """
     if type_code == _NUMERIC:
-        # numeric(p, s) keeps its exact decimal type; unconstrained numeric has no bound, so it stays exact as text.
         return pa.decimal128(precision, scale or 0) if precision and precision <= 38 else pa.string()
-    if type_code in _ARRAYS:
-        return pa.list_(_SCALARS.get(_ARRAYS[type_code], pa.string()))
+    if type_code in _ARRAY_OIDS:
+        return pa.json_()
     return _SCALARS.get(type_code, pa.string())
 
 
-def _column(values: list[Any], arrow: pa.DataType) -> pa.Array:
-    if arrow == pa.json_():
-        text = [None if v is None else json.dumps(v, separators=(",", ":"), sort_keys=True) for v in values]
-        return pa.array(text, type=pa.string()).cast(pa.json_())
-    if arrow == pa.string():
-        values = [v if v is None or isinstance(v, str) else str(v) for v in values]
-    return pa.array(values, type=arrow)
+def _copy_expression(name: str, type_code: int) -> str:
+    """How COPY writes a column so that pyarrow's CSV reader parses it exactly."""
+    column = '"' + name.replace('"', '""') + '"'
+    if type_code == _TIMESTAMPTZ:
+        return f"to_char({column} AT TIME ZONE 'UTC', {_ISO})"
+    if type_code == _TIMESTAMP:
+        return f"to_char({column}, {_ISO})"
+    if type_code in _ARRAY_OIDS:
+        return f"to_json({column})::text"
+    if type_code == _BYTEA:
+        return f"encode({column}, 'hex')"
+    return column
+
+
+def _csv_type(arrow: pa.DataType) -> pa.DataType:
+    """What the CSV reader parses a column as (timestamps naive, JSON as text; both restored afterwards)."""
+    if pa.types.is_timestamp(arrow):
+        return pa.timestamp("us")
+    return pa.string() if arrow == pa.json_() else arrow
+
+
+class _CopyStream(io.RawIOBase):
+    """A readable file over psycopg's COPY chunks, for pyarrow's streaming CSV reader."""
+
+    def __init__(self, chunks: Iterator[Any]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(bytes(chunk))
+        size = min(len(target), len(self._pending))
+        target[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
 
 
 class PostgresReader:
@@ -73,34 +111,63 @@ class PostgresReader:
         return connection
 
     def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
+        """COPY the model's result out as CSV and parse it with pyarrow: no Python objects per row."""
         connection = self._connect(sync)
         try:
             driver = connection.driver_connection
-            with driver.cursor(name="cio_retl_model") as cursor:  # named: rows stay on the server until fetched
-                try:
-                    cursor.execute(sql)
-                    rows = cursor.fetchmany(self.config.batch_size)
-                except Exception as exc:
-                    # psycopg sends DECLARE "name" CURSOR FOR <sql>: positions count from DECLARE.
-                    sent = f'DECLARE "cio_retl_model" CURSOR FOR {sql}'
-                    raise _translate(sync, self, exc, "query failed", sql=sent) from None
-                schema = self._schema(cursor.description)
-                while rows:
-                    yield normalize_batch(self._batch(rows, schema))
-                    rows = cursor.fetchmany(self.config.batch_size)
+            description = self._describe(driver, sql, sync)
+            schema = self._schema(description)
+            read = self._read_copy if self.config.read_with == "copy" else self._read_cursor
+            try:
+                for batch in read(driver, sql, description, schema):
+                    yield normalize_batch(batch)
+            except Exception as exc:
+                raise _translate(sync, self, exc, "query failed") from None
         finally:
             connection.close()
+
+    def _read_copy(self, driver: Any, sql: str, description: Any, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        columns = ", ".join(_copy_expression(c.name, c.type_code) for c in description)
+        statement = f"COPY (SELECT {columns} FROM ({sql}) AS model) TO STDOUT (FORMAT csv)"
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for batch in self._csv_reader(copy, schema):
+                yield _restore_types(batch, schema)
+
+    def _read_cursor(self, driver: Any, sql: str, description: Any, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """For servers without COPY TO STDOUT (Redshift): a named cursor, converted column by column."""
+        with driver.cursor(name="cio_retl_model") as cursor:  # named: rows stay on the server until fetched
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(self.config.batch_size):
+                columns = list(zip(*rows))  # column-wise in C; each column converts to Arrow in one call
+                yield pa.RecordBatch.from_arrays([_cursor_column(list(values), field.type, c.type_code)
+                                                  for values, field, c in zip(columns, schema, description)],
+                                                 schema=schema)
+
+    def _describe(self, driver: Any, sql: str, sync: str) -> Any:
+        """The result's columns and types, from the model run with LIMIT 0."""
+        statement = f"SELECT * FROM ({sql}) AS model LIMIT 0"
+        with driver.cursor() as cursor:
+            try:
+                cursor.execute(statement)
+            except Exception as exc:
+                raise _translate(sync, self, exc, "query failed", sql=statement) from None
+            return cursor.description
+
+    def _csv_reader(self, copy: Any, schema: pa.Schema) -> Any:
+        import pyarrow.csv as csv
+
+        source = io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20)
+        options = csv.ConvertOptions(column_types={f.name: _csv_type(f.type) for f in schema}, null_values=[""],
+                                     strings_can_be_null=True, quoted_strings_can_be_null=False,
+                                     true_values=["t"], false_values=["f"])
+        block = min(max(self.config.batch_size * BYTES_PER_ROW_GUESS, 1 << 20), 64 << 20)
+        read = csv.ReadOptions(column_names=schema.names, block_size=block)
+        return csv.open_csv(source, read_options=read, convert_options=options)
 
     def schema(self, sql: str, *, sync: str) -> pa.Schema:
         connection = self._connect(sync)
         try:
-            with connection.driver_connection.cursor() as cursor:
-                try:
-                    statement = f"SELECT * FROM ({sql}) AS model LIMIT 0"
-                    cursor.execute(statement)
-                except Exception as exc:
-                    raise _translate(sync, self, exc, "query failed", sql=statement) from None
-                schema = self._schema(cursor.description)
+            schema = self._schema(self._describe(connection.driver_connection, sql, sync))
         finally:
             connection.close()
         return normalize_schema(schema)
@@ -122,11 +189,25 @@ class PostgresReader:
     def _schema(description: Any) -> pa.Schema:
         return pa.schema([pa.field(c.name, arrow_type(c.type_code, c.precision, c.scale)) for c in description])
 
-    @staticmethod
-    def _batch(rows: list[tuple], schema: pa.Schema) -> pa.RecordBatch:
-        columns = list(zip(*rows))  # column-wise in C; each column converts to Arrow in one call
-        return pa.RecordBatch.from_arrays([_column(list(values), f.type) for values, f in zip(columns, schema)],
-                                          schema=schema)
+
+
+def _cursor_column(values: list[Any], arrow: pa.DataType, type_code: int) -> pa.Array:
+    """Python values from the cursor → Arrow, as the COPY path would give them (JSON text, hex bytea)."""
+    if arrow == pa.json_():
+        text = [None if v is None else v if isinstance(v, str) else json.dumps(v, default=str) for v in values]
+        return pa.array(text, type=pa.string()).cast(pa.json_())
+    if type_code == _BYTEA:
+        return pa.array([None if v is None else bytes(v).hex() for v in values], type=pa.string())
+    if arrow == pa.string():
+        return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values], type=pa.string())
+    return pa.array(values, type=arrow)
+
+
+def _restore_types(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Give back what CSV cannot carry: the UTC zone of timestamptz and the JSON type."""
+    columns = [column if column.type == field.type else column.cast(field.type)
+               for column, field in zip(batch.columns, schema)]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _translate(sync: str, reader: PostgresReader, exc: Exception, what: str, sql: str = "") -> WarehouseError:
