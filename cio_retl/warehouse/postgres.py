@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from cio_retl.config import PostgresWarehouse
 from cio_retl.errors import WarehouseError
-from cio_retl.warehouse.types import normalize_batch, normalize_schema
+from cio_retl.warehouse.types import normalize_batch, normalize_schema, number_json
 
 # Type OIDs (pg_type) → Arrow types. Anything not listed is read as text.
 _SCALARS: dict[int, pa.DataType] = {
@@ -29,11 +29,12 @@ BYTES_PER_ROW_GUESS = 100  # turns batch_size (rows) into the CSV reader's block
 def arrow_type(type_code: int, precision: int | None, scale: int | None) -> pa.DataType:
     """The Arrow type of a result column, from its type OID (and numeric precision/scale).
 
-    numeric(p, s) keeps its exact decimal type; unconstrained numeric has no bound, so it stays exact as text.
+    numeric(p, s) is a decimal (types.py maps it); numeric without a declared precision (what sum(), avg()
+    and arithmetic return) has no fixed scale, so it is read as text and sent as an exact JSON number.
     Arrays travel as JSON arrays, bytea as hex text.
     """
     if type_code == _NUMERIC:
-        return pa.decimal128(precision, scale or 0) if precision and precision <= 38 else pa.string()
+        return pa.decimal128(precision, scale or 0) if precision and precision <= 38 else pa.json_()
     if type_code in _ARRAY_OIDS:
         return pa.json_()
     return _SCALARS.get(type_code, pa.string())
@@ -54,7 +55,7 @@ def _copy_expression(name: str, type_code: int) -> str:
 
 
 def _csv_type(arrow: pa.DataType) -> pa.DataType:
-    """What the CSV reader parses a column as (timestamps naive, JSON as text; both restored afterwards)."""
+    """What the CSV reader parses a column as (timestamps naive, JSON and numeric as text; restored afterwards)."""
     if pa.types.is_timestamp(arrow):
         return pa.timestamp("us")
     return pa.string() if arrow == pa.json_() else arrow
@@ -131,7 +132,7 @@ class PostgresReader:
         statement = f"COPY (SELECT {columns} FROM ({sql}) AS model) TO STDOUT (FORMAT csv)"
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for batch in self._csv_reader(copy, schema):
-                yield _restore_types(batch, schema)
+                yield _restore_types(batch, schema, description)
 
     def _read_cursor(self, driver: Any, sql: str, description: Any, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         """For servers without COPY TO STDOUT (Redshift): a named cursor, converted column by column."""
@@ -139,7 +140,7 @@ class PostgresReader:
             cursor.execute(sql)
             while rows := cursor.fetchmany(self.config.batch_size):
                 columns = list(zip(*rows))  # column-wise in C; each column converts to Arrow in one call
-                yield pa.RecordBatch.from_arrays([_cursor_column(list(values), field.type, c.type_code)
+                yield pa.RecordBatch.from_arrays([_cursor_column(list(values), field, c.type_code)
                                                   for values, field, c in zip(columns, schema, description)],
                                                  schema=schema)
 
@@ -191,8 +192,11 @@ class PostgresReader:
 
 
 
-def _cursor_column(values: list[Any], arrow: pa.DataType, type_code: int) -> pa.Array:
+def _cursor_column(values: list[Any], field: pa.Field, type_code: int) -> pa.Array:
     """Python values from the cursor → Arrow, as the COPY path would give them (JSON text, hex bytea)."""
+    arrow = field.type
+    if type_code == _NUMERIC and arrow == pa.json_():  # Decimal objects: exact text, as COPY writes it
+        return number_json(pa.array([None if v is None else str(v) for v in values], type=pa.string()))
     if arrow == pa.json_():
         text = [None if v is None else v if isinstance(v, str) else json.dumps(v, default=str) for v in values]
         return pa.array(text, type=pa.string()).cast(pa.json_())
@@ -203,10 +207,12 @@ def _cursor_column(values: list[Any], arrow: pa.DataType, type_code: int) -> pa.
     return pa.array(values, type=arrow)
 
 
-def _restore_types(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """Give back what CSV cannot carry: the UTC zone of timestamptz and the JSON type."""
-    columns = [column if column.type == field.type else column.cast(field.type)
-               for column, field in zip(batch.columns, schema)]
+def _restore_types(batch: pa.RecordBatch, schema: pa.Schema, description: Any) -> pa.RecordBatch:
+    """Give back what CSV cannot carry: the UTC zone of timestamptz, the JSON type (numeric: an exact number)."""
+    columns = [column if column.type == field.type
+               else number_json(column) if c.type_code == _NUMERIC
+               else column.cast(field.type)
+               for column, field, c in zip(batch.columns, schema, description)]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 

@@ -1,8 +1,26 @@
-"""Type normalisation: every warehouse's Arrow output mapped to one set of Arrow types before the diff."""
+"""Type normalisation: every warehouse's Arrow output mapped to one set of Arrow types before the diff.
+
+Decimals never lose precision silently (docs/warehouses.md, "Type mapping"):
+
+- scale 0 and precision ≤ 18 → int64 (every value fits);
+- precision ≤ 15 → float64: a decimal of at most 15 significant digits converts to the nearest double,
+  whose shortest text is that decimal again, so the number sent is exactly the number stored;
+- wider decimals (BigQuery NUMERIC, Snowflake NUMBER(38, s), PostgreSQL numeric without a precision) → a
+  JSON number written exactly (`12.5`, `123456789012345678901.25`): still a number in the operation,
+  with no digits dropped. Trailing zeros of the fraction are trimmed so the same value gives the same text
+  whatever scale a warehouse declares.
+"""
 
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
+
+MAX_EXACT_FLOAT_DIGITS = 15  # every decimal with this many significant digits round-trips through a double
+MAX_INT64_DIGITS = 18
+# "12.500000000" → "12.5", "100.000" → "100.0", "1.50E-7" → "1.5E-7"; integers are left alone.
+_TRAILING_ZEROS = r"(\.\d+?)0+((?:E[-+]?\d+)?)$"
+_NOT_A_NUMBER = {"NaN", "Infinity", "-Infinity"}
 
 
 def normalize_type(arrow_type: pa.DataType) -> pa.DataType:
@@ -13,11 +31,21 @@ def normalize_type(arrow_type: pa.DataType) -> pa.DataType:
         return pa.string()
     if pa.types.is_date64(arrow_type):
         return pa.date32()
+    if pa.types.is_decimal(arrow_type):
+        return _decimal_type(arrow_type)
     if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
         return pa.list_(normalize_type(arrow_type.value_type))
     if pa.types.is_struct(arrow_type):
         return pa.struct([pa.field(f.name, normalize_type(f.type)) for f in arrow_type])
     return arrow_type
+
+
+def _decimal_type(arrow_type: pa.DataType) -> pa.DataType:
+    if arrow_type.scale == 0 and arrow_type.precision <= MAX_INT64_DIGITS:
+        return pa.int64()
+    if arrow_type.scale >= 0 and arrow_type.precision <= MAX_EXACT_FLOAT_DIGITS:
+        return pa.float64()
+    return pa.json_()
 
 
 def normalize_schema(schema: pa.Schema) -> pa.Schema:
@@ -37,5 +65,46 @@ def normalize_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
 def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
     if column.type == target:
         return column
-    # A naive timestamp is read as UTC wall-clock time: the cast only attaches the zone (see README).
+    if pa.types.is_decimal(column.type):
+        return _cast_decimal(column, target)
+    if not _has_decimal(column.type):
+        # A naive timestamp is read as UTC wall-clock time: the cast only attaches the zone (docs/warehouses.md).
+        return column.cast(target)
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        offsets = column.offsets  # of a sliced list they index the whole child array: rebase them
+        start, end = offsets[0].as_py(), offsets[-1].as_py()
+        values = _cast(column.values.slice(start, end - start), target.value_type)
+        return pa.ListArray.from_arrays(pc.subtract(offsets, start).cast(pa.int32()), values, type=target,
+                                        mask=column.is_null())
+    if pa.types.is_struct(column.type):
+        children = [_cast(column.field(i), f.type) for i, f in enumerate(target)]
+        return pa.StructArray.from_arrays(children, fields=list(target), mask=column.is_null())
     return column.cast(target)
+
+
+def _has_decimal(arrow_type: pa.DataType) -> bool:
+    if pa.types.is_decimal(arrow_type):
+        return True
+    return any(_has_decimal(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+
+
+def _cast_decimal(column: pa.Array, target: pa.DataType) -> pa.Array:
+    text = column.cast(pa.string())
+    if pa.types.is_floating(target):
+        # Through text: Arrow's direct decimal → double cast is not correctly rounded, its text parser is.
+        return text.cast(target)
+    if pa.types.is_integer(target):
+        return column.cast(target)
+    return number_json(text)
+
+
+def number_json(text: pa.Array) -> pa.Array:
+    """Exact decimal text ("12.500", "NaN") → JSON: a number with the fraction's trailing zeros trimmed.
+
+    NaN and ±Infinity (PostgreSQL numeric allows them) have no JSON number, so they travel as JSON strings.
+    """
+    trimmed = pc.replace_substring_regex(text, _TRAILING_ZEROS, r"\1\2")
+    special = pc.is_in(trimmed, value_set=pa.array(sorted(_NOT_A_NUMBER)))
+    if pc.any(special).as_py():
+        trimmed = pc.if_else(special, pc.binary_join_element_wise('"', trimmed, '"', ""), trimmed)
+    return trimmed.cast(pa.json_())

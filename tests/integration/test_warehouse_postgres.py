@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,13 +19,13 @@ from tests.conftest import RecordingDelivery, run_pg
 TYPES = """
 CREATE TABLE everything (
   id integer PRIMARY KEY, small smallint, big bigint, price numeric(10, 2), ratio double precision,
-  exact numeric, flag boolean, name text, code varchar(10), born date, seen_at timestamp, paid_at timestamptz,
+  exact numeric, whole numeric(12, 0), wide numeric(30, 4), flag boolean, name text, code varchar(10), born date, seen_at timestamp, paid_at timestamptz,
   attrs jsonb, tags text[], scores integer[], uid uuid);
 INSERT INTO everything VALUES
-  (1, 7, 9007199254740993, 12.50, 0.25, 123456789012345678901234567890.123456789, true, 'Zoë', 'A1',
+  (1, 7, 9007199254740993, 12.50, 0.25, 1.6666666666666667, 123456789012, 1234.5000, true, 'Zoë', 'A1',
    '1990-05-17', '2024-01-02 03:04:05.678901', '2024-01-02 05:04:05+02', '{"tier": "gold", "n": [1, 2]}',
    ARRAY['a', 'b'], ARRAY[1, 2], 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
-  (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+  (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 """
 
 
@@ -56,12 +55,12 @@ def test_types_map_to_one_arrow_schema_and_nulls_survive(pg_database: str) -> No
     table = pa.Table.from_batches(list(warehouse.stream("SELECT * FROM everything ORDER BY id", sync="t")))
     types = {f.name: f.type for f in table.schema}
     assert types["small"] == pa.int16() and types["big"] == pa.int64() and types["flag"] == pa.bool_()
-    assert types["price"] == pa.decimal128(10, 2) and types["exact"] == pa.string()
+    assert types["price"] == pa.float64() and types["whole"] == pa.int64() and types["exact"] == types["wide"] == pa.json_()
     assert types["seen_at"] == types["paid_at"] == pa.timestamp("us", tz="UTC")
     assert types["born"] == pa.date32() and types["tags"] == types["attrs"] == pa.json_()  # arrays travel as JSON
     first, second = table.to_pylist()
-    assert first["big"] == 9007199254740993 and first["price"] == Decimal("12.50")
-    assert first["exact"] == "123456789012345678901234567890.123456789"  # no precision lost
+    assert first["big"] == 9007199254740993 and first["price"] == 12.5 and first["whole"] == 123456789012
+    assert first["exact"] == "1.6666666666666667" and first["wide"] == "1234.5"  # exact JSON numbers
     assert first["seen_at"] == datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
     assert first["paid_at"] == datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     assert first["born"] == date(1990, 5, 17) and first["name"] == "Zoë"
@@ -151,3 +150,17 @@ def test_copy_keeps_awkward_values_exact(pg_database: str) -> None:
     assert rows[0]["x"] != rows[0]["x"] and rows[1]["x"] == float("inf") and rows[2]["x"] == float("-inf")
     assert rows[3]["x"] == 1e-300
     assert [r["b"] for r in rows] == ["dead", None, "", None]  # bytea as hex text
+
+
+@pytest.mark.parametrize("read_with", ["copy", "cursor"])
+def test_numeric_exact_json(pg_database: str, read_with: str, tmp_path: Path) -> None:
+    run_pg(pg_database, "CREATE TABLE money (user_id text, total numeric); INSERT INTO money VALUES "
+                        "('u1', 0.10), ('u2', 123456789012345678901234567890.12), ('u3', NULL), ('u4', 'NaN')")
+    rows = list(reader(pg_database, read_with).stream("SELECT sum(total) AS s FROM money WHERE user_id = 'u2'", sync="t"))
+    assert pa.Table.from_batches(rows).column("s").to_pylist() == ["123456789012345678901234567890.12"]
+    proj = project(tmp_path, pg_database, {"money": {"query": "SELECT user_id, total FROM money", "primary_key": "user_id",
+                                                     "type": "identify"}})
+    delivery = RecordingDelivery()
+    run_sync(proj, "money", deliver=delivery)
+    totals = {op["identifiers"]["id"]: op["attributes"]["total"] for op in delivery.sent}
+    assert totals == {"u1": 0.1, "u2": 123456789012345678901234567890.12, "u3": None, "u4": "NaN"}
