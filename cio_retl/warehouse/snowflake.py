@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,12 @@ _TYPES: dict[int, pa.DataType] = {
     12: pa.time64("us"), 13: pa.bool_(),
 }
 _FIXED = 0
-_LOGIN_FAILED = {250001, 390100, 390144}
+# 390100 wrong password, 390144 bad JWT (key pair), 390101/390102 user disabled/locked; 250001 is any
+# failure to connect, a login failure only when the server said so.
+_LOGIN_FAILED = {390100, 390101, 390102, 390144}
+# Snowflake: "syntax error line 3 at position 5"; fakesnow (sqlglot): "Line 3, Col: 5".
+_LINE = re.compile(r"\bline (\d+)", re.IGNORECASE)
+_MAX_MESSAGE = 500
 
 
 def arrow_type(type_code: int, precision: int | None, scale: int | None) -> pa.DataType:
@@ -50,13 +56,14 @@ class SnowflakeReader:
         if self._con is None:
             import snowflake.connector  # slow to import: only when a Snowflake sync runs
 
+            args = self._connect_args(sync)
             try:
-                self._con = snowflake.connector.connect(**self._connect_args())
+                self._con = snowflake.connector.connect(**args)
             except Exception as exc:
                 raise _translate(sync, self, exc, "cannot connect") from None
         return self._con
 
-    def _connect_args(self) -> dict[str, Any]:
+    def _connect_args(self, sync: str) -> dict[str, Any]:
         c = self.config
         args: dict[str, Any] = {"account": c.account, "user": c.user, "warehouse": c.warehouse, "database": c.database,
                                 "schema": c.schema_, "role": c.role, "login_timeout": 60, "network_timeout": 300,
@@ -64,7 +71,7 @@ class SnowflakeReader:
         if c.password is not None:
             args["password"] = c.password.get_secret_value()
         if c.private_key_path:
-            args["private_key"] = _private_key(self.root / c.private_key_path)
+            args["private_key"] = _private_key(sync, self.name, self.root / c.private_key_path)
         for key in ("host", "port"):
             if getattr(c, key) is not None:
                 args[key] = getattr(c, key)
@@ -86,9 +93,11 @@ class SnowflakeReader:
         try:
             schema = _schema(cursor.description)
             for table in cursor.fetch_arrow_batches():
-                table = table.rename_columns(schema.names)
-                for batch in table.cast(schema).to_batches():
-                    yield normalize_batch(batch)
+                yield from _batches(sync, self, table, schema)
+        except WarehouseError:
+            raise
+        except Exception as exc:  # a result chunk failed to download or decode
+            raise _translate(sync, self, exc, "reading results failed") from None
         finally:
             cursor.close()
 
@@ -109,27 +118,47 @@ class SnowflakeReader:
             self._con = None
 
 
+def _batches(sync: str, reader: SnowflakeReader, table: pa.Table, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """One downloaded result chunk as record batches of the description's types."""
+    try:
+        table = table.rename_columns(schema.names).cast(schema)
+    except pa.ArrowInvalid as exc:
+        # NUMBER(38, 0) is read as int64; a value beyond it must fail loudly, never wrap or round.
+        raise WarehouseError(sync, reader.name, f"reading results failed: {exc}",
+                             hint="a column does not fit its type (e.g. a NUMBER beyond 64-bit integers): "
+                                  "cast it in the model, e.g. col::VARCHAR") from None
+    for batch in table.to_batches():
+        yield normalize_batch(batch)
+
+
 def _schema(description: Any) -> pa.Schema:
     return pa.schema([pa.field(column_name(c.name), arrow_type(c.type_code, c.precision, c.scale)) for c in description])
 
 
-def _private_key(path: Path) -> bytes:
+def _private_key(sync: str, warehouse: str, path: Path) -> bytes:
     """The DER bytes of a PEM private key, as the connector wants them."""
     from cryptography.hazmat.primitives import serialization
 
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:  # the messages name the problem, never the key's bytes
+        raise WarehouseError(sync, warehouse, f"cannot read private_key_path {path}: {type(exc).__name__}: {exc}",
+                             hint="private_key_path must be an unencrypted PEM private key (PKCS#8, e.g. rsa_key.p8)"
+                             ) from None
     return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
 def _translate(sync: str, reader: SnowflakeReader, exc: Exception, what: str) -> WarehouseError:
     """One connector error → one WarehouseError with a hint; the password never appears."""
-    message = (getattr(exc, "msg", None) or str(exc)).strip().splitlines()[0]
+    message = _message(getattr(exc, "msg", None) or str(exc) or type(exc).__name__)
+    if what == "query failed" and (line := _LINE.search(message)):
+        message += f" at line {line.group(1)}"  # the model runs as written, so its lines are the model file's
     password = reader.config.password.get_secret_value() if reader.config.password else ""
     if password:
         message = message.replace(password, "***")
     errno, sqlstate = getattr(exc, "errno", None), getattr(exc, "sqlstate", None) or ""
-    if errno in _LOGIN_FAILED:
+    if errno in _LOGIN_FAILED or (errno == 250001 and "password" in message.lower()):
         hint = "check user, password (or private_key_path) and account in warehouses.<name>"
     elif sqlstate == "42S02" or errno == 2003:
         hint = "the model reads a table that does not exist or is not visible to the role: check database, schema, role"
@@ -140,3 +169,11 @@ def _translate(sync: str, reader: SnowflakeReader, exc: Exception, what: str) ->
     else:
         hint = "fix the model SQL and rerun"
     return WarehouseError(sync, reader.name, f"{what}: {message}", hint=hint)
+
+
+def _message(text: str) -> str:
+    """Snowflake puts the useful part on the second line ("SQL compilation error:\\n syntax error line 3 ...").
+    Keep the first paragraph on one line; what follows a blank line is an echo of the rewritten statement."""
+    paragraph = text.strip().split("\n\n")[0]
+    lines = [line.strip() for line in paragraph.splitlines() if line.strip().strip("^")]
+    return " ".join(lines)[:_MAX_MESSAGE]

@@ -12,6 +12,7 @@ import pytest
 from cio_retl.config import Destination
 from cio_retl.delivery import Outcome, RetryPolicy
 from cio_retl.sandbox import Sandbox, serve_sandbox
+from tests.integration.warehouse_cloud_fixtures import *  # noqa: F401,F403
 
 SITE_ID = "sandbox-site"
 API_KEY = "sk-track-SECRET-9f8e7d"
