@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,18 @@ from cio_retl.config import BigQueryWarehouse
 from cio_retl.errors import WarehouseError
 from cio_retl.warehouse.types import normalize_batch, normalize_schema
 
+# Decimals keep their exact Arrow type here; the shared normaliser (types.py) decides how they travel.
 _SCALARS: dict[str, pa.DataType] = {
     "INTEGER": pa.int64(), "INT64": pa.int64(), "FLOAT": pa.float64(), "FLOAT64": pa.float64(),
-    "NUMERIC": pa.decimal128(38, 9), "BIGNUMERIC": pa.string(), "BOOLEAN": pa.bool_(), "BOOL": pa.bool_(),
+    "NUMERIC": pa.decimal128(38, 9), "BIGNUMERIC": pa.decimal256(76, 38), "BOOLEAN": pa.bool_(), "BOOL": pa.bool_(),
     "STRING": pa.string(), "BYTES": pa.binary(), "DATE": pa.date32(), "DATETIME": pa.timestamp("us"),
     "TIMESTAMP": pa.timestamp("us", tz="UTC"), "TIME": pa.time64("us"), "JSON": pa.json_(),
 }
 PAGE_SIZE = 50_000
 RETRY_TIMEOUT_S = 120.0
+_POSITION = re.compile(r"at \[(\d+):\d+\]")  # BigQuery: 'Unrecognized name: nope at [3:7]'
+_MAX_MESSAGE = 500
+_AUTH_ERRORS = ("RefreshError", "DefaultCredentialsError")  # google.auth's; imported lazily, so matched by name
 
 
 def arrow_type(field: Any) -> pa.DataType:
@@ -55,18 +60,23 @@ class BigQueryReader:
         return self._client
 
     def _auth(self) -> dict[str, Any]:
-        """Anonymous against an emulator endpoint, a service-account file, or application default credentials."""
+        """A service-account file if given, else anonymous against an api_endpoint (the emulator), else the
+        application default credentials; api_endpoint, when set, replaces Google's REST endpoint."""
+        auth: dict[str, Any] = {}
         if self.config.api_endpoint:
             from google.api_core.client_options import ClientOptions
-            from google.auth.credentials import AnonymousCredentials
 
-            return {"credentials": AnonymousCredentials(), "client_options": ClientOptions(api_endpoint=self.config.api_endpoint)}
+            auth["client_options"] = ClientOptions(api_endpoint=self.config.api_endpoint)
         if self.config.credentials_path:
             from google.oauth2 import service_account
 
             path = self.root / self.config.credentials_path
-            return {"credentials": service_account.Credentials.from_service_account_file(str(path))}
-        return {}
+            auth["credentials"] = service_account.Credentials.from_service_account_file(str(path))
+        elif self.config.api_endpoint:
+            from google.auth.credentials import AnonymousCredentials
+
+            auth["credentials"] = AnonymousCredentials()
+        return auth
 
     def _rows(self, sql: str, sync: str) -> Any:
         client = self._connect(sync)
@@ -123,11 +133,26 @@ def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 
 def _translate(sync: str, reader: BigQueryReader, exc: Exception, what: str) -> WarehouseError:
-    """One client error → one WarehouseError with a hint."""
+    """One client error → one WarehouseError with a hint (the client's errors carry no secrets; key files
+    are never echoed: google-auth names the problem, not the key)."""
     code = getattr(exc, "code", None)
-    message = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0]
-    hint = {401: "check credentials_path (a service-account key) or the application default credentials",
-            403: "the credentials lack permission: grant BigQuery Job User on the project and Data Viewer on the data",
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # RefreshError's args: (text, body)
+    message = _message(getattr(exc, "message", None) or text or type(exc).__name__)
+    if code == 400 and (position := _POSITION.search(message)):
+        message += f" at line {position.group(1)}"  # the model runs as written, so its lines are the model file's
+    if type(exc).__name__ in _AUTH_ERRORS or (isinstance(exc, (OSError, ValueError)) and what == "cannot connect"):
+        code, what = 401, "authentication failed"
+        message = f"{type(exc).__name__}: {message}"
+    hint = {401: "check credentials_path (a service-account JSON key) or the application default credentials "
+                 "(`gcloud auth application-default login`)",
+            403: "the credentials lack permission, or the dataset does not exist: grant BigQuery Job User on the "
+                 "project and Data Viewer on the data, and check the dataset's name",
             404: "the model reads a dataset or table that does not exist: check its name, project and location",
             400: "fix the model SQL and rerun"}.get(code, "check project, location and credentials, then rerun")
     return WarehouseError(sync, reader.name, f"{what}: {message}", hint=hint)
+
+
+def _message(text: str) -> str:
+    """The client's message up to its '; reason: …' repeat and its 'Location / Job ID' footer, on one line."""
+    first = text.strip().split("; reason:")[0].split("\n\n")[0]
+    return " ".join(line.strip() for line in first.splitlines() if line.strip())[:_MAX_MESSAGE]

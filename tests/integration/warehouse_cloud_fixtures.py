@@ -284,8 +284,8 @@ def _literal(value: Any, t: pa.DataType, dialect: str) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, datetime):
-        kind = _snowflake_type(t) if dialect == "snowflake" else _bigquery_type(t)
-        return f"'{value.isoformat(sep=' ')}'::{kind}" if dialect == "snowflake" else f"{kind} '{value.isoformat(sep=' ')}'"
+        text = value.isoformat(sep=" ")
+        return f"'{text}'::{_snowflake_type(t)}" if dialect == "snowflake" else f"{_bigquery_type(t)} '{text}'"
     if isinstance(value, date):
         return f"'{value.isoformat()}'::DATE" if dialect == "snowflake" else f"DATE '{value.isoformat()}'"
     return _quote(str(value))
