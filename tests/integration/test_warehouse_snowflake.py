@@ -150,3 +150,14 @@ def test_key_pair_authentication(snowflake_server, tmp_path: Path) -> None:
     warehouse = reader(snowflake_server, "ERR_DB", tmp_path, password=None, private_key_path="key.p8")
     warehouse.check()
     warehouse.close()
+
+
+def test_a_number_beyond_64_bits_fails_loudly_instead_of_wrapping() -> None:
+    # fakesnow cannot hold such a value, so the chunk is built here as the connector would return it.
+    from cio_retl.warehouse.snowflake import _batches, arrow_type
+
+    chunk = pa.table({"BIG_ID": pa.array([Decimal(2**70)], pa.decimal128(38, 0))})
+    schema = pa.schema([("big_id", arrow_type(0, 38, 0))])
+    warehouse = reader({"account": "a", "user": "u", "password": "p", "host": "h", "port": 1}, "DB")
+    with pytest.raises(WarehouseError, match=r"reading results failed: [\s\S]*cast it in the model"):
+        list(_batches("people", warehouse, chunk, schema))
