@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from cio_retl.config import BigQueryWarehouse
 from cio_retl.errors import WarehouseError
+from cio_retl.warehouse.sql import limit_zero
 from cio_retl.warehouse.types import normalize_batch, normalize_schema
 
 # Decimals keep their exact Arrow type here; the shared normaliser (types.py) decides how they travel.
@@ -112,7 +113,7 @@ class BigQueryReader:
         return bigquery_storage.BigQueryReadClient(credentials=self._client._credentials)
 
     def schema(self, sql: str, *, sync: str) -> pa.Schema:
-        rows = self._rows(f"SELECT * FROM ({sql}) AS model LIMIT 0", sync)
+        rows = self._rows(limit_zero(sql), sync)
         schema = pa.schema([pa.field(f.name, arrow_type(f)) for f in rows.schema])
         return normalize_schema(schema)
 

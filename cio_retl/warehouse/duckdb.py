@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from cio_retl.config import DuckDBWarehouse
 from cio_retl.errors import WarehouseError
+from cio_retl.warehouse.sql import limit_zero
 from cio_retl.warehouse.types import normalize_batch, normalize_schema
 
 # Reading streams batch by batch; a small buffer pool keeps the warehouse's cache out of our RSS.
@@ -52,7 +53,7 @@ class DuckDBReader:
     def schema(self, sql: str, *, sync: str) -> pa.Schema:
         con = self._connect(sync)
         try:
-            relation = con.sql(f"SELECT * FROM ({sql}) AS model LIMIT 0")
+            relation = con.sql(limit_zero(sql))
             table = relation.to_arrow_table()
         except duckdb.Error as exc:
             raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc

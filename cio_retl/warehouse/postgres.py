@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from cio_retl.config import PostgresWarehouse
 from cio_retl.errors import WarehouseError
+from cio_retl.warehouse.sql import as_subquery, limit_zero
 from cio_retl.warehouse.types import normalize_batch, normalize_schema, number_json
 
 # Type OIDs (pg_type) → Arrow types. Anything not listed is read as text.
@@ -129,7 +130,7 @@ class PostgresReader:
 
     def _read_copy(self, driver: Any, sql: str, description: Any, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         columns = ", ".join(_copy_expression(c.name, c.type_code) for c in description)
-        statement = f"COPY (SELECT {columns} FROM ({sql}) AS model) TO STDOUT (FORMAT csv)"
+        statement = f"COPY (SELECT {columns} FROM {as_subquery(sql)}) TO STDOUT (FORMAT csv)"
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for batch in self._csv_reader(copy, schema):
                 yield _restore_types(batch, schema, description)
@@ -146,7 +147,7 @@ class PostgresReader:
 
     def _describe(self, driver: Any, sql: str, sync: str) -> Any:
         """The result's columns and types, from the model run with LIMIT 0."""
-        statement = f"SELECT * FROM ({sql}) AS model LIMIT 0"
+        statement = limit_zero(sql)
         with driver.cursor() as cursor:
             try:
                 cursor.execute(statement)

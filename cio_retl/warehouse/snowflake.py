@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from cio_retl.config import SnowflakeWarehouse
 from cio_retl.errors import WarehouseError
+from cio_retl.warehouse.sql import limit_zero
 from cio_retl.warehouse.types import normalize_batch, normalize_schema
 
 # cursor.description type codes (snowflake.connector.constants.FIELD_TYPES) → Arrow.
@@ -102,7 +103,7 @@ class SnowflakeReader:
             cursor.close()
 
     def schema(self, sql: str, *, sync: str) -> pa.Schema:
-        cursor = self._execute(f"SELECT * FROM ({sql}) AS model LIMIT 0", sync)
+        cursor = self._execute(limit_zero(sql), sync)
         try:
             schema = _schema(cursor.description)
         finally:
