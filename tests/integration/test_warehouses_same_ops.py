@@ -11,8 +11,9 @@ import yaml
 
 from cio_retl.config import load_project
 from cio_retl.sync import run_sync
-from tests.conftest import (RecordingDelivery, bigquery_config, run_bigquery, run_pg, run_snowflake,
-                            snowflake_config)
+from tests.conftest import RecordingDelivery, run_pg
+from tests.integration.warehouse_cloud_fixtures import (bigquery_warehouse_config, run_bigquery, run_snowflake,
+                                                        snowflake_warehouse_config)
 
 ROWS = [
     "('u1', 3, 12.50, 0.25, TRUE, 'Zoë', DATE '1990-05-17', TIMESTAMP '2024-01-02 03:04:05', 'gold')",
@@ -37,8 +38,8 @@ def make_tables(tmp_path: Path, pg_database: str, snowflake_server: dict, bigque
                  f"tier STRING); INSERT INTO same_ds.people VALUES {values.replace('TIMESTAMP', 'DATETIME')}")
     return {"duckdb": ({"type": "duckdb", "path": "warehouse.duckdb"}, "people"),
             "postgres": ({"type": "postgres", "url": pg_database}, "people"),
-            "snowflake": (snowflake_config(snowflake_server, "SAME_DB"), "people"),
-            "bigquery": (bigquery_config(bigquery_endpoint), "same_ds.people")}
+            "snowflake": (snowflake_warehouse_config(snowflake_server, "SAME_DB"), "people"),
+            "bigquery": (bigquery_warehouse_config(bigquery_endpoint), "same_ds.people")}
 
 
 def test_every_warehouse_sends_the_same_operations(tmp_path: Path, pg_database: str, snowflake_server: dict,
