@@ -84,6 +84,25 @@ class _CopyStream(io.RawIOBase):
         return size
 
 
+URL_HINT = "write it as postgresql+psycopg://user:password@host:5432/database (percent-encode @ : / in the password)"
+
+
+def engine_url(url: str) -> str:
+    """postgres:// and postgresql:// URLs get psycopg 3 as their driver (SQLAlchemy would pick psycopg2)."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
+def _passwords(url: str) -> list[str]:
+    """The URL's password as written and percent-decoded: neither may reach a message."""
+    from urllib.parse import unquote
+
+    written = url.partition("://")[2].rpartition("@")[0].partition(":")[2]
+    return sorted({text for text in (written, unquote(written)) if text}, key=len, reverse=True)
+
+
 class PostgresReader:
     """Streams a model's rows from PostgreSQL (or Redshift) through a named, server-side cursor."""
 
@@ -99,8 +118,12 @@ class PostgresReader:
         from sqlalchemy import create_engine
 
         if self._engine is None:
-            url = self.config.url.get_secret_value()
-            self._engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+            url = engine_url(self.config.url.get_secret_value())
+            try:
+                self._engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+            except Exception as exc:  # a malformed URL: SQLAlchemy's message may quote it, so only its kind is kept
+                raise WarehouseError(sync, self.name, f"cannot connect: warehouses.{self.name}.url is not a usable "
+                                     f"PostgreSQL URL ({type(exc).__name__})", hint=URL_HINT) from None
         try:
             connection = self._engine.raw_connection()
         except Exception as exc:  # SQLAlchemy wraps every driver error; the message may quote the URL
@@ -224,9 +247,8 @@ def _translate(sync: str, reader: PostgresReader, exc: Exception, what: str, sql
     position = getattr(getattr(original, "diag", None), "statement_position", None)
     if position and sql:  # `sql` is the statement as sent; its prefix before the model has no line breaks
         message += f" at line {sql[:int(position)].count(chr(10)) + 1}"
-    password = reader.config.url.get_secret_value().partition("://")[2].partition("@")[0].partition(":")[2]
-    if password:
-        message = message.replace(password, "***")
+    for secret in _passwords(reader.config.url.get_secret_value()):
+        message = message.replace(secret, "***")
     state = getattr(original, "sqlstate", None) or ""
     hint = {"28P01": "check the user and password in warehouses.<name>.url",
             "28000": "check the user and password in warehouses.<name>.url",
