@@ -30,6 +30,15 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
+PASSWORD_ROLE = "password_checked"  # the one role whose password the server checks (tests of bad credentials)
+
+
+def _check_passwords_of(role: str, hba: Path) -> None:
+    """Trust everyone (tests need no secrets) except `role`, which must log in with its password."""
+    rule = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+    hba.write_text(rule + hba.read_text())  # first matching line wins
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Start a private cluster on a free loopback port; yield a SQLAlchemy URL (trust auth, user postgres)."""
@@ -46,6 +55,7 @@ def postgres_server() -> Iterator[str]:
     data, log = folder / "data", folder / "server.log"
     subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                                  "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True)
+    _check_passwords_of(PASSWORD_ROLE, data / "pg_hba.conf")
     options = f"-p {port} -k {folder / 'sock'} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
     subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options,
                                  "start"]), check=True, capture_output=True)

@@ -249,7 +249,7 @@ def _translate(sync: str, reader: PostgresReader, exc: Exception, what: str, sql
         message += f" at line {sql[:int(position)].count(chr(10)) + 1}"
     for secret in _passwords(reader.config.url.get_secret_value()):
         message = message.replace(secret, "***")
-    state = getattr(original, "sqlstate", None) or ""
+    state = getattr(original, "sqlstate", None) or _connect_state(message)
     hint = {"28P01": "check the user and password in warehouses.<name>.url",
             "28000": "check the user and password in warehouses.<name>.url",
             "42P01": "the model reads a table that does not exist: check its name and the `schema` setting",
@@ -259,3 +259,13 @@ def _translate(sync: str, reader: PostgresReader, exc: Exception, what: str, sql
     if hint is None and what == "cannot connect":
         hint = "check host, port and database in warehouses.<name>.url, and that the server accepts connections"
     return WarehouseError(sync, reader.name, f"{what}: {message}", hint=hint or "fix the model SQL and rerun")
+
+
+# libpq reports a refused login as text without a SQLSTATE: these phrases stand for one.
+_CONNECT_STATES = {"password authentication failed": "28P01", "no password supplied": "28P01",
+                   "role \"": "28000", "no pg_hba.conf entry": "28000", "database \"": "3D000"}
+
+
+def _connect_state(message: str) -> str:
+    """The SQLSTATE a connection failure's message stands for, or ''."""
+    return next((state for phrase, state in _CONNECT_STATES.items() if phrase in message), "")
