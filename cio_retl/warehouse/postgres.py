@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg.postgres
 import pyarrow as pa
 
 from cio_retl.config import PostgresWarehouse
@@ -21,8 +22,10 @@ _SCALARS: dict[int, pa.DataType] = {
     701: pa.float64(), 1082: pa.date32(), 1083: pa.time64("us"), 1114: pa.timestamp("us"),
     1184: pa.timestamp("us", tz="UTC"), 114: pa.json_(), 3802: pa.json_(),
 }
-_ARRAY_OIDS = {1000, 1005, 1007, 1016, 1021, 1022, 1009, 1015, 1014, 1182, 1115, 1185, 2951, 199, 3807}
+# Every built-in array type (numeric[], interval[], … as well as text[] and int[]): all travel as JSON.
+_ARRAY_OIDS = frozenset(info.array_oid for info in psycopg.postgres.types if info.array_oid)
 _NUMERIC, _TIMESTAMP, _TIMESTAMPTZ, _BYTEA = 1700, 1114, 1184, 17
+_TEXT_ON_SERVER = {114, 3802, 1186}  # json, jsonb, interval: psycopg's Python values would not print back alike
 _ISO = """'YYYY-MM-DD"T"HH24:MI:SS.US'"""
 BYTES_PER_ROW_GUESS = 100  # turns batch_size (rows) into the CSV reader's block size (bytes)
 
@@ -43,7 +46,7 @@ def arrow_type(type_code: int, precision: int | None, scale: int | None) -> pa.D
 
 def _copy_expression(name: str, type_code: int) -> str:
     """How COPY writes a column so that pyarrow's CSV reader parses it exactly."""
-    column = '"' + name.replace('"', '""') + '"'
+    column = _quoted(name)
     if type_code == _TIMESTAMPTZ:
         return f"to_char({column} AT TIME ZONE 'UTC', {_ISO})"
     if type_code == _TIMESTAMP:
@@ -53,6 +56,32 @@ def _copy_expression(name: str, type_code: int) -> str:
     if type_code == _BYTEA:
         return f"encode({column}, 'hex')"
     return column
+
+
+def _cursor_statement(sql: str, description: Any) -> str:
+    """The model as the cursor runs it: columns whose Python values would not read back as COPY writes them
+    (arrays, json/jsonb, interval, numeric without precision) are turned into the server's own text first.
+
+    Redshift has none of those types, so there the model runs exactly as written.
+    """
+    expressions = [_cursor_expression(c.name, c.type_code, c.precision) for c in description]
+    if all(expression is None for expression in expressions):
+        return sql
+    columns = ", ".join(expression or _quoted(c.name) for expression, c in zip(expressions, description))
+    return f"SELECT {columns} FROM {as_subquery(sql)}"
+
+
+def _cursor_expression(name: str, type_code: int, precision: int | None) -> str | None:
+    column = _quoted(name)
+    if type_code in _ARRAY_OIDS:
+        return f"to_json({column})::text AS {column}"
+    if type_code in _TEXT_ON_SERVER or (type_code == _NUMERIC and not precision):
+        return f"{column}::text AS {column}"
+    return None
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _csv_type(arrow: pa.DataType) -> pa.DataType:
@@ -161,7 +190,7 @@ class PostgresReader:
     def _read_cursor(self, driver: Any, sql: str, description: Any, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         """For servers without COPY TO STDOUT (Redshift): a named cursor, converted column by column."""
         with driver.cursor(name="cio_retl_model") as cursor:  # named: rows stay on the server until fetched
-            cursor.execute(sql)
+            cursor.execute(_cursor_statement(sql, description))
             while rows := cursor.fetchmany(self.config.batch_size):
                 columns = list(zip(*rows))  # column-wise in C; each column converts to Arrow in one call
                 yield pa.RecordBatch.from_arrays([_cursor_column(list(values), field, c.type_code)
