@@ -75,7 +75,11 @@ def read_only(url: str, read_with: str) -> None:
 
 def into_the_diff(url: str, read_with: str) -> None:
     """A dry run of a sync: extract into the stage, diff, convert, build operations."""
-    folder = Path(tempfile.mkdtemp(prefix="cio_retl_pg_bench_"))
+    with tempfile.TemporaryDirectory(prefix="cio_retl_pg_bench_") as name:  # the state files go with it
+        dry_run(Path(name), url, read_with)
+
+
+def dry_run(folder: Path, url: str, read_with: str) -> None:
     (folder / "cio_retl.yaml").write_text(yaml.safe_dump({
         "state": "state", "warehouses": {"pg": {"type": "postgres", "url": url, "read_with": read_with}},
         "destination": {"site_id": "bench", "api_key": "bench"},
