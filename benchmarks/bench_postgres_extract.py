@@ -92,5 +92,6 @@ def dry_run(folder: Path, url: str, read_with: str) -> None:
     print(f"{report.extracted:,} rows from PostgreSQL ({read_with}): extract {extract_s:.2f} s = "
           f"{report.extracted / extract_s:,.0f} rows/s; whole run {wall:.2f} s; stages {report.stage_seconds}")
 
+
 if __name__ == "__main__":
     main()
