@@ -24,6 +24,7 @@ from cio_retl.progress import Progress
 from cio_retl.report import SyncReport
 from cio_retl.snapshot import StateStore
 from cio_retl.warehouse import open_warehouse
+from cio_retl.warehouse.sql import as_subquery
 
 Deliver = Callable[..., Any]
 SAMPLE_CALLS = 10
@@ -130,7 +131,7 @@ def _model_sql(project: Project, sync_name: str, sync: Sync, state: StateStore,
                             hint="set partition_by to the event timestamp column")
         start, end = (moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") for moment in window)
         column = '"' + sync.partition_by + '"'
-        sql = (f"SELECT * FROM ({sql}) AS model WHERE {column} >= TIMESTAMP '{start}' "
+        sql = (f"SELECT * FROM {as_subquery(sql)} WHERE {column} >= TIMESTAMP '{start}' "
                f"AND {column} < TIMESTAMP '{end}'")
     return model, sql
 

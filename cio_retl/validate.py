@@ -16,6 +16,7 @@ from cio_retl.actions.mappings import expr_paths
 from cio_retl.actions.triggers import BoolOp, Compare, Exists, Node, Not, parse
 from cio_retl.config import Project, Sync
 from cio_retl.errors import CioRetlError
+from cio_retl.warehouse.sql import as_subquery
 
 MS_THRESHOLD = 100_000_000_000
 SAMPLE_ROWS = 1000
@@ -82,7 +83,7 @@ def validate_project(project: Project) -> list[Problem]:
 
 
 def _sample(warehouse: object, sql: str, sync: str) -> pa.Table | None:
-    batches = list(itertools.islice(warehouse.stream(f"SELECT * FROM ({sql}) AS model LIMIT {SAMPLE_ROWS}", sync=sync), 3))
+    batches = list(itertools.islice(warehouse.stream(f"SELECT * FROM {as_subquery(sql)} LIMIT {SAMPLE_ROWS}", sync=sync), 3))
     return pa.Table.from_batches(batches) if batches else None
 
 

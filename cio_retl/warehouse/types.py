@@ -20,6 +20,7 @@ MAX_EXACT_FLOAT_DIGITS = 15  # every decimal with this many significant digits r
 MAX_INT64_DIGITS = 18
 # "12.500000000" → "12.5", "100.000" → "100.0", "1.50E-7" → "1.5E-7"; integers are left alone.
 _TRAILING_ZEROS = r"(\.\d+?)0+((?:E[-+]?\d+)?)$"
+_ZERO_FRACTION = r"\.0+((?:E[-+]?\d+)?)$"  # 12.000 → 12: a whole number, so an id stays "12", not "12.0"
 _NOT_A_NUMBER = {"NaN", "Infinity", "-Infinity"}
 
 
@@ -103,7 +104,8 @@ def number_json(text: pa.Array) -> pa.Array:
 
     NaN and ±Infinity (PostgreSQL numeric allows them) have no JSON number, so they travel as JSON strings.
     """
-    trimmed = pc.replace_substring_regex(text, _TRAILING_ZEROS, r"\1\2")
+    trimmed = pc.replace_substring_regex(pc.replace_substring_regex(text, _ZERO_FRACTION, r"\1"),
+                                         _TRAILING_ZEROS, r"\1\2")
     special = pc.is_in(trimmed, value_set=pa.array(sorted(_NOT_A_NUMBER)))
     if pc.any(special).as_py():
         trimmed = pc.if_else(special, pc.binary_join_element_wise('"', trimmed, '"', ""), trimmed)

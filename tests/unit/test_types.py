@@ -53,3 +53,8 @@ def test_already_normal_batches_pass_through_untouched_and_json_stays_json() -> 
                             names=["attrs", "flag", "born"])
     assert normalize_batch(batch) is batch
     assert normalize_schema(batch.schema) == batch.schema
+
+
+def test_whole_decimals_lose_their_zero_fraction_so_ids_stay_integers() -> None:
+    text = pa.array(["12.000000000", "12.500", "0.000", "-3.10", "1.0E+5", "NaN"])
+    assert number_json(text).to_pylist() == ["12", "12.5", "0", "-3.1", "1E+5", '"NaN"']
