@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from cio_retl.report import Rejection
-from cio_retl.snapshot import IDENTITY_COLUMNS, STUCK_AFTER_ATTEMPTS
+from cio_retl.snapshot import IDENTITY_COLUMNS
 
 OUTCOME_SCHEMA = pa.schema([("op_id", pa.int64()), ("status", pa.string()), ("status_code", pa.int32()),
                             ("reason", pa.string())])

@@ -108,6 +108,7 @@ def _run(project: Project, sync_name: str, sync: Sync, state: StateStore, report
         return
     with timer("deliver"):
         _deliver_and_commit(con, project, sync_name, report, progress, deliver)
+    report.stuck = state.stuck_count()
     state.set_meta("config_hash", config_hash)
     state.set_meta("last_success_started_at", str(int(datetime.now(timezone.utc).timestamp() - report.duration_s)))
 
@@ -208,7 +209,6 @@ def _deliver_and_commit(con: duckdb.DuckDBPyConnection, project: Project, sync_n
     checkpoint(con)
     report.pending = con.execute("SELECT count(*) FROM ops WHERE status IN ('pending', 'retryable')").fetchall()[0][0]
     report.rejections = recent_rejections(con, report.run_id)
-    report.stuck = con.execute("SELECT count(*) FROM rejections WHERE attempts >= 5").fetchall()[0][0]
 
 
 def _sample_calls(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
