@@ -53,7 +53,7 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
         config_hash = project.config_hash(sync_name)
         try:
             _run(project, sync_name, sync, state, report, window=window, allow_mass_delete=allow_mass_delete,
-                 config_hash=config_hash, progress=Progress(enabled=progress), deliver=deliver)
+                 config_hash=config_hash, progress=Progress(enabled=progress), deliver=deliver, started=started)
         except CioRetlError as exc:
             report.status, report.error = "failed", str(exc)
             raise _as_sync_error(sync_name, exc, report) from exc
@@ -76,7 +76,7 @@ def _as_sync_error(sync_name: str, exc: CioRetlError, report: SyncReport) -> Syn
 
 def _run(project: Project, sync_name: str, sync: Sync, state: StateStore, report: SyncReport, *,
          window: tuple[datetime, datetime] | None, allow_mass_delete: bool, config_hash: str, progress: Progress,
-         deliver: Deliver | None) -> None:
+         deliver: Deliver | None, started: datetime) -> None:
     con = state.con
     timer = _StageTimer(report)
     if not report.dry_run:
@@ -110,7 +110,8 @@ def _run(project: Project, sync_name: str, sync: Sync, state: StateStore, report
         _deliver_and_commit(con, project, sync_name, report, progress, deliver)
     report.stuck = state.stuck_count()
     state.set_meta("config_hash", config_hash)
-    state.set_meta("last_success_started_at", str(int(datetime.now(timezone.utc).timestamp() - report.duration_s)))
+    # The run's start, not its end: rows written while this run extracted are read again next time.
+    state.set_meta("last_success_started_at", str(int(started.timestamp())))
 
 
 def _needs_full_resync(state: StateStore, sync: Sync, config_hash: str, report: SyncReport) -> bool:

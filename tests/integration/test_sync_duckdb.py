@@ -292,3 +292,23 @@ def test_an_empty_model_is_a_valid_first_run_and_a_guarded_later_one(make_projec
     warehouse_sql("DELETE FROM people")
     with pytest.raises(MassDeleteError, match="would delete 1 of 1"):
         run_sync(project, "people", deliver=RecordingDelivery())
+
+
+def test_last_sync_time_is_the_start_of_the_last_successful_run(make_project, warehouse_sql) -> None:
+    from datetime import datetime, timezone
+
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    before = int(datetime.now(timezone.utc).timestamp())
+    slow = RecordingDelivery()
+    original = slow.__call__
+
+    def delivering_slowly(*args, **kwargs):
+        import time
+        time.sleep(2.1)  # a run that takes a while: the mark must be when it started, not when it ended
+        return original(*args, **kwargs)
+
+    run_sync(project, "people", deliver=delivering_slowly)
+    with StateStore.open(project.state_path(), "people", run_id="test") as state:
+        mark = int(state.get_meta("last_success_started_at"))
+    assert before <= mark <= before + 1
