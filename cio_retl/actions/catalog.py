@@ -60,7 +60,7 @@ _CONVERT = Field("convert_timestamp", True, description="Send ISO-8601 and nativ
 _PERSON = Field("person_id", path("$.userId"), required=True, description="The person: id, email or cio_<id>.")
 _PERSON_EMAIL = Field("email", path("$.properties.email"), description="Used when there is no person_id.")
 _ANON = Field("anonymous_id", path("$.anonymousId"), description="Anonymous id, used when there is no user id.")
-_EVENT_ID = Field("event_id", path("$.messageId"), description="De-duplication id; derived from the row when empty.")
+_EVENT_ID = Field("event_id", path("$.messageId"), description="De-duplication id; derived from (sync, primary key) when empty.")
 _OBJECT_TYPE = Field("object_type_id", either("$.properties.object_type_id", "$.properties.objectTypeId"),
                      description="Object type id; default \"1\".")
 

@@ -80,7 +80,7 @@ def _event_like(action: str, name_field: str, name_hint: str) -> Callable[[Plan,
         p.reject(f"strlen({name}) > {limits.MAX_EVENT_NAME_BYTES}",
                  f"'{name_field} is ' || strlen({name}) || ' bytes (limit {limits.MAX_EVENT_NAME_BYTES}): shorten it'")
         message = text(p, v["event_id"])
-        event_id = p.col(event_id_sql(message, sync_sql, "_key", "_hash"), 1)
+        event_id = p.col(event_id_sql(message, sync_sql, "_key"), 1)
         data = attributes(p, v["data"], convert, (), {"anonymous_id": _anon_attribute(kind, anon)},
                           value_limit=None, what="event data key", layer=2)
         p.reject(f"strlen({data}) > {limits.MAX_EVENT_DATA_BYTES}",

@@ -1,4 +1,4 @@
-"""Deterministic ULIDs for event ids: the same (sync, key, hash) always gives the same valid ULID."""
+"""Deterministic ULIDs for event ids: the same (sync, primary key) always gives the same valid ULID."""
 
 from __future__ import annotations
 
@@ -42,9 +42,13 @@ def ulid_sql(*part_sqls: str) -> str:
     return f"translate({' || '.join(pieces)}, '{_BASE32HEX}', '{CROCKFORD}')"
 
 
-def event_id_sql(message_id: str | None, sync_sql: str, key_sql: str, hash_sql: str) -> str:
-    """SQL of an event's id: a ULID messageId kept (upper-cased), another messageId hashed, else (sync, key, hash)."""
-    derived = ulid_sql(sync_sql, key_sql, hash_sql)
+def event_id_sql(message_id: str | None, sync_sql: str, key_sql: str) -> str:
+    """SQL of an event's id: a ULID messageId kept (upper-cased), another messageId hashed, else (sync, key).
+
+    Never the row's content: an event re-sent after its row was edited (a backfill, a resync, a crash) keeps
+    its id, so Customer.io de-duplicates it instead of firing a campaign twice.
+    """
+    derived = ulid_sql(sync_sql, key_sql)
     if not message_id:
         return derived
     return (f"CASE WHEN regexp_full_match(upper({message_id}), {quote_str(ULID_RE)}) THEN upper({message_id}) "

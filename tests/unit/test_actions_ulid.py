@@ -26,6 +26,6 @@ def test_separator_keeps_parts_apart() -> None:
 
 
 def test_message_ids() -> None:
-    sql = event_id_sql("m", "'s'", "'k'", "'h'")
+    sql = event_id_sql("m", "'s'", "'k'")
     rows = duckdb.execute(f"SELECT {sql} FROM (VALUES ('01ARZ3NDEKTSV4RRFFQ69G5FAV'), ('uuid-1'), (NULL)) t(m)").fetchall()
-    assert [r[0] for r in rows] == ["01ARZ3NDEKTSV4RRFFQ69G5FAV", ulid_for("messageId", "uuid-1"), ulid_for("s", "k", "h")]
+    assert [r[0] for r in rows] == ["01ARZ3NDEKTSV4RRFFQ69G5FAV", ulid_for("messageId", "uuid-1"), ulid_for("s", "k")]
