@@ -16,7 +16,7 @@ from rich.table import Table
 from cio_retl.config import Project, load_project
 from cio_retl.errors import CioRetlError, ConfigError, SyncError
 from cio_retl.report import SyncReport
-from cio_retl.snapshot import state_file
+from cio_retl.state.store import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Reverse ETL from your warehouse to Customer.io Journeys.")
@@ -43,21 +43,6 @@ def _fail(exc: CioRetlError, code: int) -> typer.Exit:
 # ---------------------------------------------------------------- run / plan
 
 
-def run_syncs(project: Project, names: list[str], **options: Any) -> list[SyncReport]:
-    """Run the named syncs (all when empty) one after another; a failed sync does not stop the others."""
-    from cio_retl.sync import new_run_id, run_sync
-
-    reports = []
-    for name in names or list(project.syncs):
-        try:
-            reports.append(run_sync(project, name, **options))
-        except SyncError as exc:
-            report = getattr(exc, "report", None) or SyncReport(sync=name, run_id=new_run_id())
-            report.status, report.error = "failed", str(exc)
-            reports.append(report)
-    return reports
-
-
 @app.command()
 def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run (default: all).")] = None,
         config: ConfigOption = None,
@@ -70,6 +55,8 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
     for name in syncs or []:
         if name not in project.syncs:
             raise _fail(ConfigError(f"no sync named '{name}'", hint=f"known syncs: {', '.join(project.syncs)}"), 2)
+    from cio_retl.runner import run_syncs
+
     reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run,
                         allow_mass_delete=allow_mass_delete, progress=not as_json)
     if as_json:
@@ -142,23 +129,6 @@ def plan(sync: Annotated[str, typer.Argument(help="The sync to plan.")], config:
 # ---------------------------------------------------------------- status / rejections
 
 
-def _read_state(project: Project, sync: str, sql: str) -> list[tuple] | str:
-    """Rows from a sync's state file, or why they cannot be read (never run, or a run holds it)."""
-    path = state_file(project.state_path(), sync)
-    if not path.exists():
-        return "never run"
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error:
-        return "running now (the state file is locked)"
-    try:
-        return con.execute(sql).fetchall()
-    except duckdb.CatalogException:
-        return "never run"
-    finally:
-        con.close()
-
-
 @app.command()
 def status(config: ConfigOption = None,
            runs: Annotated[int, typer.Option("--runs", help="Runs to show per sync.")] = 3) -> None:
@@ -166,15 +136,13 @@ def status(config: ConfigOption = None,
     project = _load(config)
     table = Table(title="cio-retl status")
     for column in ("sync", "finished (UTC)", "status", "extracted", "added", "changed", "removed", "accepted",
-                   "rejected", "pending"):
+                   "rejected", "pending", "skipped"):
         table.add_column(column)
     notes = []
     for name in project.syncs:
-        rows = _read_state(project, name, "SELECT strftime(finished_at, '%Y-%m-%d %H:%M:%S'), status, extracted, "
-                           "added, changed, removed, accepted, rejected, pending, error FROM runs WHERE NOT dry_run "
-                           f"ORDER BY started_at DESC LIMIT {runs}")
-        if isinstance(rows, str):
-            notes.append(f"{name}: {rows}")
+        rows = recent_runs(project.state_path(), name, runs)
+        if isinstance(rows, StateUnavailable):
+            notes.append(f"{name}: {rows.reason}")
             continue
         for *row, error in rows:
             table.add_row(name, *(str(v) for v in row))
@@ -189,23 +157,21 @@ def status(config: ConfigOption = None,
 def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: ConfigOption = None,
                limit: Annotated[int, typer.Option("--limit")] = 100,
                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Rows Customer.io (or a local check) rejected, with the reason and how often; retried every run."""
+    """Rows Customer.io (or a local check) rejected, and rows no action matched (skipped), with the reason."""
     project = _load(config)
     project.sync(sync)
-    rows = _read_state(project, sync, "SELECT _key, action, status_code, reason, attempts, "
-                       "strftime(last_seen, '%Y-%m-%d %H:%M:%S') FROM rejections "
-                       f"ORDER BY attempts DESC, last_seen DESC LIMIT {limit}")
-    if isinstance(rows, str):
+    rows = open_rejections(project.state_path(), sync, limit)
+    if isinstance(rows, StateUnavailable):
         rows = []
     if as_json:
-        keys = ("key", "action", "status_code", "reason", "attempts", "last_seen")
-        sys.stdout.write(json.dumps([dict(zip(keys, row)) for row in rows]) + "\n")
+        sys.stdout.write(json.dumps([dict(zip(REJECTION_FIELDS, row)) for row in rows]) + "\n")
         return
     table = Table(title=f"rejections of {sync}")
-    for column in ("key", "action", "status", "reason", "attempts", "last seen"):
+    for column in ("key", "fate", "action", "status", "reason", "attempts", "last seen"):
         table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(v) if v is not None else "local" for v in row))
+    for key, fate, action, code, reason, attempts, seen in rows:
+        status_text = "local" if code is None and fate == "rejected" else str(code or "")
+        table.add_row(str(key), fate, action or "", status_text, reason or "", str(attempts or ""), seen or "")
     out.print(table)
     if not rows:
         out.print("no rejections")
@@ -222,7 +188,7 @@ def demo(config: ConfigOption = None,
 
     project = _load(config)
     try:
-        code = run_demo(project, rebuild=rebuild, console=out)
+        code = run_demo(project, rebuild=rebuild, console=out, print_reports=print_summary)
     except CioRetlError as exc:
         raise _fail(exc, 1) from exc
     raise typer.Exit(code)

@@ -7,7 +7,6 @@ import pyarrow as pa
 
 from cio_retl.config import Sync
 from cio_retl.rowhash import quote
-from cio_retl.snapshot import IDENTITY_COLUMNS
 
 # Model columns that become call fields instead of traits/properties, per call type.
 CALL_FIELDS: dict[str, dict[str, str]] = {
@@ -88,12 +87,3 @@ def _delete_calls_sql(sync: Sync) -> str:
                 f"struct_pack(objectId := group_id, object_type_id := coalesce(object_type_id, '1')) AS properties {when}")
     return (f"{base}, 'User Deleted' AS event, coalesce(user_id, email) AS userId, anonymous_id AS anonymousId, "
             f"{ids}, NULL::TIMESTAMPTZ AS timestamp {when}")
-
-
-def pending_rows_sql(schema: pa.Schema, run_id: str) -> str:
-    """SELECT of the rows this run must commit: changes and removals with what a later delete needs."""
-    idents = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {c}" if c in schema.names else f"NULL::VARCHAR AS {c}"
-                       for c in IDENTITY_COLUMNS)
-    plain = ", ".join(IDENTITY_COLUMNS)
-    return (f"SELECT _key, _hash, _change, {idents}, '{run_id}' AS run_id FROM changes "
-            f"UNION ALL SELECT _key, _hash, 'removed', {plain}, '{run_id}' FROM removed")

@@ -1,4 +1,4 @@
-"""Stage 2, diff: compare the staged extract with the snapshot by key and hash, in SQL → changes and removals."""
+"""Stage 2, diff: compare the staged extract with the snapshot by key, hash and configuration, in SQL → changes and removals."""
 
 from __future__ import annotations
 
@@ -12,57 +12,67 @@ from cio_retl.errors import MassDeleteError
 
 @dataclass
 class Diff:
-    """Counts of the diff; the rows are in TEMP tables `changes` (stage rows + _change) and `removed`."""
+    """Counts of the diff; the rows are in TEMP tables `changes`, `unsent` and `removed`.
+
+    `added`/`changed` count model rows with a valid key; `stale` of the changed rows were sent under another
+    configuration (model SQL, key, mappings); `unsent` are append-mode changes that are not re-sent.
+    """
 
     added: int
     changed: int
     removed: int
+    stale: int
+    unsent: int
     snapshot_rows: int
 
 
-def compute_diff(con: duckdb.DuckDBPyConnection, *, full_resync: bool = False, window: bool = False) -> Diff:
-    """Fill TEMP `changes` (added/changed rows of stage) and `removed` (snapshot keys gone from stage).
+def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str, resend_all: bool = False,
+                 window: bool = False) -> Diff:
+    """Fill TEMP `changes` (rows to send), `unsent` (append changes not re-sent) and `removed` (keys to delete).
 
-    Removals are computed against every staged key, including keys with contract violations: a duplicated
-    key is a bad row, not a deleted one. A window run (one partition) re-sends every row of its window and
-    removes nothing. A full resync re-sends every row but still removes what disappeared.
+    A row is changed when its hash differs from the snapshot's, or when it was settled under another
+    configuration (a mapping or model edit): a resync interrupted half-way leaves its rest stale, and the
+    next run picks it up. In append mode a delivered event is never re-sent, but a row no action matched
+    (fate `skipped`) is re-evaluated under the new configuration. Keys with contract violations are never
+    in `changes`, but count as present (a duplicated key is a bad row, not a deleted one). A window run
+    (one partition) re-sends every row of its window and removes nothing; only mirror mode removes.
     """
+    current = _literal(config_hash)
     snapshot_rows = con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0]
-    if window:
+    stale = (f"sn.config_hash IS DISTINCT FROM {current}" if sync.mode != "append"
+             else f"(sn.fate = 'skipped' AND sn.config_hash IS DISTINCT FROM {current})")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE diffed AS
+        SELECT st.*, CASE WHEN sn._key IS NULL THEN 'added' ELSE 'changed' END AS _change,
+               sn._key IS NOT NULL AND {stale} AS _stale,
+               coalesce(sn.fate, 'delivered') = 'delivered' AND sn._hash IS NOT NULL AS _was_sent
+          FROM stage st ANTI JOIN violations v ON st._key = v._key LEFT JOIN snapshot sn ON st._key = sn._key
+         WHERE st._key IS NOT NULL AND (sn._key IS NULL OR {'TRUE' if resend_all or window else 'FALSE'}
+                                        OR sn._hash IS DISTINCT FROM st._hash OR {stale})""")
+    resend_changes = resend_all or window
+    keep_unsent = "FALSE" if sync.mode != "append" or resend_changes else "(_change = 'changed' AND _was_sent)"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE unsent AS SELECT * EXCLUDE (_stale, _was_sent) FROM diffed "
+                f"WHERE {keep_unsent}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE changes AS SELECT * EXCLUDE (_stale, _was_sent) FROM diffed "
+                f"WHERE NOT {keep_unsent}")
+    if window or sync.mode != "mirror":
         con.execute("CREATE OR REPLACE TEMP TABLE removed AS SELECT * FROM snapshot WHERE FALSE")
     else:
-        con.execute("CREATE OR REPLACE TEMP TABLE removed AS "
-                    "SELECT sn.* FROM snapshot sn ANTI JOIN stage st ON sn._key = st._key")
-    same_rows_too = "TRUE" if (full_resync or window) else "sn._hash IS DISTINCT FROM st._hash"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE changes AS
-        SELECT st.*, CASE WHEN sn._key IS NULL THEN 'added' ELSE 'changed' END AS _change
-          FROM stage st LEFT JOIN snapshot sn ON st._key = sn._key
-         WHERE sn._key IS NULL OR {same_rows_too}""")
-    added, changed = con.execute(
-        "SELECT count(*) FILTER (_change = 'added'), count(*) FILTER (_change = 'changed') FROM changes").fetchall()[0]
-    removed = con.execute("SELECT count(*) FROM removed").fetchall()[0][0]
-    return Diff(added=added, changed=changed, removed=removed, snapshot_rows=snapshot_rows)
+        # A removal no delete action matched stays in the snapshot with _hash NULL: not removed again until
+        # the configuration changes (a delete action is enabled) or the row comes back.
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE removed AS SELECT sn.* FROM snapshot sn ANTI JOIN stage st
+                        ON sn._key = st._key WHERE NOT (sn._hash IS NULL AND sn.config_hash = {current})""")
+    added, changed, stale_n = con.execute(
+        "SELECT count(*) FILTER (_change = 'added'), count(*) FILTER (_change = 'changed'), count(*) FILTER (_stale) "
+        "FROM diffed").fetchall()[0]
+    con.execute("DROP TABLE diffed")
+    return Diff(added=added, changed=changed, removed=con.execute("SELECT count(*) FROM removed").fetchall()[0][0],
+                stale=stale_n, unsent=con.execute("SELECT count(*) FROM unsent").fetchall()[0][0],
+                snapshot_rows=snapshot_rows)
 
 
-def apply_mode(con: duckdb.DuckDBPyConnection, sync: Sync, *, resend: bool = False) -> int:
-    """Keep only what the sync's mode acts on; return the removals it will delete.
-
-    Only mirror deletes. upsert and append leave rows that left the model alone — in Customer.io and in the
-    snapshot — which is also what keeps incremental models ({{ last_sync_time }}) correct. append drops
-    changed rows unless `resend` (a full resync or a partition window): event ids are derived from the row,
-    so Customer.io de-duplicates what it already has.
-    """
-    if sync.mode == "append" and not resend:
-        con.execute("DELETE FROM changes WHERE _change = 'changed'")
-    if sync.mode != "mirror":
-        con.execute("DELETE FROM removed")
-    return con.execute("SELECT count(*) FROM removed").fetchall()[0][0]
-
-
-def drop_violations(con: duckdb.DuckDBPyConnection) -> None:
-    """Take null-key and duplicate-key rows out of the change set: they are recorded as rejections, never sent."""
-    con.execute("DELETE FROM changes WHERE _key IS NULL OR _key IN (SELECT _key FROM violations)")
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def guard_mass_delete(sync_name: str, sync: Sync, diff: Diff, *, allowed: bool) -> None:

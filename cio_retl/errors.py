@@ -8,7 +8,8 @@
     │   ├── MassDeleteError           a mirror run would delete too much of the snapshot
     │   ├── SyncLockedError           another run of the same sync holds the lock
     │   └── DestinationError          Customer.io refused the run as a whole
-    │       └── DestinationAuthError  401/403: wrong key type, site id or region
+    │       ├── DestinationAuthError  401/403: wrong key type, site id or region
+    │       └── DeliveryIncompleteError  operations still pending after the run's retries
     └── ActionError                   an action's trigger or mapping cannot be parsed or applied
 
 Per-row problems (null keys, rejected operations) are data, not exceptions: they are recorded in the
@@ -79,3 +80,8 @@ class DestinationError(SyncError):
 
 class DestinationAuthError(DestinationError):
     """Customer.io answered 401/403: wrong Site ID / Track API key pair, or the wrong region."""
+
+
+class DeliveryIncompleteError(DestinationError):
+    """Operations are still pending after the run's own retries (host unreachable, 429s, 5xx): the run failed,
+    what was accepted is committed, and the next run sends the rest."""

@@ -33,10 +33,14 @@ class SyncReport:
     contract_violations: int = 0
     violation_samples: list[str] = field(default_factory=list)
     operations: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    pending: int = 0
+    accepted: int = 0      # operations Customer.io accepted
+    rejected: int = 0      # operations refused (by Customer.io or a local check) and rows breaking the contract
+    pending: int = 0       # operations without an answer after the run's retries (the run fails; sent next run)
+    skipped: int = 0       # rows that needed no operation: no action matched, or an append-mode change
+    unchanged: int = 0     # rows equal to what Customer.io last accepted
+    fates: dict[str, int] = field(default_factory=dict)  # rows per fate: delivered, rejected, pending, skipped, unchanged
     stuck: int = 0
+    commit_groups: int = 0
     requests: int = 0
     retries: int = 0
     duration_s: float = 0.0
@@ -57,7 +61,7 @@ class SyncReport:
     def summary(self) -> dict[str, Any]:
         """The flat fields of `run --json` (one object per sync)."""
         keys = ("sync", "status", "extracted", "added", "changed", "removed", "operations", "accepted",
-                "rejected", "pending", "requests", "duration_s", "error")
+                "rejected", "pending", "skipped", "requests", "duration_s", "error")
         data = {key: getattr(self, key) for key in keys}
         data["duration_s"] = round(self.duration_s, 3)
         return data

@@ -8,6 +8,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -26,6 +27,10 @@ OnOutcomes = Callable[[list[Outcome]], None]
 # Requests packed ahead of the senders: enough to keep every connection busy while the caller's thread
 # is writing outcomes, few enough to bound memory (each holds up to 475 KB of operations).
 PREFETCH_PER_CONNECTION = 2
+# A run stops sending after this many requests in a row ran out of attempts with nothing accepted between
+# them (at least max_concurrency): the host is unreachable or refuses everything, and the rest would only
+# take as long to fail. What is left stays pending, and the run fails saying why.
+GIVE_UP_AFTER = 3
 
 
 @dataclass
@@ -45,6 +50,8 @@ class DeliveryStats:
     rate_wait_s: float = 0.0   # time requests waited for the token bucket
     backoff_wait_s: float = 0.0
     final_rate: float = 0.0    # the bucket's rate at the end (below the configured one after 429s)
+    unsent_causes: dict[str, int] = field(default_factory=dict)  # why requests ran out of attempts → how many
+    gave_up: str | None = None  # set when the run stopped sending early (see GIVE_UP_AFTER)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -56,6 +63,16 @@ class DeliveryStats:
         with self._lock:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
+
+    def note_unsent(self, cause: str) -> None:
+        """A request ran out of attempts for this reason (e.g. "HTTP 503 from track.customer.io")."""
+        with self._lock:
+            self.unsent_causes[cause] = self.unsent_causes.get(cause, 0) + 1
+
+    @property
+    def main_cause(self) -> str | None:
+        """The most frequent reason requests ran out of attempts."""
+        return max(self.unsent_causes, key=self.unsent_causes.__getitem__) if self.unsent_causes else None
 
     def as_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies every field, and the private lock cannot be copied.
@@ -76,6 +93,8 @@ class _Sender:
         self.stats = stats
         self.client = TrackClient(destination, connections=destination.max_concurrency)
         self.stopping = threading.Event()
+        self._exhausted_in_a_row = 0
+        self._breaker = threading.Lock()
 
     def deliver(self, request: Request) -> None:
         """Send one request until it has a final answer; put its outcomes on the results queue."""
@@ -87,7 +106,28 @@ class _Sender:
             for half in request.halves():
                 self.deliver(half)
             return
+        self._count_towards_giving_up(verdict)
         self.results.put(self._outcomes(request, verdict))
+
+    def _count_towards_giving_up(self, verdict: Verdict) -> None:
+        if verdict.action != "retry":
+            with self._breaker:
+                self._exhausted_in_a_row = 0
+            return
+        cause = self.cause(verdict)
+        self.stats.note_unsent(cause)
+        with self._breaker:
+            self._exhausted_in_a_row += 1
+            if self._exhausted_in_a_row >= max(GIVE_UP_AFTER, self.destination.max_concurrency):
+                self.stats.gave_up = cause
+                self.stopping.set()
+
+    def cause(self, verdict: Verdict) -> str:
+        """Why a request was not delivered, with the host: `HTTP 503 (…) from track.customer.io`."""
+        host = urlsplit(self.client.base_url).netloc.rpartition("@")[2]
+        what = f"HTTP {verdict.status_code}" if verdict.status_code else "no response"
+        detail = (verdict.message or "")[:200]
+        return f"{what} ({detail}) from {host}" if detail and detail != what else f"{what} from {host}"
 
     def _outcomes(self, request: Request, verdict: Verdict) -> list[Outcome]:
         code = verdict.status_code
@@ -98,7 +138,7 @@ class _Sender:
                     else Outcome(op, "accepted", code, None) for i, op in enumerate(request.op_ids)]
         if verdict.action == "split":  # one operation left: it is the bad one
             return [Outcome(request.op_ids[0], "rejected", code, verdict.message or f"HTTP {code}")]
-        reason = f"not delivered after {self.destination.max_attempts} attempt(s): {verdict.message}"
+        reason = f"not delivered after {self.destination.max_attempts} attempt(s): {self.cause(verdict)}"
         return [Outcome(op, "retryable", code, reason) for op in request.op_ids]
 
     def _attempts(self, request: Request) -> Verdict | None:
@@ -166,6 +206,8 @@ def deliver(batches: Iterable[pa.RecordBatch], destination: Destination, *, on_o
     try:
         priority = None
         for item in pack(batches):
+            if sender.stopping.is_set():  # gave up: what is left stays pending
+                break
             if isinstance(item, list):  # operations rejected locally (empty or oversize)
                 pump.emit(item)
                 continue

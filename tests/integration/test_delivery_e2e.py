@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from cio_retl.delivery import deliver
-from cio_retl.errors import DestinationAuthError, SyncError
+from cio_retl.errors import DeliveryIncompleteError, DestinationAuthError, SyncError
 from cio_retl.sandbox import Faults
 from cio_retl.sync import run_sync
 from tests.integration.conftest import API_KEY, FAST, SITE_ID
@@ -80,8 +80,10 @@ def test_faults_leave_rows_pending_then_a_rerun_sends_exactly_what_is_missing(sa
     run_sync(project, "people", deliver=fast_deliver)
     sandbox.faults = Faults(error_every=2, drop_every=3)  # every other request 5xx, every third dropped
     one_attempt = project.model_copy(update={"destination": project.destination.model_copy(update={"max_attempts": 1})})
-    report = run_sync(one_attempt, "orders", deliver=fast_deliver)
-    assert report.pending > 0 and report.accepted + report.pending == 3000
+    with pytest.raises(DeliveryIncompleteError, match=r"still pending .*HTTP 503 .*from 127\.0\.0\.1") as caught:
+        run_sync(one_attempt, "orders", deliver=fast_deliver)
+    report = caught.value.report
+    assert report.status == "failed" and report.pending > 0 and report.accepted + report.pending == 3000
     first_ids = {e["id"] for e in sandbox.dump()["events"]}
     sandbox.faults = Faults()
     rerun = run_sync(project, "orders", deliver=fast_deliver)
