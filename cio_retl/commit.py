@@ -119,6 +119,7 @@ class Settled:
     fates: dict[str, int] = field(default_factory=dict)       # delivered, rejected, pending, skipped (rows)
     operations: dict[str, int] = field(default_factory=dict)  # accepted, rejected, pending (operations)
     pending_reasons: dict[str, int] = field(default_factory=dict)  # why operations are pending → how many
+    skipped_reasons: dict[str, int] = field(default_factory=dict)  # why rows got no operation → how many
     run_id: str | None = None
 
     @property
@@ -145,7 +146,10 @@ def settle(con: duckdb.DuckDBPyConnection, *, watermark: int) -> Settled:
         ).fetchall()), operations=dict(con.execute("SELECT status, count(*) FROM op_final GROUP BY 1").fetchall()),
                           pending_reasons=dict(con.execute(
                               "SELECT coalesce(reason, 'not sent: the run stopped before it'), count(*) FROM op_final "
-                              "WHERE status = 'pending' GROUP BY 1 ORDER BY 2 DESC LIMIT 3").fetchall()))
+                              "WHERE status = 'pending' GROUP BY 1 ORDER BY 2 DESC LIMIT 3").fetchall()),
+                          skipped_reasons=dict(con.execute(
+                              "SELECT reason, count(*) FROM settled WHERE fate = 'skipped' GROUP BY 1 ORDER BY 2 DESC "
+                              "LIMIT 3").fetchall()))
         for table in ("pending_rows", "ops", "outcomes"):
             con.execute(f"DELETE FROM {table}")
         con.execute("COMMIT")

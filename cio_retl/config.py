@@ -220,11 +220,23 @@ class Project(_Model):
         return self.resolve(sync.model).read_text()
 
     def config_hash(self, name: str) -> str:
-        """Hash of what decides a sync's operations: model SQL, key, type, event, options and actions."""
+        """`<content>.<triggers>`: a hash of what decides a sync's operations (model SQL, key, type, mode, event,
+        timestamp conversion, action mappings), then one of which actions fire (triggers, enabled).
+
+        A row delivered under another content hash is sent again (a full resync); a row no action matched is
+        re-evaluated when either part changes — so fixing a trigger sends the skipped rows and nothing else.
+        """
         sync = self.sync(name)
-        parts = [self.model_sql(name), repr(sync.key_columns), sync.type, sync.mode, repr(sync.event),
-                 repr(sync.convert_timestamps), repr(sorted((k, v.model_dump_json()) for k, v in self.actions.items()))]
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+        content = [self.model_sql(name), repr(sync.key_columns), sync.type, sync.mode, repr(sync.event),
+                   repr(sync.convert_timestamps), repr(sorted((k, repr(sorted(v.mapping.items())))
+                                                              for k, v in self.actions.items() if v.mapping))]
+        triggers = repr(sorted((k, v.enabled, v.trigger) for k, v in self.actions.items()
+                               if v.trigger or not v.enabled))
+        return f"{_digest(content)}.{_digest([triggers])}"
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- loading

@@ -8,6 +8,7 @@ import duckdb
 
 from cio_retl.config import Sync
 from cio_retl.errors import MassDeleteError
+from cio_retl.state.schema import stale_sql
 
 
 @dataclass
@@ -39,8 +40,7 @@ def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str
     """
     current = _literal(config_hash)
     snapshot_rows = con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0]
-    stale = (f"sn.config_hash IS DISTINCT FROM {current}" if sync.mode != "append"
-             else f"(sn.fate = 'skipped' AND sn.config_hash IS DISTINCT FROM {current})")
+    stale = stale_sql("sn", config_hash, append=sync.mode == "append")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE diffed AS
         SELECT st.*, CASE WHEN sn._key IS NULL THEN 'added' ELSE 'changed' END AS _change,

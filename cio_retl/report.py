@@ -41,6 +41,7 @@ class SyncReport:
     fates: dict[str, int] = field(default_factory=dict)  # rows per fate: delivered, rejected, pending, skipped, unchanged
     stuck: int = 0
     commit_groups: int = 0
+    recovered: dict[str, Any] = field(default_factory=dict)  # an interrupted run this run finished: run_id, fates
     requests: int = 0
     retries: int = 0
     duration_s: float = 0.0

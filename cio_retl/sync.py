@@ -66,8 +66,9 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
             raise _as_sync_error(sync_name, exc, report) from exc
         except Exception as exc:  # an unexpected bug: still record the run and name the sync
             report.status, report.error = "failed", f"{type(exc).__name__}: {exc}"
-            raise SyncError(sync_name, f"unexpected error: {report.error}",
-                            hint="this is a bug in cio-retl; please report it with the traceback") from exc
+            error = SyncError(sync_name, f"unexpected error: {report.error}",
+                              hint="this is a bug in cio-retl; please report it with the traceback")
+            raise _as_sync_error(sync_name, error, report) from exc
         finally:
             report.duration_s = time.monotonic() - clock
             if not dry_run:
@@ -103,7 +104,7 @@ class _Run:
         with self.timer("extract"), self.progress.task("extract", self.sync_name) as advance:
             schema = self.extract(watermark, advance)
         with self.timer("diff"):
-            diff = self.diff()
+            self.diff()
         with self.timer("convert"):
             build_calls(self.con, self.sync, schema)
             report.sample_calls = _sample_calls(self.con)
@@ -113,7 +114,7 @@ class _Run:
         if report.dry_run:
             return
         settled = self.deliver_and_commit(watermark)
-        self.account(diff, settled)
+        self.fail_if_pending(settled)
 
     # ------------------------------------------------------------ recover
 
@@ -121,6 +122,7 @@ class _Run:
         """Settle what a run killed mid-way left in the write-ahead; its pending rows are diffed again now."""
         settled = settle(self.con, watermark=self.state.watermark())
         if settled.rows:
+            self.report.recovered = {"run_id": settled.run_id, "fates": settled.fates}
             fates = ", ".join(f"{n} {fate}" for fate, n in sorted(settled.fates.items()))
             self.report.warnings.append(f"finished interrupted run {settled.run_id}: {fates} "
                                         "(pending rows are sent by this run)")
@@ -212,30 +214,30 @@ class _Run:
         if stats is not None:
             self.report.requests, self.report.retries = stats.requests, getattr(stats, "retries", 0)
             self.report.delivery = stats.as_dict() if hasattr(stats, "as_dict") else {}
+        self.account(settled)
         if failure is not None:
-            self.account_settled(settled)
             raise failure
         return settled
 
-    def account_settled(self, settled: Settled) -> None:
+    def account(self, settled: Settled) -> None:
+        """The run's counts of operations and of rows per fate (also for a run that failed while delivering)."""
         report = self.report
         report.accepted = settled.operations.get("accepted", 0)
         report.rejected = report.contract_violations + settled.operations.get("rejected", 0)
         report.pending = settled.operations.get("pending", 0)
-        report.skipped = settled.fates.get("skipped", 0)
-        report.rejections = recent_rejections(self.con, report.run_id)
-        report.stuck = self.state.stuck_count()
-
-    def account(self, diff: Diff, settled: Settled) -> None:
-        """The run's counts; fail the run if operations are still pending after its retries."""
-        self.account_settled(settled)
-        report = self.report
         fates = {fate: settled.fates.get(fate, 0) for fate in ("delivered", "rejected", "pending", "skipped")}
         fates["rejected"] += report.contract_violations
         fates["unchanged"] = report.extracted + report.removed - sum(fates.values())
-        report.fates, report.unchanged = fates, fates["unchanged"]
-        if report.pending:
-            raise DeliveryIncompleteError(self.sync_name, _pending_message(report, settled),
+        report.fates, report.skipped, report.unchanged = fates, fates["skipped"], fates["unchanged"]
+        report.rejections = recent_rejections(self.con, report.run_id)
+        report.stuck = self.state.stuck_count()
+        for reason, n in settled.skipped_reasons.items():
+            report.warnings.append(f"{n} row(s) skipped: {reason}")
+
+    def fail_if_pending(self, settled: Settled) -> None:
+        """A run that could not deliver everything fails (exit 1), although what was accepted is committed."""
+        if self.report.pending:
+            raise DeliveryIncompleteError(self.sync_name, _pending_message(self.report, settled),
                                           hint="nothing is lost: the next run sends them again; check the host, "
                                                "the network, or Customer.io's status if this repeats")
 

@@ -63,3 +63,21 @@ def create_or_upgrade(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
             if fill:
                 con.execute(f"UPDATE {table} SET {column} = {fill}")
+
+
+def stale_sql(alias: str, config_hash: str, *, append: bool) -> str:
+    """SQL: is this snapshot row to be sent again under `config_hash` (`<content>.<triggers>`, see Project)?
+
+    A skipped row, whenever either part changed; a delivered one when the content part changed — except in
+    append mode, where a delivered event is never sent again.
+    """
+    content = config_hash.split(".")[0]
+    skipped = f"({alias}.fate = 'skipped' AND {alias}.config_hash IS DISTINCT FROM {_text(config_hash)})"
+    if append:
+        return skipped
+    return (f"({skipped} OR ({alias}.fate IS DISTINCT FROM 'skipped' AND "
+            f"split_part(coalesce({alias}.config_hash, ''), '.', 1) <> {_text(content)}))")
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

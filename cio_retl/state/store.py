@@ -14,7 +14,7 @@ import duckdb
 
 from cio_retl.errors import SyncError
 from cio_retl.state.lock import sync_lock
-from cio_retl.state.schema import create_or_upgrade
+from cio_retl.state.schema import create_or_upgrade, stale_sql
 
 STUCK_AFTER_ATTEMPTS = 5
 
@@ -67,13 +67,9 @@ class StateStore:
     # ---------------------------------------------------------------- what the next run reads
 
     def stale_rows(self, config_hash: str, *, append: bool) -> int:
-        """Snapshot rows settled under another configuration that a run must re-evaluate.
-
-        In append mode a delivered event is never re-sent, so only skipped rows count there.
-        """
-        only_skipped = "AND fate = 'skipped'" if append else ""
-        return self.con.execute(f"SELECT count(*) FROM snapshot WHERE config_hash IS DISTINCT FROM ? {only_skipped}",
-                                [config_hash]).fetchall()[0][0]
+        """Snapshot rows a run must re-evaluate because they were settled under another configuration."""
+        return self.con.execute(f"SELECT count(*) FROM snapshot sn WHERE {stale_sql('sn', config_hash, append=append)}"
+                                ).fetchall()[0][0]
 
     def watermark(self) -> int:
         """`{{ last_sync_time }}`: the start of the last successful run, moved back to re-read open rejections.
