@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,9 @@ class OutcomeWriter:
     waits (back-pressure), which bounds that loss.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection,
+                 on_group: Callable[[pa.Table], None] | None = None) -> None:
+        self.on_group = on_group
         self.counts = {"accepted": 0, "rejected": 0, "retryable": 0}
         self.groups = 0
         self._cursor = con.cursor()  # a connection of its own: DuckDB connections are not shared across threads
@@ -88,7 +90,9 @@ class OutcomeWriter:
                     return  # closing, and everything is committed
                 if self._error is None:
                     try:
-                        append_outcomes(self._cursor, group)
+                        table = append_outcomes(self._cursor, group)
+                        if self.on_group is not None:
+                            self.on_group(table)
                         self.groups += 1
                     except BaseException as exc:  # handed to the caller's thread by __call__ / close
                         self._error = exc
@@ -99,8 +103,8 @@ class OutcomeWriter:
             self._cursor.close()
 
 
-def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: Sequence[Any]) -> None:
-    """Append (op_id, status, status_code, reason) rows to `outcomes` in one committed statement."""
+def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: Sequence[Any]) -> pa.Table:
+    """Append (op_id, status, status_code, reason) rows to `outcomes` in one committed statement; return them."""
     table = pa.Table.from_arrays([pa.array([o.op_id for o in outcomes], pa.int64()),
                                   pa.array([o.status for o in outcomes], pa.string()),
                                   pa.array([o.status_code for o in outcomes], pa.int32()),
@@ -110,6 +114,7 @@ def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: Sequence[Any]) -> 
         con.execute("INSERT INTO outcomes SELECT * FROM outcome_group")
     finally:
         con.unregister("outcome_group")
+    return table
 
 
 @dataclass

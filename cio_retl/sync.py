@@ -122,6 +122,7 @@ class _Run:
         """Settle what a run killed mid-way left in the write-ahead; its pending rows are diffed again now."""
         settled = settle(self.con, watermark=self.state.watermark())
         if settled.rows:
+            self.state.checkpoints.settled(self.con)
             self.report.recovered = {"run_id": settled.run_id, "fates": settled.fates}
             fates = ", ".join(f"{n} {fate}" for fate, n in sorted(settled.fates.items()))
             self.report.warnings.append(f"finished interrupted run {settled.run_id}: {fates} "
@@ -175,6 +176,7 @@ class _Run:
                 self.project.model_sql(self.sync_name)))
             built = write_ahead(self.con, schema=schema, run_id=report.run_id, config_hash=self.config_hash,
                                 watermark=watermark, whole_model=whole_model, **options)
+            self.state.checkpoints.wrote_ahead(self.con)
         report.operations_by_action = built.operations_by_action
         report.operations = sum(built.operations_by_action.values())
         report.rejected = built.rejected + report.contract_violations
@@ -188,7 +190,7 @@ class _Run:
         deliver = self.deliver_fn
         if deliver is None:
             from cio_retl.delivery import deliver
-        writer = OutcomeWriter(self.con)
+        writer = OutcomeWriter(self.con, on_group=self.state.checkpoints.committed_outcomes)
         failure: BaseException | None = None
         stats: Any = None
         total = self.con.execute("SELECT count(*) FROM ops WHERE status = 'pending'").fetchall()[0][0]
@@ -206,6 +208,7 @@ class _Run:
         with self.timer("commit"):
             try:
                 settled = settle(self.con, watermark=watermark)
+                self.state.checkpoints.settled(self.con)
             except BaseException:
                 if failure is not None:
                     raise failure from None  # the next run settles it (recover)

@@ -11,12 +11,30 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from cio_retl.errors import SyncError
 from cio_retl.state.lock import sync_lock
 from cio_retl.state.schema import create_or_upgrade, stale_sql
 
 STUCK_AFTER_ATTEMPTS = 5
+
+
+class Checkpoints:
+    """Where a run makes its progress durable beyond the local DuckDB file; nothing to do for a local folder.
+
+    A state on object storage overrides these: the write-ahead once written, each commit group of outcomes
+    (called on the outcome writer's thread), and the snapshot after the commit stage.
+    """
+
+    def wrote_ahead(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The write-ahead (rows to settle and their operations) was committed."""
+
+    def committed_outcomes(self, group: pa.Table) -> None:
+        """One commit group of outcomes (op_id, status, status_code, reason) was appended to `outcomes`."""
+
+    def settled(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The commit stage settled the write-ahead: the snapshot and rejections moved, the write-ahead is empty."""
 
 
 def state_file(state_dir: Path, sync: str) -> Path:
@@ -27,10 +45,12 @@ def state_file(state_dir: Path, sync: str) -> Path:
 class StateStore:
     """An open, locked state file of one sync. Use `StateStore.open(...)` as a context manager."""
 
-    def __init__(self, sync: str, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    def __init__(self, sync: str, con: duckdb.DuckDBPyConnection, path: Path,
+                 checkpoints: Checkpoints | None = None) -> None:
         self.sync = sync
         self.con = con
         self.path = path
+        self.checkpoints = checkpoints or Checkpoints()
 
     @classmethod
     @contextmanager
