@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from cio_retl.actions.catalog import ACTIONS
+from cio_retl.delivery.outcomes import as_outcome_table, status_counts
 from cio_retl.report import Rejection
+from cio_retl.sqltext import quote_str
 from cio_retl.state import IDENTITY_COLUMNS
+from cio_retl.state.schema import OP_SLOTS
 
-OUTCOME_SCHEMA = pa.schema([("op_id", pa.int64()), ("status", pa.string()), ("status_code", pa.int32()),
-                            ("reason", pa.string())])
 # A crash re-sends at most what was in flight plus the outcomes not yet committed; the writer keeps the latter
 # under max(LAG_BATCHES requests' worth, LAG_FRACTION of what it committed) by holding up delivery when behind.
 LAG_BATCHES = 2
 LAG_FRACTION = 0.10
-# Rows no action matched and append-mode changes that are not re-sent; both are settled without delivery.
+# A row settled without delivery: an append-mode change that is not re-sent (reported as skipped).
 UNSENT_CHANGE = "unsent_change"
+_ACTION_BY_INDEX = "[" + ", ".join(quote_str(slug) for slug in ACTIONS) + "]"
+_SETTLED_AS_IS = f"('delivered', 'skipped', '{UNSENT_CHANGE}')"
 
 
 class OutcomeWriter:
@@ -32,29 +36,29 @@ class OutcomeWriter:
     waits (back-pressure), which bounds that loss.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection,
-                 on_group: Callable[[pa.Table], None] | None = None) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, on_group: Callable[[pa.Table], None] | None = None) -> None:
         self.on_group = on_group
-        self.counts = {"accepted": 0, "rejected": 0, "retryable": 0}
+        self.counts: dict[str, int] = {}
         self.groups = 0
         self._cursor = con.cursor()  # a connection of its own: DuckDB connections are not shared across threads
         self._cond = threading.Condition()
-        self._waiting: list[Any] = []
+        self._waiting: list[pa.Table] = []
         self._received = self._committed = self._largest = 0
         self._closing = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._write_loop, name="cio-retl-commit", daemon=True)
         self._thread.start()
 
-    def __call__(self, outcomes: Sequence[Any]) -> None:
-        """Queue outcomes for the next commit group; wait while too many are uncommitted."""
-        for outcome in outcomes:
-            self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+    def __call__(self, outcomes: pa.Table | list[Any]) -> None:
+        """Queue outcomes (a table, or Outcome rows) for the next commit group; wait while too many are uncommitted."""
+        table = as_outcome_table(outcomes)
+        for status, n in status_counts(table).items():
+            self.counts[status] = self.counts.get(status, 0) + n
         with self._cond:
             self._raise_error()
-            self._waiting.extend(outcomes)
-            self._received += len(outcomes)
-            self._largest = max(self._largest, len(outcomes))
+            self._waiting.append(table)
+            self._received += table.num_rows
+            self._largest = max(self._largest, table.num_rows)
             self._cond.notify_all()
             while self._received - self._committed > self._max_lag() and self._error is None:
                 self._cond.wait()
@@ -88,33 +92,29 @@ class OutcomeWriter:
                     group, self._waiting = self._waiting, []
                 if not group:
                     return  # closing, and everything is committed
+                table = pa.concat_tables(group)
                 if self._error is None:
                     try:
-                        table = append_outcomes(self._cursor, group)
+                        append_outcomes(self._cursor, table)
                         if self.on_group is not None:
                             self.on_group(table)
                         self.groups += 1
                     except BaseException as exc:  # handed to the caller's thread by __call__ / close
                         self._error = exc
                 with self._cond:
-                    self._committed += len(group)
+                    self._committed += table.num_rows
                     self._cond.notify_all()
         finally:
             self._cursor.close()
 
 
-def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: Sequence[Any]) -> pa.Table:
-    """Append (op_id, status, status_code, reason) rows to `outcomes` in one committed statement; return them."""
-    table = pa.Table.from_arrays([pa.array([o.op_id for o in outcomes], pa.int64()),
-                                  pa.array([o.status for o in outcomes], pa.string()),
-                                  pa.array([o.status_code for o in outcomes], pa.int32()),
-                                  pa.array([o.reason for o in outcomes], pa.string())], schema=OUTCOME_SCHEMA)
-    con.register("outcome_group", table)
+def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: pa.Table | list[Any]) -> None:
+    """Append outcomes to the `outcomes` table in one committed statement."""
+    con.register("outcome_group", as_outcome_table(outcomes))
     try:
-        con.execute("INSERT INTO outcomes SELECT * FROM outcome_group")
+        con.execute("INSERT INTO outcomes BY NAME SELECT * FROM outcome_group")
     finally:
         con.unregister("outcome_group")
-    return table
 
 
 @dataclass
@@ -135,27 +135,25 @@ class Settled:
 def settle(con: duckdb.DuckDBPyConnection, *, watermark: int) -> Settled:
     """Give every row of the write-ahead its fate, in one transaction, and clear the write-ahead.
 
-    delivered (all its operations accepted) and skipped (no operation) rows enter the snapshot with the
-    configuration they were built under; rejected rows go to `rejections` (attempts + 1) and pending rows keep
-    their previous snapshot entry, so the next diff produces both again. This is also how a run interrupted at
-    any point is finished: its write-ahead and the outcomes it committed are all that is needed.
+    A row's operations are known by number (`n_ops`) and id (row_id * OP_SLOTS + action): skipped without
+    any, rejected if one was refused, delivered if all were accepted, else pending. Delivered and skipped rows
+    enter the snapshot with the configuration they were built under; rejected rows go to `rejections`
+    (attempts + 1) and pending rows keep their previous snapshot entry, so the next diff produces both again.
+    This is also how a run interrupted at any point is finished: its write-ahead and committed outcomes are
+    all that is needed.
     """
     con.execute("BEGIN TRANSACTION")
     try:
-        run_id = (con.execute("SELECT any_value(run_id) FROM pending_rows").fetchall()[0][0])
-        _fate_tables(con)
+        if not con.execute("SELECT count(*) FROM pending_rows").fetchall()[0][0]:
+            con.execute("DELETE FROM outcomes")  # outcomes of rows settled before (never expected; keeps it clean)
+            con.execute("COMMIT")
+            return Settled()
+        run_id = con.execute("SELECT any_value(run_id) FROM pending_rows").fetchall()[0][0]
+        _fates(con)
+        settled = _summary(con, run_id)
         _advance_snapshot(con)
         _record_rejections(con, watermark)
-        settled = Settled(run_id=run_id, fates=dict(con.execute(
-            f"SELECT CASE fate WHEN '{UNSENT_CHANGE}' THEN 'skipped' ELSE fate END, count(*) FROM settled GROUP BY 1"
-        ).fetchall()), operations=dict(con.execute("SELECT status, count(*) FROM op_final GROUP BY 1").fetchall()),
-                          pending_reasons=dict(con.execute(
-                              "SELECT coalesce(reason, 'not sent: the run stopped before it'), count(*) FROM op_final "
-                              "WHERE status = 'pending' GROUP BY 1 ORDER BY 2 DESC LIMIT 3").fetchall()),
-                          skipped_reasons=dict(con.execute(
-                              "SELECT reason, count(*) FROM settled WHERE fate = 'skipped' GROUP BY 1 ORDER BY 2 DESC "
-                              "LIMIT 3").fetchall()))
-        for table in ("pending_rows", "ops", "outcomes"):
+        for table in ("pending_rows", "outcomes"):
             con.execute(f"DELETE FROM {table}")
         con.execute("COMMIT")
     except BaseException:
@@ -164,30 +162,43 @@ def settle(con: duckdb.DuckDBPyConnection, *, watermark: int) -> Settled:
     return settled
 
 
-def _fate_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """TEMP `op_final` (each operation's final status) and `settled` (each row with its fate)."""
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE op_final AS
-        SELECT o.op_id, o._key, o.action,
-               CASE coalesce(x.status, o.status) WHEN 'accepted' THEN 'accepted' WHEN 'rejected' THEN 'rejected'
-                    ELSE 'pending' END AS status,
-               x.status_code, coalesce(x.reason, o.reason) AS reason
-          FROM ops o LEFT JOIN outcomes x ON o.op_id = x.op_id""")
-    con.execute("""
+def _fates(con: duckdb.DuckDBPyConnection) -> None:
+    """TEMP `settled`: each write-ahead row with its fate and how many of its operations were answered how."""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE settled AS
-        SELECT r.* EXCLUDE (fate), CASE WHEN r.fate IS NOT NULL THEN r.fate WHEN k._key IS NULL THEN 'skipped'
-                    WHEN k.rejected > 0 THEN 'rejected' WHEN k.accepted = k.n THEN 'delivered' ELSE 'pending' END AS fate
+        SELECT r.* EXCLUDE (fate), coalesce(k.accepted, 0) AS accepted, coalesce(k.rejected, 0) AS rejected,
+               CASE WHEN r.fate IS NOT NULL THEN r.fate WHEN r.n_ops = 0 THEN 'skipped'
+                    WHEN k.rejected > 0 THEN 'rejected' WHEN k.accepted = r.n_ops THEN 'delivered'
+                    ELSE 'pending' END AS fate
           FROM pending_rows r LEFT JOIN (
-               SELECT _key, count(*) AS n, count(*) FILTER (status = 'accepted') AS accepted,
+               SELECT op_id // {OP_SLOTS} AS row_id, count(*) FILTER (status = 'accepted') AS accepted,
                       count(*) FILTER (status = 'rejected') AS rejected
-                 FROM op_final GROUP BY _key) k ON r._key = k._key""")
+                 FROM outcomes GROUP BY 1) k ON r.row_id = k.row_id""")
+
+
+def _summary(con: duckdb.DuckDBPyConnection, run_id: str | None) -> Settled:
+    fates = dict(con.execute(f"SELECT CASE fate WHEN '{UNSENT_CHANGE}' THEN 'skipped' ELSE fate END, count(*) "
+                             "FROM settled GROUP BY 1").fetchall())
+    total, accepted, rejected = con.execute(
+        "SELECT coalesce(sum(n_ops), 0), coalesce(sum(accepted), 0), coalesce(sum(rejected), 0) FROM settled").fetchall()[0]
+    pending_reasons = dict(con.execute(
+        "SELECT reason, count(*) FROM outcomes WHERE status = 'retryable' GROUP BY 1 ORDER BY 2 DESC LIMIT 3").fetchall())
+    unanswered = int(total - accepted - rejected) - sum(n for (n,) in con.execute(
+        "SELECT count(*) FROM outcomes WHERE status = 'retryable'").fetchall())
+    if unanswered > 0:
+        pending_reasons["not sent: the run stopped before them"] = unanswered
+    skipped_reasons = dict(con.execute("SELECT reason, count(*) FROM settled WHERE fate = 'skipped' GROUP BY 1 "
+                                       "ORDER BY 2 DESC LIMIT 3").fetchall())
+    return Settled(fates=fates, run_id=run_id, pending_reasons=pending_reasons, skipped_reasons=skipped_reasons,
+                   operations={"accepted": int(accepted), "rejected": int(rejected),
+                               "pending": int(total - accepted - rejected)})
 
 
 def _advance_snapshot(con: duckdb.DuckDBPyConnection) -> None:
-    """Settled rows replace their snapshot entry; a delivered delete removes it."""
+    """Settled rows replace their snapshot entry; a delivered delete removes it. Added rows have no entry."""
     idents = ", ".join(IDENTITY_COLUMNS)
-    con.execute(f"DELETE FROM snapshot WHERE _key IN (SELECT _key FROM settled WHERE fate IN "
-                f"('delivered', 'skipped', '{UNSENT_CHANGE}'))")
+    con.execute(f"DELETE FROM snapshot WHERE _key IN (SELECT _key FROM settled WHERE fate IN {_SETTLED_AS_IS} "
+                "AND _change <> 'added')")
     con.execute(f"""
         INSERT INTO snapshot BY NAME
         SELECT _key, CASE WHEN fate = 'skipped' AND _change = 'removed' THEN NULL ELSE _hash END AS _hash, {idents},
@@ -200,15 +211,18 @@ def _advance_snapshot(con: duckdb.DuckDBPyConnection) -> None:
 
 def _record_rejections(con: duckdb.DuckDBPyConnection, watermark: int) -> None:
     """Resolved keys leave `rejections`; keys rejected now enter it or count one more attempt."""
-    con.execute(f"DELETE FROM rejections WHERE _key IN (SELECT _key FROM settled WHERE fate IN "
-                f"('delivered', 'skipped', '{UNSENT_CHANGE}'))")
+    if not con.execute("SELECT count(*) FROM rejections").fetchall()[0][0] and \
+            not con.execute("SELECT count(*) FROM settled WHERE rejected > 0").fetchall()[0][0]:
+        return
+    con.execute(f"DELETE FROM rejections WHERE _key IN (SELECT _key FROM settled WHERE fate IN {_SETTLED_AS_IS})")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE rejections_next AS
         WITH now_rejected AS (
-            SELECT f._key, f.action, f.status_code, f.reason, left(o.body, 2000) AS body, s.run_id
-              FROM op_final f JOIN ops o ON o.op_id = f.op_id JOIN settled s ON s._key = f._key
-             WHERE f.status = 'rejected'
-            QUALIFY row_number() OVER (PARTITION BY f._key, f.action ORDER BY f.op_id) = 1)
+            SELECT s._key, {_ACTION_BY_INDEX}[o.op_id % {OP_SLOTS} + 1] AS action, o.status_code, o.reason,
+                   left(o.body, 2000) AS body, s.run_id
+              FROM outcomes o JOIN settled s ON s.row_id = o.op_id // {OP_SLOTS}
+             WHERE o.status = 'rejected'
+            QUALIFY row_number() OVER (PARTITION BY s._key, action ORDER BY o.op_id) = 1)
         SELECT n._key, n.action, n.status_code, n.reason, n.body, n.run_id,
                coalesce(r.first_seen, now()) AS first_seen, now() AS last_seen, coalesce(r.attempts, 0) + 1 AS attempts,
                least(coalesce(r.watermark, {int(watermark)}), {int(watermark)}) AS watermark
@@ -228,7 +242,7 @@ def record_violations(con: duckdb.DuckDBPyConnection, run_id: str, watermark: in
         CREATE OR REPLACE TEMP TABLE rejections_next AS
         SELECT v._key, 'model contract' AS action, NULL::INTEGER AS status_code,
                v.reason || ': fix the model so each row has a unique, non-null primary key' AS reason, NULL AS body,
-               '{run_id}' AS run_id, coalesce(r.first_seen, now()) AS first_seen, now() AS last_seen,
+               {quote_str(run_id)} AS run_id, coalesce(r.first_seen, now()) AS first_seen, now() AS last_seen,
                coalesce(r.attempts, 0) + 1 AS attempts,
                least(coalesce(r.watermark, {int(watermark)}), {int(watermark)}) AS watermark
           FROM violations v LEFT JOIN rejections r ON r._key IS NOT DISTINCT FROM v._key AND r.{contract}""")

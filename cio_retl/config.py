@@ -93,6 +93,8 @@ class Destination(_Model):
     max_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight at once.")
     timeout_s: float = Field(30, gt=0, description="Per-request timeout in seconds.")
     max_attempts: int = Field(6, ge=1, le=20, description="Attempts per request before rows are left pending.")
+    max_batch_operations: int | None = Field(None, ge=1, description="Cap on operations per /api/v2/batch "
+                                             "request; default none: bodies are filled to the 500 KB limit.")
 
     @field_validator("url", mode="before")
     @classmethod

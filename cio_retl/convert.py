@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from cio_retl.config import Sync
 from cio_retl.rowhash import quote
+from cio_retl.state import IDENTITY_COLUMNS
 
 # Model columns that become call fields instead of traits/properties, per call type.
 CALL_FIELDS: dict[str, dict[str, str]] = {
@@ -23,6 +24,8 @@ CALL_FIELDS: dict[str, dict[str, str]] = {
 }
 # Group columns renamed inside traits, to the names the Journeys actions read.
 GROUP_TRAIT_NAMES = {"relationship_attributes": "relationshipAttributes"}
+# Columns of the calls views that are not call fields: what the write-ahead keeps of each row for its delete.
+IDENT_PREFIX = "_ident_"
 ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId", "messageId")
 TEXT_FIELDS = ("event", "name")
 
@@ -65,25 +68,31 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     return ", ".join(select)
 
 
-def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema) -> None:
-    """Define TEMP views `calls` over `changes`, and `delete_calls` over `removed` (mirror mode).
+def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema, *, removed_from: int) -> None:
+    """Define TEMP views `calls` over `changes`, `delete_calls` over `removed` (mirror mode), `unsent_calls`.
 
-    Views, not tables: the calls are read once by the actions, and materialising millions of STRUCT rows
-    would only cost memory.
+    Views, not tables: the calls are read chunk by chunk by the actions, and materialising millions of STRUCT
+    rows would only cost memory. `_seq` is a row's id in the run (a stage row's rowid; removals are numbered
+    from `removed_from`); `_ident_*` columns carry what a later delete of the row will need.
     """
-    con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)} "
-                "FROM changes")
-    con.execute("CREATE OR REPLACE TEMP VIEW delete_calls AS " + _delete_calls_sql(sync))
+    idents = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {IDENT_PREFIX}{c}" if c in schema.names
+                       else f"NULL::VARCHAR AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)}, "
+                f"{idents} FROM changes")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW unsent_calls AS SELECT _key, _hash, _seq, {idents} FROM unsent")
+    con.execute("CREATE OR REPLACE TEMP VIEW delete_calls AS " + _delete_calls_sql(sync, removed_from))
 
 
-def _delete_calls_sql(sync: Sync) -> str:
+def _delete_calls_sql(sync: Sync, removed_from: int) -> str:
     """Deletes are built from the snapshot's identity columns, since the rows are gone from the warehouse."""
-    base = "SELECT _key, _hash, 'removed' AS _change, row_number() OVER (ORDER BY _key) AS _seq, 'track' AS type"
+    base = (f"SELECT _key, _hash, 'removed' AS _change, {int(removed_from)} + row_number() OVER (ORDER BY _key) - 1 "
+            f"AS _seq, 'track' AS type")
     ids = "NULL::VARCHAR AS groupId, NULL::VARCHAR AS previousId, NULL::VARCHAR AS messageId, NULL::VARCHAR AS name"
-    when = "FROM removed"  # empty unless the sync mirrors (diff.apply_mode)
+    idents = ", ".join(f"{c} AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
+    when = f", {idents} FROM removed"  # empty unless the sync mirrors (diff.compute_diff)
     if sync.type == "group":
         return (f"{base}, CASE WHEN user_id IS NULL THEN 'Object Deleted' ELSE 'Relationship Deleted' END AS event, "
                 f"user_id AS userId, anonymous_id AS anonymousId, {ids}, NULL::TIMESTAMPTZ AS timestamp, "
-                f"struct_pack(objectId := group_id, object_type_id := coalesce(object_type_id, '1')) AS properties {when}")
+                f"struct_pack(objectId := group_id, object_type_id := coalesce(object_type_id, '1')) AS properties{when}")
     return (f"{base}, 'User Deleted' AS event, coalesce(user_id, email) AS userId, anonymous_id AS anonymousId, "
-            f"{ids}, NULL::TIMESTAMPTZ AS timestamp {when}")
+            f"{ids}, NULL::TIMESTAMPTZ AS timestamp{when}")

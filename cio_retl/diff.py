@@ -33,20 +33,30 @@ def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str
 
     A row is changed when its hash differs from the snapshot's, or when it was settled under another
     configuration (a mapping or model edit): a resync interrupted half-way leaves its rest stale, and the
-    next run picks it up. In append mode a delivered event is never re-sent, but a row no action matched
-    (fate `skipped`) is re-evaluated under the new configuration. Keys with contract violations are never
-    in `changes`, but count as present (a duplicated key is a bad row, not a deleted one). A window run
-    (one partition) re-sends every row of its window and removes nothing; only mirror mode removes.
+    next run picks it up. A row no action matched (fate `skipped`) is re-evaluated when the mappings or the
+    triggers change; a delivered row only when its content would change (never in append mode). Keys with
+    contract violations are never in `changes`, but count as present (a duplicated key is a bad row, not a
+    deleted one). A window run (one partition) re-sends every row of its window and removes nothing; only
+    mirror mode removes. `changes` keeps each row's stage rowid as `_seq`.
     """
-    current = _literal(config_hash)
     snapshot_rows = con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0]
+    valid = "stage st ANTI JOIN violations v ON st._key = v._key"
+    drop_temp(con, "changes")
+    if snapshot_rows == 0:  # a first run: every valid row is added — a view over the extract, not a copy of it
+        con.execute(f"CREATE OR REPLACE TEMP VIEW changes AS SELECT st.*, st.rowid AS _seq, 'added' AS _change "
+                    f"FROM {valid} WHERE st._key IS NOT NULL")
+        con.execute("CREATE OR REPLACE TEMP TABLE unsent AS SELECT * FROM changes WHERE FALSE")
+        con.execute("CREATE OR REPLACE TEMP TABLE removed AS SELECT * FROM snapshot WHERE FALSE")
+        added = con.execute("SELECT count(*) FROM changes").fetchall()[0][0]
+        return Diff(added=added, changed=0, removed=0, stale=0, unsent=0, snapshot_rows=0)
+    current = _literal(config_hash)
     stale = stale_sql("sn", config_hash, append=sync.mode == "append")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE diffed AS
-        SELECT st.*, CASE WHEN sn._key IS NULL THEN 'added' ELSE 'changed' END AS _change,
+        SELECT st.*, st.rowid AS _seq, CASE WHEN sn._key IS NULL THEN 'added' ELSE 'changed' END AS _change,
                sn._key IS NOT NULL AND {stale} AS _stale,
                coalesce(sn.fate, 'delivered') = 'delivered' AND sn._hash IS NOT NULL AS _was_sent
-          FROM stage st ANTI JOIN violations v ON st._key = v._key LEFT JOIN snapshot sn ON st._key = sn._key
+          FROM {valid} LEFT JOIN snapshot sn ON st._key = sn._key
          WHERE st._key IS NOT NULL AND (sn._key IS NULL OR {'TRUE' if resend_all or window else 'FALSE'}
                                         OR sn._hash IS DISTINCT FROM st._hash OR {stale})""")
     resend_changes = resend_all or window
@@ -69,6 +79,13 @@ def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str
     return Diff(added=added, changed=changed, removed=con.execute("SELECT count(*) FROM removed").fetchall()[0][0],
                 stale=stale_n, unsent=con.execute("SELECT count(*) FROM unsent").fetchall()[0][0],
                 snapshot_rows=snapshot_rows)
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a TEMP table or view of that name, whichever it is (a first run makes `changes` a view)."""
+    for kind, catalog in (("VIEW", "duckdb_views()"), ("TABLE", "duckdb_tables()")):
+        if con.execute(f"SELECT count(*) FROM {catalog} WHERE temporary AND {kind.lower()}_name = ?", [name]).fetchall()[0][0]:
+            con.execute(f"DROP {kind} {name}")
 
 
 def _literal(text: str) -> str:

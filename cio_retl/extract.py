@@ -1,7 +1,8 @@
-"""Stage 1, extract: stream a model into a DuckDB TEMP table with row keys and hashes, and enforce the model contract."""
+"""Stage 1, extract: stage a model in a DuckDB TEMP table with row keys and hashes, and enforce the model contract."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
@@ -55,7 +56,7 @@ def check_contract(sync_name: str, sync: Sync, schema: pa.Schema, model: str) ->
 def stage_model(con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch], *, empty_schema: Callable[[], pa.Schema],
                 key_columns: list[str], check: Callable[[pa.Schema], None],
                 on_rows: Callable[[int], None] | None = None) -> pa.Schema:
-    """Stream batches into TEMP table `stage` (model columns + _key, _hash, _seq) without holding them in memory.
+    """Stream batches into TEMP table `stage` (model columns + _key, _hash) without holding them in memory.
 
     `check` sees the schema before any row is staged, so a contract error stops the run before it reads on.
     """
@@ -87,7 +88,7 @@ def stage_model(con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch
     finally:
         con.unregister("model_stream")
     con.execute(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT *, {key_sql(key_columns)} AS _key, "
-                f"{row_hash_sql(schema)} AS _hash, rowid AS _seq FROM stage_raw")
+                f"{row_hash_sql(schema)} AS _hash FROM stage_raw")
     con.execute("DROP TABLE stage_raw")
     return schema
 
@@ -110,13 +111,23 @@ def find_violations(con: duckdb.DuckDBPyConnection, key_columns: list[str]) -> t
 
 def extract(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, sql: str, *, sync_name: str, sync: Sync,
             model: str, on_rows: Callable[[int], None] | None = None) -> Extracted:
-    """Run the model, check its contract, stage its rows and find key violations."""
+    """Run the model, check its contract, stage its rows (keys and hashes) and find key violations.
+
+    A warehouse that is itself DuckDB is read by the engine in one parallel pass (`stage_in_engine`); any
+    other streams Arrow batches through `stage_model`.
+    """
+    check = functools.partial(check_contract, sync_name, sync, model=model)
     try:
-        schema = stage_model(con, warehouse.stream(sql, sync=sync_name),
-                             empty_schema=lambda: warehouse.schema(sql, sync=sync_name), key_columns=sync.key_columns,
-                             check=lambda s: check_contract(sync_name, sync, s, model), on_rows=on_rows)
+        in_engine = getattr(warehouse, "stage_in_engine", None)
+        schema = in_engine(con, sql, sync=sync_name, key_columns=sync.key_columns, check=check) if in_engine else None
+        if schema is None:
+            schema = stage_model(con, warehouse.stream(sql, sync=sync_name),
+                                 empty_schema=lambda: warehouse.schema(sql, sync=sync_name),
+                                 key_columns=sync.key_columns, check=check, on_rows=on_rows)
     except WarehouseError as exc:
         raise exc.in_model(model) from exc
     rows = con.execute("SELECT count(*) FROM stage").fetchall()[0][0]
+    if on_rows and in_engine:
+        on_rows(rows)
     violations, samples = find_violations(con, sync.key_columns)
     return Extracted(rows=rows, schema=schema, violations=violations, violation_samples=samples)

@@ -24,7 +24,7 @@ from cio_retl.report import SyncReport
 from cio_retl.state import StateStore
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.sql import as_subquery
-from cio_retl.writeahead import Built, build_into, write_ahead
+from cio_retl.writeahead import Operations, plan_operations, write_settled_rows
 
 Deliver = Callable[..., Any]
 Window = tuple[datetime, datetime]
@@ -97,6 +97,11 @@ class _Run:
 
     def run(self) -> None:
         report = self.report
+        report.warnings.extend(self.state.notes)
+        if self.state.hash_function_changed():
+            report.full_resync = True
+            report.warnings.append("this DuckDB hashes rows differently from the one that wrote the snapshot: "
+                                   "every row is sent once more (a full resync)")
         if not report.dry_run:
             with self.timer("recover"):
                 self.finish_interrupted_run()
@@ -106,14 +111,13 @@ class _Run:
         with self.timer("diff"):
             self.diff()
         with self.timer("convert"):
-            build_calls(self.con, self.sync, schema)
+            build_calls(self.con, self.sync, schema, removed_from=report.extracted)
             report.sample_calls = _sample_calls(self.con)
         with self.timer("act"):
-            built = self.act(schema, watermark)
-        report.sample_operations = _sample_operations(self.con, "plan_ops" if report.dry_run else "ops")
+            operations = self.act(watermark)
         if report.dry_run:
             return
-        settled = self.deliver_and_commit(watermark)
+        settled = self.deliver_and_commit(operations, watermark)
         self.fail_if_pending(settled)
 
     # ------------------------------------------------------------ recover
@@ -165,42 +169,45 @@ class _Run:
 
     # ------------------------------------------------------------ act
 
-    def act(self, schema: pa.Schema, watermark: int) -> Built:
-        report, options = self.report, {"sync_name": self.sync_name, "sync": self.sync,
-                                        "overrides": self.project.actions}
+    def act(self, watermark: int) -> Operations:
+        """Compile the actions and count their operations; a dry run builds them all, a real run writes the rows
+        settled without delivery (the rest are written ahead chunk by chunk while delivering)."""
+        report = self.report
+        operations = plan_operations(self.con, sync_name=self.sync_name, sync=self.sync,
+                                     overrides=self.project.actions, run_id=report.run_id, config_hash=self.config_hash)
+        report.operations_by_action, report.operations = operations.by_action, operations.total
+        report.warnings.extend(operations.warnings)
+        report.rejected = report.contract_violations
         if report.dry_run:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE plan_ops AS SELECT * FROM ops WHERE FALSE")
-            built = build_into(self.con, "plan_ops", **options)
-        else:
-            whole_model = self.window is None and (watermark == 0 or not uses_last_sync_time(
-                self.project.model_sql(self.sync_name)))
-            built = write_ahead(self.con, schema=schema, run_id=report.run_id, config_hash=self.config_hash,
-                                watermark=watermark, whole_model=whole_model, **options)
-            self.state.checkpoints.wrote_ahead(self.con)
-        report.operations_by_action = built.operations_by_action
-        report.operations = sum(built.operations_by_action.values())
-        report.rejected = built.rejected + report.contract_violations
-        report.warnings.extend(built.warnings)
-        return built
+            operations.materialize("plan_ops")
+            report.rejected += self.con.execute("SELECT count(*) FROM plan_ops WHERE reason IS NOT NULL").fetchall()[0][0]
+            report.sample_operations = _sample_operations(self.con, "plan_ops")
+            return operations
+        whole_model = self.window is None and (watermark == 0 or not uses_last_sync_time(
+            self.project.model_sql(self.sync_name)))
+        write_settled_rows(self.con, run_id=report.run_id, config_hash=self.config_hash, watermark=watermark,
+                           whole_model=whole_model)
+        return operations
 
     # ------------------------------------------------------------ deliver, commit
 
-    def deliver_and_commit(self, watermark: int) -> Settled:
-        """Deliver, then settle — also after a failure, so what Customer.io accepted stays committed."""
+    def deliver_and_commit(self, operations: Operations, watermark: int) -> Settled:
+        """Deliver while writing ahead, then settle — also after a failure, so what was accepted stays committed."""
         deliver = self.deliver_fn
         if deliver is None:
             from cio_retl.delivery import deliver
         writer = OutcomeWriter(self.con, on_group=self.state.checkpoints.committed_outcomes)
         failure: BaseException | None = None
         stats: Any = None
-        total = self.con.execute("SELECT count(*) FROM ops WHERE status = 'pending'").fetchall()[0][0]
+        stream = operations.stream(on_written=lambda: self.state.checkpoints.wrote_ahead(self.con))
         try:
-            with self.timer("deliver"), self.progress.task("deliver", self.sync_name, total=total) as advance:
-                stats = deliver(_pending_batches(self.con), self.project.destination, on_outcomes=writer,
+            with self.timer("deliver"), self.progress.task("deliver", self.sync_name, total=operations.total) as advance:
+                stats = deliver(_first_operations(stream, self.report), self.project.destination, on_outcomes=writer,
                                 sync=self.sync_name, progress=advance)
         except BaseException as exc:  # settle first, then raise it
             failure = exc
         finally:
+            stream.close()
             try:
                 writer.close()
             except BaseException as exc:
@@ -269,30 +276,26 @@ def _model_sql(project: Project, sync_name: str, sync: Sync, watermark: int, win
     return model, sql
 
 
-def _pending_batches(con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
-    """Pending operations in delivery order, streamed from a second cursor (the writer has a third)."""
-    reader_con = con.cursor()
-    try:
-        priorities = [p for (p,) in reader_con.execute(
-            "SELECT DISTINCT priority FROM ops WHERE status = 'pending' ORDER BY 1").fetchall()]
-        for priority in priorities:
-            # ops are inserted in op_id order and DuckDB preserves insertion order, so no sort is needed.
-            reader = reader_con.sql("SELECT op_id, priority, endpoint, body FROM ops "
-                                    f"WHERE status = 'pending' AND priority = {int(priority)}").to_arrow_reader(5000)
-            yield from reader
-    finally:
-        reader_con.close()
+def _first_operations(stream: Iterator[pa.RecordBatch], report: SyncReport) -> Iterator[pa.RecordBatch]:
+    """The stream, keeping its first operations as the report's samples on the way."""
+    for batch in stream:
+        if len(report.sample_operations) < SAMPLE_OPERATIONS:
+            report.sample_operations += [{"action": action, "body": json.loads(body)} for action, body, reason in zip(
+                *(batch.column(c).to_pylist()[:SAMPLE_OPERATIONS] for c in ("action", "body", "reason"))) if not reason]
+            report.sample_operations = report.sample_operations[:SAMPLE_OPERATIONS]
+        yield batch
 
 
 def _sample_calls(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    rows = con.sql(f"SELECT * EXCLUDE (_hash, _seq) FROM calls ORDER BY _seq LIMIT {SAMPLE_CALLS}").to_arrow_table()
-    extra = con.sql(f"SELECT * EXCLUDE (_hash, _seq) FROM delete_calls LIMIT {SAMPLE_CALLS}").to_arrow_table()
+    fields = "COLUMNS(lambda c: c = '_key' OR c = '_change' OR NOT starts_with(c, '_'))"
+    rows = con.sql(f"SELECT {fields} FROM calls ORDER BY _seq LIMIT {SAMPLE_CALLS}").to_arrow_table()
+    extra = con.sql(f"SELECT {fields} FROM delete_calls LIMIT {SAMPLE_CALLS}").to_arrow_table()
     return [_drop_nulls(row) for row in rows.to_pylist() + extra.to_pylist()][:SAMPLE_CALLS]
 
 
 def _sample_operations(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, Any]]:
     return [{"action": action, "body": json.loads(body)} for action, body in con.execute(
-        f"SELECT action, body FROM {table} WHERE status = 'pending' ORDER BY op_id LIMIT {SAMPLE_OPERATIONS}").fetchall()]
+        f"SELECT action, body FROM {table} WHERE reason IS NULL ORDER BY op_id LIMIT {SAMPLE_OPERATIONS}").fetchall()]
 
 
 def _drop_nulls(row: dict[str, Any]) -> dict[str, Any]:

@@ -42,9 +42,10 @@ class _Fault:
 
 
 def _patches(point: str, fault: _Fault) -> list[tuple[Any, str, Any]]:
-    """(object, attribute, replacement) for one injection point."""
+    """(object, attribute, replacement) for one injection point; chunks are made small so a run has several."""
     sync, writeahead = cio_retl.sync, cio_retl.writeahead
-    if point == "during_extract":
+    small_chunks = [(writeahead, "FIRST_CHUNK_ROWS", 500), (writeahead, "CHUNK_ROWS", 500)]
+    if point == "during_extract":  # the Arrow path, so the fault lands between two batches of the model
         original = sync.open_warehouse
 
         def open_failing(*args: Any, **kwargs: Any) -> Any:
@@ -57,16 +58,26 @@ def _patches(point: str, fault: _Fault) -> list[tuple[Any, str, Any]]:
                         fault("during extract, after the first batch")
                     yield batch
             warehouse.stream = failing_stream
+            warehouse.stage_in_engine = None
             return warehouse
-        return [(sync, "open_warehouse", open_failing)]
+        return [*small_chunks, (sync, "open_warehouse", open_failing)]
     if point == "after_diff":
-        return [(sync, "compute_diff", _after(sync.compute_diff, fault, point))]
-    if point == "after_write_ahead":
-        return [(sync, "write_ahead", _after(sync.write_ahead, fault, point))]
-    if point == "during_build":  # the first action table is built, the transaction is still open
-        return [(writeahead, "build_operations", _after(writeahead.build_operations, fault, point))]
+        return [*small_chunks, (sync, "compute_diff", _after(sync.compute_diff, fault, point))]
+    if point == "after_write_ahead":  # the first chunk's rows are committed, none of their operations sent
+        return [*small_chunks, (writeahead.Operations, "_write_rows",
+                                _after(writeahead.Operations._write_rows, fault, point))]
+    if point == "during_build":  # the second chunk's operations are being built; the first chunk's are out
+        original_operations = writeahead.Operations._operations
+        calls = []
+
+        def operations(self: Any, *args: Any) -> Iterator[Any]:
+            calls.append(1)
+            if len(calls) == 2:
+                fault(point)
+            yield from original_operations(self, *args)
+        return [*small_chunks, (writeahead.Operations, "_operations", operations)]
     if point == "mid_delivery":
-        return [(sync, "OutcomeWriter", _writer_failing_after(sync.OutcomeWriter, fault, calls=2))]
+        return [*small_chunks, (sync, "OutcomeWriter", _writer_failing_after(sync.OutcomeWriter, fault, calls=2))]
     if point == "before_settle":
         original_settle = sync.settle
 
@@ -74,7 +85,7 @@ def _patches(point: str, fault: _Fault) -> list[tuple[Any, str, Any]]:
             if con.execute("SELECT count(*) FROM outcomes").fetchall()[0][0]:  # the commit stage, not recovery
                 fault(point)
             return original_settle(con, **kwargs)
-        return [(sync, "settle", settle)]
+        return [*small_chunks, (sync, "settle", settle)]
     raise ValueError(f"unknown injection point {point!r}; points: {', '.join(POINTS)}")
 
 

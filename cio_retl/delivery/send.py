@@ -12,18 +12,19 @@ from urllib.parse import urlsplit
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from cio_retl.config import Destination
 from cio_retl.delivery.batching import Request, pack
 from cio_retl.delivery.client import TrackClient, TransportFailure, auth_failure, fetch_region
 from cio_retl.delivery.limits import BATCH_PATH, DEFAULT_POLICY, METRICS_PATH, RetryPolicy
-from cio_retl.delivery.outcomes import Outcome, Verdict, backoff_delay, classify
+from cio_retl.delivery.outcomes import Verdict, backoff_delay, classify, outcome_table, status_counts
 from cio_retl.delivery.ratelimit import TokenBucket
 from cio_retl.errors import DestinationAuthError, DestinationError
 
 log = logging.getLogger(__name__)
-OnOutcomes = Callable[[list[Outcome]], None]
+OnOutcomes = Callable[[pa.Table], None]  # a table of OUTCOME_SCHEMA per request
 # Requests packed ahead of the senders: enough to keep every connection busy while the caller's thread
 # is writing outcomes, few enough to bound memory (each holds up to 475 KB of operations).
 PREFETCH_PER_CONNECTION = 2
@@ -129,17 +130,23 @@ class _Sender:
         detail = (verdict.message or "")[:200]
         return f"{what} ({detail}) from {host}" if detail and detail != what else f"{what} from {host}"
 
-    def _outcomes(self, request: Request, verdict: Verdict) -> list[Outcome]:
+    def _outcomes(self, request: Request, verdict: Verdict) -> pa.Table:
         code = verdict.status_code
         if verdict.action == "accept":
             if not verdict.rejected:
-                return [Outcome(op, "accepted", code, None) for op in request.op_ids]
-            return [Outcome(op, "rejected", code, verdict.rejected[i]) if i in verdict.rejected
-                    else Outcome(op, "accepted", code, None) for i, op in enumerate(request.op_ids)]
+                return outcome_table(request.op_ids, "accepted", code)
+            refused = np.zeros(len(request), bool)
+            refused[list(verdict.rejected)] = True
+            bad = np.flatnonzero(refused)
+            return pa.concat_tables([
+                outcome_table(request.op_ids[~refused], "accepted", code),
+                outcome_table(request.op_ids[bad], "rejected", code, [verdict.rejected[i] for i in bad.tolist()],
+                              request.bodies.take(pa.array(bad)))])
         if verdict.action == "split":  # one operation left: it is the bad one
-            return [Outcome(request.op_ids[0], "rejected", code, verdict.message or f"HTTP {code}")]
+            return outcome_table(request.op_ids[:1], "rejected", code, [verdict.message or f"HTTP {code}"],
+                                 request.bodies.slice(0, 1))
         reason = f"not delivered after {self.destination.max_attempts} attempt(s): {self.cause(verdict)}"
-        return [Outcome(op, "retryable", code, reason) for op in request.op_ids]
+        return outcome_table(request.op_ids, "retryable", code, [reason] * len(request))
 
     def _attempts(self, request: Request) -> Verdict | None:
         path = METRICS_PATH if request.endpoint == "metrics" else BATCH_PATH
@@ -205,10 +212,10 @@ def deliver(batches: Iterable[pa.RecordBatch], destination: Destination, *, on_o
     started, waited_before = time.monotonic(), bucket.waited_s
     try:
         priority = None
-        for item in pack(batches):
+        for item in pack(batches, max_ops=destination.max_batch_operations):
             if sender.stopping.is_set():  # gave up: what is left stays pending
                 break
-            if isinstance(item, list):  # operations rejected locally (empty or oversize)
+            if isinstance(item, pa.Table):  # operations rejected locally (a local check, empty or oversize)
                 pump.emit(item)
                 continue
             if priority is not None and item.priority != priority:
@@ -260,14 +267,11 @@ class _Pump:
         if not future.cancelled() and future.exception() is not None:
             raise future.exception()
 
-    def emit(self, outcomes: list[Outcome]) -> None:
-        counts: dict[str, int] = {}
-        for outcome in outcomes:
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        self.stats.add(operations=len(outcomes), **counts)
+    def emit(self, outcomes: pa.Table) -> None:
+        self.stats.add(operations=outcomes.num_rows, **status_counts(outcomes))
         self.on_outcomes(outcomes)
         if self.progress:
-            self.progress(len(outcomes))
+            self.progress(outcomes.num_rows)
 
     def abandon(self) -> None:
         """At the end or after an error: cancel what has not started, and report outcomes that already arrived."""

@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from cio_retl.errors import SyncError
+from cio_retl.rowhash import engine_probe_sql
 from cio_retl.state.lock import sync_lock
 from cio_retl.state.schema import create_or_upgrade, stale_sql
 
@@ -51,6 +52,7 @@ class StateStore:
         self.con = con
         self.path = path
         self.checkpoints = checkpoints or Checkpoints()
+        self.notes: list[str] = []  # what opening the file did (an upgrade from an older version)
 
     @classmethod
     @contextmanager
@@ -70,8 +72,10 @@ class StateStore:
                 # Bounded memory: large extracts and operation logs spill to disk instead of growing RSS.
                 con.execute("SET memory_limit = ?", [memory_limit])
                 con.execute(f"SET temp_directory = '{state_dir / 'tmp'}'")
-                create_or_upgrade(con)
-                yield cls(sync, con, path)
+                notes = create_or_upgrade(con)
+                store = cls(sync, con, path)
+                store.notes.extend(notes)
+                yield store
             finally:
                 con.close()
 
@@ -90,6 +94,14 @@ class StateStore:
         """Snapshot rows a run must re-evaluate because they were settled under another configuration."""
         return self.con.execute(f"SELECT count(*) FROM snapshot sn WHERE {stale_sql('sn', config_hash, append=append)}"
                                 ).fetchall()[0][0]
+
+    def hash_function_changed(self) -> bool:
+        """Does this engine hash rows differently from the one that wrote the snapshot (a DuckDB upgrade)?"""
+        stored = self.get_meta("hash_probe")
+        return stored is not None and stored != self.hash_probe()
+
+    def hash_probe(self) -> str:
+        return str(self.con.execute(f"SELECT {engine_probe_sql()}").fetchall()[0][0])
 
     def watermark(self) -> int:
         """`{{ last_sync_time }}`: the start of the last successful run, moved back to re-read open rejections.

@@ -183,12 +183,13 @@ def test_persistent_5xx_fails_the_run_naming_the_status(make_project, warehouse_
 
 def test_a_sigkill_resends_at_most_what_was_in_flight_plus_one_commit_group(make_project, warehouse_sql, sandbox,
                                                                           tmp_path) -> None:
-    n, batch = 60_000, 1000
+    n, batch = 60_000, 500  # 120 requests, so the kill lands among many commit groups
     warehouse_sql(f"CREATE TABLE people AS SELECT 'u' || i AS user_id, 'free' AS plan FROM range({n}) t(i)")
     concurrency = 4
     make_project({"people": {"table": "people", "primary_key": "user_id", "type": "identify"}},
                  destination={"site_id": SITE_ID, "api_key": API_KEY, "url": sandbox.url,
-                              "requests_per_second": 40, "max_concurrency": concurrency})
+                              "requests_per_second": 40, "max_concurrency": concurrency,
+                              "max_batch_operations": batch})
     child = subprocess.Popen([sys.executable, "-m", "cio_retl", "run", "people", "-c", str(tmp_path / "cio_retl.yaml")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -247,7 +248,7 @@ def test_the_outcome_writer_stops_and_closes_its_cursor_when_a_write_fails(tmp_p
 
 def test_the_outcome_writer_commits_in_groups(tmp_path) -> None:
     con = duckdb.connect(str(tmp_path / "state.duckdb"))
-    con.execute("CREATE TABLE outcomes (op_id BIGINT, status VARCHAR, status_code INTEGER, reason VARCHAR)")
+    con.execute("CREATE TABLE outcomes (op_id BIGINT, status VARCHAR, status_code INTEGER, reason VARCHAR, body VARCHAR)")
     writer = OutcomeWriter(con)
     for i in range(2000):
         writer([Outcome(i, "accepted", 200, None)])

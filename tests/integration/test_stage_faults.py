@@ -50,7 +50,8 @@ fast_deliver = functools.partial(deliver, policy=FAST)
 def scenario(make_project, warehouse_sql, sandbox, tmp_path):
     warehouse_sql(SETUP)
     project = make_project(SYNCS, warehouse={"batch_size": 500}, destination={
-        "site_id": SITE_ID, "api_key": API_KEY, "url": sandbox.url, "requests_per_second": 1000, "max_attempts": 3})
+        "site_id": SITE_ID, "api_key": API_KEY, "url": sandbox.url, "requests_per_second": 1000, "max_attempts": 3,
+        "max_batch_operations": 300})  # several requests per run, so a fault can land between them
     for name in SYNCS:
         run_sync(project, name, deliver=fast_deliver)
     warehouse_sql(CHANGES)
