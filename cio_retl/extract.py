@@ -97,7 +97,7 @@ def find_violations(con: duckdb.DuckDBPyConnection, key_columns: list[str]) -> t
     any_null = " OR ".join(f"{quote(c)} IS NULL" for c in key_columns)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE violations AS
-        SELECT coalesce(_key, 'NULL') AS _key, 'null primary key' AS reason, count(*) AS n_rows
+        SELECT _key, 'null primary key' AS reason, count(*) AS n_rows
           FROM stage WHERE {any_null} GROUP BY 1
         UNION ALL
         SELECT _key, 'duplicate primary key (' || count(*) || ' rows)' AS reason, count(*) AS n_rows
