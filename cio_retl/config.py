@@ -8,6 +8,7 @@ import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator,
@@ -111,6 +112,14 @@ class Destination(_Model):
     def base_url(self) -> str:
         """The Track API base URL: the override, else the region's host."""
         return (self.url or TRACK_HOSTS[self.region]).rstrip("/")
+
+    @property
+    def shown_url(self) -> str:
+        """base_url for people to read: a `user:password@` in the override is masked."""
+        parts = urlsplit(self.base_url)
+        if parts.username is None and parts.password is None:
+            return self.base_url
+        return urlunsplit(parts._replace(netloc="***:***@" + parts.netloc.rpartition("@")[2]))
 
 
 # ---------------------------------------------------------------- syncs and actions

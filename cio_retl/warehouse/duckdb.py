@@ -10,7 +10,6 @@ import pyarrow as pa
 
 from cio_retl.config import DuckDBWarehouse
 from cio_retl.errors import WarehouseError
-from cio_retl.warehouse.sql import limit_zero
 from cio_retl.warehouse.types import normalize_batch, normalize_schema
 
 # Reading streams batch by batch; a small buffer pool keeps the warehouse's cache out of our RSS.
@@ -40,10 +39,16 @@ class DuckDBReader:
                                      hint="is another process writing to it?") from exc
         return self._con
 
+    def _relation(self, sql: str, sync: str) -> duckdb.DuckDBPyRelation:
+        """The model as a relation, parsed as written: an error quotes the model's own line, not a wrapper's."""
+        relation = self._connect(sync).sql(sql)
+        if relation is None:
+            raise WarehouseError(sync, self.name, "the model is not a query", hint="a model is one SELECT statement")
+        return relation
+
     def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
-        con = self._connect(sync)
         try:
-            relation = con.sql(sql)
+            relation = self._relation(sql, sync)
             json_columns = _json_columns(relation)
             for batch in relation.to_arrow_reader(self.config.batch_size):  # streams; execute() would copy
                 yield normalize_batch(_mark_json(batch, json_columns))
@@ -51,9 +56,8 @@ class DuckDBReader:
             raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
 
     def schema(self, sql: str, *, sync: str) -> pa.Schema:
-        con = self._connect(sync)
         try:
-            relation = con.sql(limit_zero(sql))
+            relation = self._relation(sql, sync).limit(0)
             table = relation.to_arrow_table()
         except duckdb.Error as exc:
             raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
