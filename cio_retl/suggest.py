@@ -7,12 +7,16 @@ from collections.abc import Iterable
 
 
 def nearest(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
-    """The known name closest to `name`: equal but for case and underscores, else difflib's best match."""
+    """The known name closest to `name`: equal but for case and underscores, or the same letters swapped
+    (short names: `hw` for `wh`), else difflib's best match."""
     candidates = [k for k in known if k != name]
     squash = {k.lower().replace("_", ""): k for k in candidates}
     exact = squash.get(name.lower().replace("_", ""))
     if exact:
         return exact
+    swapped = [k for k in candidates if sorted(k.lower()) == sorted(name.lower())]
+    if swapped:
+        return swapped[0]
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=cutoff)
     return close[0] if close else None
 
