@@ -201,7 +201,7 @@ def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: C
         return
     table = Table(title=f"rejections of {sync}")
     for column in ("key", "action", "status", "reason", "attempts", "last seen"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # wrapped, never cut: the reason is what the user came for
     for key, action, status_code, *rest in rows:
         shown = Text(NULL_KEY, style="italic") if key is None else Text(key)  # Text: a key is never read as markup
         table.add_row(shown, action, "local" if status_code is None else str(status_code), *(Text(str(v)) for v in rest))

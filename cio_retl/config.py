@@ -89,7 +89,7 @@ Warehouse = Annotated[
 class Destination(_Model):
     """Where operations go: a Customer.io workspace's Track API."""
 
-    region: Literal["us", "eu"] = Field("us", description="Account region: us (track.customer.io) or eu.")
+    region: Literal["us", "eu"] = Field("us", description="Account region: us (track.customer.io) or eu (any case).")
     site_id: str = Field("", description="Site ID of the workspace's Track API credentials.")
     api_key: SecretStr = Field(SecretStr(""), description="Track API key (not an App API key).")
     url: str | None = Field(None, description="Base-URL override, e.g. the local sandbox.")
