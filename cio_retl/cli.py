@@ -6,19 +6,23 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import duckdb
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from cio_retl.config import Project, load_project
-from cio_retl.errors import CioRetlError, ConfigError, SyncError
+from cio_retl.config import Credentials, Project, load_project
+from cio_retl.errors import CioRetlError, ConfigError, MassDeleteError, SyncError
 from cio_retl.report import SyncReport
 from cio_retl.state.store import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
+from cio_retl.summary import NULL_KEY, print_summary
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# Plain click help: rich's help labels every flag <bool> and cuts option text at 80 columns.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Reverse ETL from your warehouse to Customer.io Journeys.")
 # Piped output (CI logs, `| less`) gets a readable width instead of rich's 80-column default.
 _PIPE_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 150
@@ -27,16 +31,30 @@ err = Console(stderr=True, width=_PIPE_WIDTH)
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Project file (default: $CIO_RETL_CONFIG or ./cio_retl.yaml).")]
 
 
-def _load(config: Path | None) -> Project:
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"cio-retl {version('cio-retl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Reverse ETL from your warehouse to Customer.io Journeys."""
+
+
+def _load(config: Path | None, credentials: Credentials = "all") -> Project:
+    """The project, reading only the credentials the command needs (`validate` needs no Customer.io key)."""
     try:
-        return load_project(config)
+        return load_project(config, credentials=credentials)
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from exc
+        raise _fail(exc, 2) from exc
 
 
 def _fail(exc: CioRetlError, code: int) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
     return typer.Exit(code)
 
 
@@ -62,7 +80,7 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
     if as_json:
         sys.stdout.write(json.dumps({"syncs": [r.summary() for r in reports]}) + "\n")
     else:
-        print_summary(reports)
+        print_summary(reports, out)
         if dry_run:
             for report in reports:
                 out.print(f"[bold]{report.sync}: first operations[/bold] (nothing was sent)")
@@ -70,60 +88,40 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
     raise typer.Exit(1 if any(r.status == "failed" for r in reports) else 0)
 
 
-def print_summary(reports: list[SyncReport]) -> None:
-    """The run summary table, then each failure's message and each sync's first rejections."""
-    table = Table(title="cio-retl run")
-    for column in ("sync", "status", "extracted", "added", "changed", "removed", "operations", "accepted",
-                   "rejected", "pending", "requests", "seconds"):
-        table.add_column(column, justify="left" if column in ("sync", "status") else "right", no_wrap=True,
-                         min_width=len(column))
-    for r in reports:
-        status = "[green]success[/green]" if r.status == "success" else "[red]failed[/red]"
-        if r.dry_run and r.status == "success":
-            status = "[yellow]dry run[/yellow]"
-        table.add_row(r.sync, status, *(str(v) for v in (r.extracted, r.added, r.changed, r.removed, r.operations,
-                      r.accepted, r.rejected, r.pending, r.requests)), f"{r.duration_s:.2f}")
-    out.print(table)
-    for r in reports:
-        _print_details(r)
-
-
-def _print_details(report: SyncReport) -> None:
-    if report.error:
-        out.print(f"[red]{report.sync}:[/red] {report.error}", highlight=False)
-    if report.contract_violations:
-        out.print(f"[yellow]{report.sync}:[/yellow] {report.contract_violations} row(s) not sent (model contract): "
-                  + "; ".join(report.violation_samples), highlight=False)
-    for rejection in report.rejections[:5]:
-        out.print(f"[yellow]{report.sync}:[/yellow] rejected {rejection.key} ({rejection.action}, "
-                  f"status {rejection.status_code or 'local'}): {rejection.reason}", highlight=False)
-    if len(report.rejections) > 5:
-        out.print(f"  … see `cio-retl rejections {report.sync}` for all of them")
-    if report.pending:
-        out.print(f"[yellow]{report.sync}:[/yellow] {report.pending} operation(s) could not be delivered "
-                  "(Customer.io unavailable or rate-limited); they are retried on the next run")
-    for warning in report.warnings[:10]:
-        out.print(f"[yellow]{report.sync}:[/yellow] {warning}", highlight=False)
-
-
 @app.command()
 def plan(sync: Annotated[str, typer.Argument(help="The sync to plan.")], config: ConfigOption = None,
-         full_resync: Annotated[bool, typer.Option("--full-resync")] = False) -> None:
+         full_resync: Annotated[bool, typer.Option("--full-resync", help="Plan a full resync: every row, not only changes.")] = False,
+         allow_mass_delete: Annotated[bool, typer.Option("--allow-mass-delete", help="Show the plan even when the mass-delete guard would stop a run.")] = False) -> None:
     """Show what a run would send: counts, the first calls and operations. Sends nothing, changes no state."""
     from cio_retl.sync import run_sync
 
-    project = _load(config)
+    project = _load(config, "warehouses")
     try:
-        report = run_sync(project, project.sync(sync) and sync, dry_run=True, full_resync=full_resync)
+        report = run_sync(project, project.sync(sync) and sync, dry_run=True, full_resync=full_resync,
+                          allow_mass_delete=allow_mass_delete)
     except ConfigError as exc:
         raise _fail(exc, 2) from exc
+    except MassDeleteError as exc:
+        _print_guard(sync, exc)
+        raise typer.Exit(1) from exc
     except SyncError as exc:
         raise _fail(exc, 1) from exc
-    print_summary([report])
+    print_summary([report], out, title="cio-retl plan")
     out.print("[bold]First calls[/bold]")
     out.print_json(json.dumps(report.sample_calls, default=str))
     out.print("[bold]First operations[/bold]")
     out.print_json(json.dumps(report.sample_operations, default=str))
+
+
+def _print_guard(sync: str, exc: MassDeleteError) -> None:
+    """What the mass-delete guard found, with the counts of the diff, and how to see the plan anyway."""
+    report = getattr(exc, "report", None)
+    if report is not None:
+        report.status, report.error = "failed", None
+        print_summary([report], out, title="cio-retl plan")
+    err.print(f"[red]mass-delete guard:[/red] {escape(exc.message)}", highlight=False)
+    err.print(f"  → check the model first; `cio-retl plan {sync} --allow-mass-delete` shows the operations, "
+              f"`cio-retl run {sync} --allow-mass-delete` sends them", highlight=False)
 
 
 # ---------------------------------------------------------------- status / rejections
@@ -131,9 +129,9 @@ def plan(sync: Annotated[str, typer.Argument(help="The sync to plan.")], config:
 
 @app.command()
 def status(config: ConfigOption = None,
-           runs: Annotated[int, typer.Option("--runs", help="Runs to show per sync.")] = 3) -> None:
+           runs: Annotated[int, typer.Option("--runs", min=1, metavar="N", help="Runs to show per sync.")] = 3) -> None:
     """The last runs of each sync: when, outcome, counts."""
-    project = _load(config)
+    project = _load(config, "none")
     table = Table(title="cio-retl status")
     for column in ("sync", "finished (UTC)", "status", "extracted", "added", "changed", "removed", "accepted",
                    "rejected", "pending", "skipped"):
@@ -155,10 +153,10 @@ def status(config: ConfigOption = None,
 
 @app.command()
 def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: ConfigOption = None,
-               limit: Annotated[int, typer.Option("--limit")] = 100,
-               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Rows Customer.io (or a local check) rejected, and rows no action matched (skipped), with the reason."""
-    project = _load(config)
+               limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most N rows, most attempted first.")] = 100,
+               as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list on stdout (a NULL primary key is null).")] = False) -> None:
+    """Rows refused (by Customer.io or a local check) and rows no action matched (skipped), with the reason."""
+    project = _load(config, "none")
     project.sync(sync)
     rows = open_rejections(project.state_path(), sync, limit)
     if isinstance(rows, StateUnavailable):
@@ -168,10 +166,11 @@ def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: C
         return
     table = Table(title=f"rejections of {sync}")
     for column in ("key", "fate", "action", "status", "reason", "attempts", "last seen"):
-        table.add_column(column)
-    for key, fate, action, code, reason, attempts, seen in rows:
-        status_text = "local" if code is None and fate == "rejected" else str(code or "")
-        table.add_row(str(key), fate, action or "", status_text, reason or "", str(attempts or ""), seen or "")
+        table.add_column(column, overflow="fold")  # wrapped, never cut: the reason is what the user came for
+    for key, fate, action, status_code, reason, attempts, seen in rows:
+        shown = Text(NULL_KEY, style="italic") if key is None else Text(key)  # Text: a key is never read as markup
+        status_text = "local" if status_code is None and fate == "rejected" else str(status_code or "")
+        table.add_row(shown, fate, action or "", status_text, Text(reason or ""), str(attempts or ""), seen or "")
     out.print(table)
     if not rows:
         out.print("no rejections")
@@ -188,7 +187,7 @@ def demo(config: ConfigOption = None,
 
     project = _load(config)
     try:
-        code = run_demo(project, rebuild=rebuild, console=out, print_reports=print_summary)
+        code = run_demo(project, rebuild=rebuild, console=out)
     except CioRetlError as exc:
         raise _fail(exc, 1) from exc
     raise typer.Exit(code)
@@ -201,7 +200,7 @@ def demo(config: ConfigOption = None,
 def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec event JSON file, or - for stdin.")],
                 action: Annotated[Optional[str], typer.Option("--action", help="Run this action (default: every action whose trigger matches).")] = None,
                 mapping: Annotated[Optional[Path], typer.Option("--mapping", help="JSON file: the complete mapping (field → expression) for --action.")] = None,
-                region: Annotated[str, typer.Option("--region", help="us or eu (sets the printed URL).")] = "us",
+                region: Annotated[Literal["us", "eu"], typer.Option("--region", case_sensitive=False, help="The account's region (sets the printed URL).")] = "us",
                 config: ConfigOption = None) -> None:
     """The Data Out Tester: print the requests one event would produce, as JSON ([] when no action matches)."""
     from cio_retl.actions.tester import simulate
@@ -210,9 +209,8 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
     try:
         payload = json.loads(sys.stdin.read() if event == "-" else Path(event).read_text())
         fields = json.loads(mapping.read_text()) if mapping else None
-        overrides = _load(config).actions if config or config_path().is_file() else {}
-        requests = simulate(payload, action=action, mapping=fields, overrides=overrides,
-                            region=region if region in ("us", "eu") else "us")
+        overrides = _load(config, "none").actions if config or config_path().is_file() else {}
+        requests = simulate(payload, action=action, mapping=fields, overrides=overrides, region=region)
     except (CioRetlError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         raise typer.Exit(1) from exc
@@ -224,10 +222,11 @@ def validate(config: ConfigOption = None) -> None:
     """Check every sync's columns against the actions (LIMIT 0 plus a small sample); exit 1 on errors."""
     from cio_retl.validate import validate_project
 
-    problems = validate_project(_load(config))
+    problems = validate_project(_load(config, "warehouses"))
     for problem in problems:
         colour = "red" if problem.severity == "error" else "yellow"
-        out.print(f"[{colour}]{problem.severity}[/{colour}]: {problem.where}: {problem.message}", highlight=False)
+        out.print(f"[{colour}]{problem.severity}[/{colour}]: {escape(problem.where)}: {escape(problem.message)}",
+                  highlight=False)
     errors = sum(p.severity == "error" for p in problems)
     out.print(f"{errors} error(s), {len(problems) - errors} warning(s)" if problems else "no problems found")
     raise typer.Exit(1 if errors else 0)
@@ -258,7 +257,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
 
 

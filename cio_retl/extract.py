@@ -11,21 +11,12 @@ import duckdb
 import pyarrow as pa
 
 from cio_retl.config import Sync
-from cio_retl.errors import ModelContractError, WarehouseError
+from cio_retl.contract import check_contract
+from cio_retl.errors import WarehouseError
 from cio_retl.rowhash import key_sql, quote, row_hash_sql
 from cio_retl.warehouse import Warehouse
 
 VIOLATION_SAMPLES = 20
-
-# Columns a model must have, per call type: each inner tuple is "at least one of".
-REQUIRED_COLUMNS: dict[str, list[tuple[str, ...]]] = {
-    "identify": [("user_id", "email", "anonymous_id")],
-    "group": [("group_id",)],
-    "track": [("user_id", "anonymous_id")],
-    "page": [("user_id", "anonymous_id"), ("url",)],
-    "screen": [("user_id", "anonymous_id"), ("name",)],
-    "alias": [("user_id",), ("previous_id",)],
-}
 
 
 @dataclass
@@ -36,21 +27,6 @@ class Extracted:
     schema: pa.Schema
     violations: int = 0
     violation_samples: list[str] = field(default_factory=list)
-
-
-def check_contract(sync_name: str, sync: Sync, schema: pa.Schema, model: str) -> None:
-    """Raise ModelContractError listing every column the call type needs and the model lacks."""
-    columns = set(schema.names)
-    missing = [" or ".join(group) for group in REQUIRED_COLUMNS[sync.type] if not columns.intersection(group)]
-    missing += [f"{c} (primary key)" for c in sync.key_columns if c not in columns]
-    if sync.type == "track" and not sync.event and "event" not in columns:
-        missing.append("event (or set `event:` on the sync)")
-    if sync.partition_by and sync.partition_by not in columns:
-        missing.append(f"{sync.partition_by} (partition_by)")
-    if missing:
-        raise ModelContractError(
-            sync_name, f"model {model} lacks column(s) {', '.join(missing)}; it returns {', '.join(schema.names)}",
-            hint=f"alias the columns in the SELECT (see 'The model contract' in README.md for {sync.type} syncs)")
 
 
 def stage_model(con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch], *, empty_schema: Callable[[], pa.Schema],
@@ -98,14 +74,15 @@ def find_violations(con: duckdb.DuckDBPyConnection, key_columns: list[str]) -> t
     any_null = " OR ".join(f"{quote(c)} IS NULL" for c in key_columns)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE violations AS
-        SELECT coalesce(_key, 'NULL') AS _key, 'null primary key' AS reason, count(*) AS n_rows
+        SELECT _key, 'null primary key (' || count(*) || ' rows)' AS reason, count(*) AS n_rows
           FROM stage WHERE {any_null} GROUP BY 1
         UNION ALL
         SELECT _key, 'duplicate primary key (' || count(*) || ' rows)' AS reason, count(*) AS n_rows
           FROM stage WHERE NOT ({any_null}) GROUP BY _key HAVING count(*) > 1""")
     rows = con.execute("SELECT sum(n_rows) FROM violations").fetchall()[0][0] or 0
-    samples = [f"{key}: {reason}" for key, reason in con.execute(
-        f"SELECT _key, reason FROM violations ORDER BY _key LIMIT {VIOLATION_SAMPLES}").fetchall()]
+    # A NULL key stays NULL (one column) or JSON null (several): never the text 'NULL', which a real key may be.
+    samples = [reason if key is None else f"{key}: {reason}" for key, reason in con.execute(
+        f"SELECT _key, reason FROM violations ORDER BY _key NULLS FIRST LIMIT {VIOLATION_SAMPLES}").fetchall()]
     return int(rows), samples
 
 
@@ -116,7 +93,7 @@ def extract(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, sql: str, *, s
     A warehouse that is itself DuckDB is read by the engine in one parallel pass (`stage_in_engine`); any
     other streams Arrow batches through `stage_model`.
     """
-    check = functools.partial(check_contract, sync_name, sync, model=model)
+    check = functools.partial(check_contract, sync_name, sync)
     try:
         in_engine = getattr(warehouse, "stage_in_engine", None)
         schema = in_engine(con, sql, sync=sync_name, key_columns=sync.key_columns, check=check) if in_engine else None

@@ -15,16 +15,13 @@ from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.mappings import expr_paths
 from cio_retl.actions.triggers import BoolOp, Compare, Exists, Node, Not, parse
 from cio_retl.config import Project, Sync
-from cio_retl.errors import CioRetlError
+from cio_retl.contract import contract_problem, model_label
+from cio_retl.errors import CioRetlError, WarehouseError
+from cio_retl.incremental import render_model
 from cio_retl.warehouse.sql import as_subquery
 
 MS_THRESHOLD = 100_000_000_000
 SAMPLE_ROWS = 1000
-IDENTITY = {"identify": (("user_id", "email", "anonymous_id"), "user_id, email or anonymous_id"),
-            "group": (("group_id",), "group_id"), "track": (("user_id", "anonymous_id"), "user_id or anonymous_id"),
-            "page": (("user_id", "anonymous_id"), "user_id or anonymous_id"),
-            "screen": (("user_id", "anonymous_id"), "user_id or anonymous_id"),
-            "alias": (("user_id",), "user_id (and previous_id)")}
 
 
 @dataclass(frozen=True)
@@ -53,22 +50,17 @@ def calls_schema(sync: Sync, model: pa.Schema) -> CallSchema:
 
 def validate_project(project: Project) -> list[Problem]:
     """Every problem of every sync and action override, errors and warnings, in one pass."""
-    from cio_retl.warehouse import open_warehouse
-
     problems: list[Problem] = []
     schemas: dict[str, CallSchema] = {}
     for name, sync in project.syncs.items():
         where = f"syncs.{name}"
         try:
-            warehouse = open_warehouse(sync.warehouse, project.warehouses[sync.warehouse], project.root)
-            try:
-                sql = project.model_sql(name)
-                model = warehouse.schema(sql, sync=name)
-                sample = _sample(warehouse, sql, name)
-            finally:
-                warehouse.close()
+            model, sample = _read_model(project, name)
+        except WarehouseError as exc:
+            problems.append(Problem("error", where, exc.in_model(model_label(sync)).detail))
+            continue
         except (CioRetlError, OSError) as exc:
-            problems.append(Problem("error", where, str(exc).splitlines()[0]))
+            problems.append(Problem("error", where, getattr(exc, "message", str(exc))))
             continue
         problems += _model_problems(where, sync, model, sample)
         schemas[name] = calls_schema(sync, model)
@@ -82,26 +74,27 @@ def validate_project(project: Project) -> list[Problem]:
     return problems
 
 
+def _read_model(project: Project, name: str) -> tuple[pa.Schema, pa.Table | None]:
+    """The model's columns (LIMIT 0) and a small sample, rendered as a first run would ({{ last_sync_time }} = 0)."""
+    from cio_retl.warehouse import open_warehouse
+
+    sync = project.syncs[name]
+    warehouse = open_warehouse(sync.warehouse, project.warehouses[sync.warehouse], project.root)
+    try:
+        sql = render_model(project.model_sql(name), last_sync_time=0)
+        return warehouse.schema(sql, sync=name), _sample(warehouse, sql, name)
+    finally:
+        warehouse.close()
+
+
 def _sample(warehouse: object, sql: str, sync: str) -> pa.Table | None:
     batches = list(itertools.islice(warehouse.stream(f"SELECT * FROM {as_subquery(sql)} LIMIT {SAMPLE_ROWS}", sync=sync), 3))
     return pa.Table.from_batches(batches) if batches else None
 
 
 def _model_problems(where: str, sync: Sync, model: pa.Schema, sample: pa.Table | None) -> list[Problem]:
-    names = set(model.names)
-    problems = [Problem("error", where, f"primary key column {key!r} is not in the model (columns: {', '.join(model.names)})")
-                for key in sync.key_columns if key not in names]
-    needed, label = IDENTITY[sync.type]
-    if not names & set(needed):
-        problems.append(Problem("error", where, f"{sync.type} sync has no identifier column: select {label}"))
-    if sync.type == "alias" and "previous_id" not in names:
-        problems.append(Problem("error", where, "alias sync needs a previous_id column"))
-    if sync.type == "track" and "event" not in names and not sync.event:
-        problems.append(Problem("error", where, "track sync needs an event column or `event:` in the sync"))
-    if sync.type == "page" and "url" not in names:
-        problems.append(Problem("warning", where, "page sync has no url column: page operations need properties.url"))
-    if sync.type == "screen" and "name" not in names:
-        problems.append(Problem("error", where, "screen sync needs a name column"))
+    breach = contract_problem(sync, model)  # the same contract `run` enforces
+    problems = [Problem("error", where, breach)] if breach else []
     return problems + _millisecond_problems(where, model, sample)
 
 

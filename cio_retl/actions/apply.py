@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 
 from cio_retl.actions import limits
-from cio_retl.actions.catalog import ACTIONS, Action
+from cio_retl.actions.catalog import ACTIONS, Action, override_problems
 from cio_retl.actions.columns import CallSchema, quote_str
 from cio_retl.actions.mappings import compile_expr, is_literal_true
 from cio_retl.actions.operations import BUILDERS
@@ -55,10 +55,9 @@ class BuildSummary:
 def effective_mapping(action: Action, override: ActionOverride | None, replace: dict[str, Any] | None = None) -> dict[str, Any]:
     """The action's mapping: defaults merged with the override's, or `replace` as the complete mapping."""
     mapping = dict(replace) if replace is not None else {**action.default_mapping(), **(override.mapping if override else {})}
-    unknown = sorted(set(mapping) - {f.name for f in action.fields})
-    if unknown:
-        raise ActionError(f"actions.{action.slug}.mapping: unknown field(s) {', '.join(unknown)}",
-                          hint=f"fields of {action.slug}: {', '.join(f.name for f in action.fields)}")
+    problems = override_problems(action.slug, sorted(mapping))
+    if problems:
+        raise ActionError("; ".join(problems))
     return mapping
 
 
@@ -98,9 +97,9 @@ def select_sql(compiled: CompiledAction, calls_table: str) -> str:
 def compile_enabled(schema: CallSchema, *, sync_name: str, overrides: dict[str, ActionOverride],
                     convert_timestamps: bool) -> list[CompiledAction]:
     """Every enabled action, compiled; an override naming an unknown action is an error."""
-    unknown = sorted(set(overrides) - set(ACTIONS))
-    if unknown:
-        raise ActionError(f"actions: unknown action(s) {', '.join(unknown)}", hint=f"actions are: {', '.join(ACTIONS)}")
+    problems = [p for slug in sorted(set(overrides) - set(ACTIONS)) for p in override_problems(slug, ())]
+    if problems:
+        raise ActionError("; ".join(problems))
     return [compile_action(action, schema, sync_name=sync_name, convert_timestamps=convert_timestamps,
                            override=overrides.get(slug))
             for slug, action in ACTIONS.items() if overrides.get(slug) is None or overrides[slug].enabled]

@@ -48,10 +48,16 @@ class DuckDBReader:
                                      hint="is another process writing to it?") from exc
         return self._con
 
+    def _relation(self, sql: str, sync: str) -> duckdb.DuckDBPyRelation:
+        """The model as a relation, parsed as written: an error quotes the model's own line, not a wrapper's."""
+        relation = self._connect(sync).sql(sql)
+        if relation is None:
+            raise WarehouseError(sync, self.name, "the model is not a query", hint="a model is one SELECT statement")
+        return relation
+
     def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
-        con = self._connect(sync)
         try:
-            relation = con.sql(sql)
+            relation = self._relation(sql, sync)
             json_columns = _json_columns(relation)
             for batch in relation.to_arrow_reader(self.config.batch_size):  # streams; execute() would copy
                 yield normalize_batch(_mark_json(batch, json_columns))
@@ -59,9 +65,8 @@ class DuckDBReader:
             raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
 
     def schema(self, sql: str, *, sync: str) -> pa.Schema:
-        con = self._connect(sync)
         try:
-            relation = con.sql(limit_zero(sql))
+            relation = self._relation(sql, sync).limit(0)
             table = relation.to_arrow_table()
         except duckdb.Error as exc:
             raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
@@ -92,7 +97,7 @@ class DuckDBReader:
 
     def _stage(self, con: duckdb.DuckDBPyConnection, sql: str, *, sync: str, key_columns: list[str],
                check: Callable[[pa.Schema], None]) -> pa.Schema | None:
-        relation = con.sql(limit_zero(sql))
+        relation = con.sql(sql).limit(0)  # parsed as written: an error quotes the model's own line
         types = {name: str(kind) for name, kind in zip(relation.columns, relation.types)}
         if not all(kind in _AS_IS or kind in _TO_UTC for kind in types.values()):
             return None

@@ -40,7 +40,7 @@ def project_dir(tmp_path: Path) -> Path:
 def test_validate_reports_everything(project_dir: Path) -> None:
     problems = [str(p) for p in validate_project(load_project(project_dir / "cio_retl.yaml"))]
     expected = [
-        "error: syncs.nobody: identify sync has no identifier column",
+        "error: syncs.nobody: model table nobody lacks column(s) user_id or email or anonymous_id; it returns id, plan",
         "warning: syncs.people: column signed_up_at holds values like 1704164645000: milliseconds?",
         "warning: actions.trackEvent.trigger: can never fire for any sync",
         "warning: actions.createUpdatePerson.mapping: no column provides $.traits.firstName (did you mean $.traits.first_name?)",

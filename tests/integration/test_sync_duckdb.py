@@ -112,14 +112,15 @@ def test_composite_keys(make_project, warehouse_sql) -> None:
 
 def test_null_and_duplicate_keys_are_recorded_and_the_rest_goes_on(make_project, warehouse_sql) -> None:
     warehouse_sql(PEOPLE + "; INSERT INTO people VALUES (NULL, 'nokey@example.com', 'free', NULL), "
-                  "('u3', 'again@example.com', 'pro', NULL)")
+                  "('u3', 'again@example.com', 'pro', NULL), ('NULL', 'literal@example.com', 'pro', NULL)")
     project = make_project(PEOPLE_SYNC)
     delivery = RecordingDelivery()
     report = run_sync(project, "people", deliver=delivery)
     assert report.contract_violations == 3
-    assert report.violation_samples == ["NULL: null primary key", "u3: duplicate primary key (2 rows)"]
-    assert ids(delivery.sent, "identify") == sorted(f"u{i}" for i in range(1, 11) if i != 3)
-    assert {(r.key, r.action) for r in report.rejections} == {("NULL", "model contract"), ("u3", "model contract")}
+    assert report.violation_samples == ["null primary key (1 rows)", "u3: duplicate primary key (2 rows)"]
+    # A person whose id is the text 'NULL' is a real key: sent, not mistaken for the row without a key.
+    assert ids(delivery.sent, "identify") == sorted(["NULL", *(f"u{i}" for i in range(1, 11) if i != 3)])
+    assert {(r.key, r.action) for r in report.rejections} == {(None, "model contract"), ("u3", "model contract")}
     assert "unique, non-null primary key" in report.rejections[0].reason
     assert "u3" not in snapshot_keys(project, "people")
 
