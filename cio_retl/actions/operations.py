@@ -8,7 +8,7 @@ from cio_retl.actions import limits
 from cio_retl.actions.catalog import CONTENT_ACTIONS, DELIVERY_METRICS
 from cio_retl.actions.columns import quote_str
 from cio_retl.actions.identifiers import identifiers_json, object_identifiers_json, person_kind, person_value
-from cio_retl.actions.plan import OBJECT_RESERVED, PERSON_RESERVED, Plan, attributes, id_limit, person, required, \
+from cio_retl.actions.plan import PERSON_RESERVED, Plan, attributes, id_limit, object_attributes, person, required, \
     text, timestamp
 from cio_retl.actions.render import MISSING, Val, json_text, text_of
 from cio_retl.actions.ulid import event_id_sql
@@ -25,6 +25,13 @@ def _anon_attribute(kind_col: str, anon: str) -> str:
     return f"(CASE WHEN {kind_col} IS DISTINCT FROM 'anonymous_id' THEN {_to_json(anon)} END)"
 
 
+def _created_at(p: Plan, v: Values, convert: bool) -> dict[str, str]:
+    """The created_at attribute as an `extras` entry; an empty or null value is left out, as the reference does."""
+    if v["created_at"] is MISSING:
+        return {}
+    return {"created_at": p.col(f"CASE WHEN {text_of(v['created_at'])} IS NOT NULL THEN {json_text(v['created_at'], convert)} END")}
+
+
 def _object_target(p: Plan, v: Values) -> tuple[str, str]:
     oid = text(p, v["object_id"] if "object_id" in v else v["id"])
     otype = p.col(f"coalesce({text_of(v.get('object_type_id', MISSING))}, '1')")
@@ -36,9 +43,7 @@ def _object_target(p: Plan, v: Values) -> tuple[str, str]:
 def person_identify(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
     pid, email, anon = text(p, v["id"]), text(p, v["email"]), text(p, v["anonymous_id"])
     kind, value = person(p, pid, email, anon)
-    extras = {"email": _to_json(email), "anonymous_id": _anon_attribute(kind, anon)}
-    if v["created_at"] is not MISSING:
-        extras = {"created_at": p.col(json_text(v["created_at"], convert)), **extras}
+    extras = {**_created_at(p, v, convert), "email": _to_json(email), "anonymous_id": _anon_attribute(kind, anon)}
     attrs = attributes(p, v["custom_attributes"], convert, PERSON_RESERVED, extras, layer=2)
     gid = text(p, v["group_id"])
     otype = p.col(f"coalesce({text_of(v['object_type_id'])}, '1')")
@@ -63,11 +68,11 @@ def object_identify(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
     rel = p.col(json_text(v["relationship_attributes"], convert))
     target = p.col(f"CASE WHEN {uid} IS NOT NULL THEN {identifiers_json(ukind, uvalue)} "
                    f"WHEN {anon} IS NOT NULL THEN '{{\"anonymous_id\":' || {_to_json(anon)} || '}}' END", 3)
-    extras = {"created_at": p.col(json_text(v["created_at"], convert))} if v["created_at"] is not MISSING else {}
+    extras = _created_at(p, v, convert)
     p.const("type", "object")
     p.piece("identifiers", ident)
     p.piece("action", f"CASE WHEN {uid} IS NULL AND {anon} IS NOT NULL THEN '\"identify_anonymous\"' ELSE '\"identify\"' END")
-    p.piece("attributes", attributes(p, v["custom_attributes"], convert, OBJECT_RESERVED, extras))
+    p.piece("attributes", object_attributes(p, v["custom_attributes"], convert, extras))
     p.piece("cio_relationships", f"'[{{\"identifiers\":' || {target} || coalesce(',\"relationship_attributes\":' || {rel}, '') || '}}]'")
 
 
