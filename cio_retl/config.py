@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from cio_retl.errors import ConfigError
+from cio_retl.validation_messages import describe, location
 
 DEFAULT_CONFIG = "cio_retl.yaml"
 CONFIG_ENV = "CIO_RETL_CONFIG"
@@ -273,13 +274,12 @@ def _apply_destination_env(raw: dict[str, Any], *, secrets: bool = True) -> None
 
 def _format_validation_error(exc: ValidationError) -> list[str]:
     problems = []
-    for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
-        message = error["msg"].removeprefix("Value error, ")
+    for error in exc.errors(include_url=False):
+        loc = location(error)
         if error["type"] == "extra_forbidden":
             message = "unknown setting (check the spelling; see the configuration reference in README.md)"
-        elif error["type"] == "literal_error":
-            message = message.replace("Input should be", "must be")
+        else:  # a secret's value is never repeated in a message
+            message = describe(error, show_value=str(error["loc"][-1] if error["loc"] else "") not in SECRET_SETTINGS)
         problems.append(f"{loc}: {message}" if loc else message)
     return problems
 

@@ -32,6 +32,13 @@ def _literal(text: str | None) -> str:
     return "NULL::VARCHAR" if text is None else "'" + text.replace("'", "''") + "'"
 
 
+def _text(column: str, schema: pa.Schema) -> str:
+    """A column as text for an id or a name: a JSON string without its quotes, a JSON null as NULL (not "null")."""
+    if schema.field(column).type == pa.json_():
+        return f"json_extract_string({quote(column)}, '$')"
+    return f"CAST({quote(column)} AS VARCHAR)"
+
+
 def _struct(columns: list[tuple[str, str]]) -> str:
     """struct_pack of (field name, SQL expression) pairs; callers drop the column when there are none."""
     return "struct_pack(" + ", ".join(f"{quote(name)} := {expr}" for name, expr in columns) + ")"
@@ -45,7 +52,7 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     for field in ID_FIELDS + TEXT_FIELDS:
         column = next((c for c, f in consumed.items() if f == field), None)
         if column is not None:
-            select.append(f"CAST({quote(column)} AS VARCHAR) AS {quote(field)}")
+            select.append(f"{_text(column, schema)} AS {quote(field)}")
         elif field == "event" and sync.type == "track":
             select.append(f"{_literal(sync.event)} AS event")
         else:
@@ -55,7 +62,7 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     rest = [name for name in schema.names if name not in consumed and name != "context"]
     bag = "traits" if sync.type in ("identify", "group", "alias") else "properties"
     if sync.type == "group":
-        pairs = [(GROUP_TRAIT_NAMES.get(n, n), f"CAST({quote(n)} AS VARCHAR)" if n == "object_type_id" else quote(n))
+        pairs = [(GROUP_TRAIT_NAMES.get(n, n), _text(n, schema) if n == "object_type_id" else quote(n))
                  for n in rest]
     else:
         pairs = [(n, quote(n)) for n in rest]

@@ -8,8 +8,8 @@ from cio_retl.actions import limits
 from cio_retl.actions.catalog import CONTENT_ACTIONS, DELIVERY_METRICS
 from cio_retl.actions.columns import quote_str
 from cio_retl.actions.identifiers import identifiers_json, object_identifiers_json, person_kind, person_value
-from cio_retl.actions.plan import PERSON_RESERVED, Plan, attributes, id_limit, object_attributes, person, required, \
-    text, timestamp
+from cio_retl.actions.plan import PERSON_RESERVED, Plan, attributes, id_limit, object_attributes, object_type, person, \
+    required, text, timestamp
 from cio_retl.actions.render import MISSING, Val, json_text, text_of
 from cio_retl.actions.ulid import event_id_sql
 
@@ -29,24 +29,26 @@ def _created_at(p: Plan, v: Values, convert: bool) -> dict[str, str]:
     """The created_at attribute as an `extras` entry; an empty or null value is left out, as the reference does."""
     if v["created_at"] is MISSING:
         return {}
-    return {"created_at": p.col(f"CASE WHEN {text_of(v['created_at'])} IS NOT NULL THEN {json_text(v['created_at'], convert)} END")}
+    value = v["created_at"]
+    return {"created_at": p.col(f"CASE WHEN {text_of(value)} IS NOT NULL THEN {json_text(value, convert)} END")}
 
 
 def _object_target(p: Plan, v: Values) -> tuple[str, str]:
     oid = text(p, v["object_id"] if "object_id" in v else v["id"])
-    otype = p.col(f"coalesce({text_of(v.get('object_type_id', MISSING))}, '1')")
     required(p, oid, "object id", "set group_id (or properties.objectId) for this call")
     id_limit(p, oid, "'object_id'")
+    otype = object_type(p, v.get("object_type_id", MISSING), "true")
     return oid, object_identifiers_json(otype, oid)
 
 
 def person_identify(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
     pid, email, anon = text(p, v["id"]), text(p, v["email"]), text(p, v["anonymous_id"])
-    kind, value = person(p, pid, email, anon)
+    # The default person id falls back to traits.email: a person id equal to the email is an email.
+    kind, value = person(p, pid, email, anon, id_from_email=f"{pid} = {email}")
     extras = {**_created_at(p, v, convert), "email": _to_json(email), "anonymous_id": _anon_attribute(kind, anon)}
     attrs = attributes(p, v["custom_attributes"], convert, PERSON_RESERVED, extras, layer=2)
     gid = text(p, v["group_id"])
-    otype = p.col(f"coalesce({text_of(v['object_type_id'])}, '1')")
+    otype = object_type(p, v["object_type_id"], f"{gid} IS NOT NULL")
     rel = p.col(json_text(v["relationship_attributes"], convert))
     rels = p.col(f"CASE WHEN {gid} IS NOT NULL THEN '[{{\"identifiers\":' || {object_identifiers_json(otype, gid)}"
                  f" || coalesce(',\"relationship_attributes\":' || {rel}, '') || '}}]' END", 1)
@@ -65,6 +67,7 @@ def object_identify(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
     ukind = p.col(person_kind(uid), 1)
     uvalue = p.col(person_value(ukind, uid), 2)
     id_limit(p, uvalue, ukind)
+    id_limit(p, anon, "'anonymous_id'")
     rel = p.col(json_text(v["relationship_attributes"], convert))
     target = p.col(f"CASE WHEN {uid} IS NOT NULL THEN {identifiers_json(ukind, uvalue)} "
                    f"WHEN {anon} IS NOT NULL THEN '{{\"anonymous_id\":' || {_to_json(anon)} || '}}' END", 3)

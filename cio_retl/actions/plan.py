@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from cio_retl.actions import limits
 from cio_retl.actions.columns import quote_str
-from cio_retl.actions.identifiers import NO_IDENTIFIER, person_kind, person_value
+from cio_retl.actions.identifiers import INVALID_EMAIL, NO_IDENTIFIER, OBJECT_TYPE_RE, OBJECT_TYPE_RULE, person_kind, \
+    person_value
 from cio_retl.actions.render import Obj, Scalar, Val, as_object, json_text, key_json, object_text, text_of
 from cio_retl.timestamps import seconds_sql
 
@@ -72,19 +73,38 @@ def timestamp(plan: Plan, val: Val, label: str = "timestamp") -> str:
     return plan.col(seconds)
 
 
-def person(plan: Plan, person_id: str | None, email: str | None = None, anonymous_id: str | None = None) -> tuple[str, str]:
+def person(plan: Plan, person_id: str | None, email: str | None = None, anonymous_id: str | None = None,
+           id_from_email: str | None = None) -> tuple[str, str]:
     """Resolve one person identifier from text columns: (kind column, value column), with the usual checks."""
-    kind_col = plan.col(person_kind(person_id, email, anonymous_id), 1)
+    kind_col = plan.col(person_kind(person_id, email, anonymous_id, id_from_email), 1)
     value_col = plan.col(person_value(kind_col, person_id, email, anonymous_id), 2)
     plan.reject(f"{kind_col} IS NULL", quote_str(NO_IDENTIFIER))
+    plan.reject(f"{kind_col} = '{INVALID_EMAIL}'",
+                f"'email ' || to_json(left({value_col}, 80)) || ' is not a valid email address, so it cannot identify "
+                f"the person: fix the email in the model, or select user_id'")
     id_limit(plan, value_col, kind_col)
     return kind_col, value_col
 
 
 def id_limit(plan: Plan, value_col: str, what_sql: str) -> None:
+    """An identifier must not be blank, nor longer than Customer.io takes."""
+    plan.reject(f"regexp_full_match({value_col}, '\\s+')",
+                f"'identifier ' || {what_sql} || ' is blank (' || to_json({value_col}) || '): fix the model so it holds "
+                f"a real id, or NULL'")
     plan.reject(f"strlen({value_col}) > {limits.MAX_ID_BYTES}",
                 f"'identifier ' || {what_sql} || ' is ' || strlen({value_col}) || ' bytes (limit {limits.MAX_ID_BYTES}):"
                 f" shorten it in the model or map a shorter identifier'")
+
+
+def object_type(plan: Plan, val: Val, used: str) -> str:
+    """A column with the object type id ("1" when absent); one that is not a whole number from 1 is rejected
+    where `used` (SQL) says the operation needs it."""
+    otype = plan.col(f"coalesce({text_of(val)}, '1')")
+    plan.reject(f"({used}) AND NOT regexp_full_match({otype}, {quote_str(OBJECT_TYPE_RE)})",
+                f"'object_type_id ' || to_json(left({otype}, 40)) || ' is not valid: ' || {quote_str(OBJECT_TYPE_RULE)} || "
+                f"'; set object_type_id to the number of the object type in Customer.io (numbered from 1 as they are "
+                f"created), or leave it out for 1'")
+    return otype
 
 
 def required(plan: Plan, column: str, field: str, hint: str) -> None:
@@ -159,7 +179,8 @@ def _merge_objects(first: str, second: str) -> str:
     return f"to_json(map_concat({as_map.format(first)}, {as_map.format(second)}))::VARCHAR"
 
 
-_JSON_KINDS = "CASE json_type({0}) WHEN 'ARRAY' THEN 'a list' WHEN 'VARCHAR' THEN 'a string' WHEN 'BOOLEAN' THEN 'a boolean' ELSE 'a number' END"
+_JSON_KINDS = ("CASE json_type({0}) WHEN 'ARRAY' THEN 'a list' WHEN 'VARCHAR' THEN 'a string' "
+               "WHEN 'BOOLEAN' THEN 'a boolean' ELSE 'a number' END")
 
 
 def _bag_attributes(plan: Plan, raw_sql: str, extras: dict[str, str], value_limit: int | None, what: str,
