@@ -14,7 +14,7 @@ from cio_retl.actions.mappings import compile_expr, is_literal_true
 from cio_retl.actions.operations import BUILDERS
 from cio_retl.actions.plan import Plan
 from cio_retl.actions.triggers import parse, to_sql
-from cio_retl.config import ActionOverride
+from cio_retl.config import UI_ONLY_FIELDS, ActionOverride
 from cio_retl.errors import ActionError
 
 OPS_COLUMNS = ("op_id BIGINT, _key VARCHAR, _hash VARCHAR, _change VARCHAR, action VARCHAR, priority INTEGER, "
@@ -55,6 +55,8 @@ class BuildSummary:
 def effective_mapping(action: Action, override: ActionOverride | None, replace: dict[str, Any] | None = None) -> dict[str, Any]:
     """The action's mapping: defaults merged with the override's, or `replace` as the complete mapping."""
     mapping = dict(replace) if replace is not None else {**action.default_mapping(), **(override.mapping if override else {})}
+    for name in UI_ONLY_FIELDS:  # a complete mapping copied from Customer.io's UI carries them
+        mapping.pop(name, None)
     unknown = sorted(set(mapping) - {f.name for f in action.fields})
     if unknown:
         raise ActionError(f"actions.{action.slug}.mapping: unknown field(s) {', '.join(unknown)}",

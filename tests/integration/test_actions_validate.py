@@ -43,7 +43,9 @@ def test_validate_reports_everything(project_dir: Path) -> None:
         "error: syncs.nobody: identify sync has no identifier column",
         "warning: syncs.people: column signed_up_at holds values like 1704164645000: milliseconds?",
         "warning: actions.trackEvent.trigger: can never fire for any sync",
-        "warning: actions.createUpdatePerson.mapping: no column provides $.traits.firstName (did you mean $.traits.first_name?)",
+        "warning: actions.createUpdatePerson.mapping.custom_attributes.name: no column of sync nobody, people provides "
+        "$.traits.firstName (did you mean $.traits.first_name?): every createUpdatePerson operation would send "
+        "name = null, clearing it in Customer.io",
         "warning: syncs.orders_again: event 'order placed' differs only in case from 'Order Placed'",
     ]
     for start in expected:
