@@ -237,8 +237,12 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
                 mapping: Annotated[Optional[Path], typer.Option("--mapping", help="JSON file: the complete mapping (field → expression) for --action.")] = None,
                 region: Annotated[str, typer.Option("--region", help="us or eu (sets the printed URL).")] = "us",
                 config: ConfigOption = None) -> None:
-    """The Data Out Tester: print the requests one event would produce, as JSON ([] when no action matches)."""
-    from cio_retl.actions.tester import simulate
+    """The Data Out Tester: print the requests one event would produce, as JSON.
+
+    When no action takes the event, a JSON object instead: {"requests": [], "no_match": [one entry per action with
+    its trigger, the part that was false and why]}.
+    """
+    from cio_retl.actions.tester import simulate, why_no_action
     from cio_retl.config import config_path
 
     try:
@@ -247,10 +251,11 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
         overrides = _load(config).actions if config or config_path().is_file() else {}
         requests = simulate(payload, action=action, mapping=fields, overrides=overrides,
                             region=region if region in ("us", "eu") else "us")
+        output = requests if requests else {"requests": [], "no_match": why_no_action(payload, overrides=overrides)}
     except (CioRetlError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         raise typer.Exit(1) from exc
-    print(json.dumps(requests, indent=2, ensure_ascii=False))
+    print(json.dumps(output, indent=2, ensure_ascii=False))
 
 
 @app.command()

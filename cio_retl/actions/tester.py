@@ -13,6 +13,7 @@ import duckdb
 from cio_retl.actions.apply import compile_action, compile_enabled, select_sql
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema, quote_ident, quote_str
+from cio_retl.actions.explain import explain_no_match
 from cio_retl.actions.schema import operation_problems
 from cio_retl.config import TRACK_HOSTS, ActionOverride
 from cio_retl.errors import ActionError
@@ -83,6 +84,16 @@ def simulate(event: dict[str, Any], *, action: str | None = None, mapping: dict[
                 requests.append({"action": item.action.slug, "method": "POST",
                                  "url": _url(item.action.endpoint, region, base_url), "body": parsed})
         return requests
+    finally:
+        con.close()
+
+
+def why_no_action(event: dict[str, Any], *, overrides: dict[str, ActionOverride] | None = None) -> list[dict[str, Any]]:
+    """For an event no action takes: each action's trigger and the part that was false for it."""
+    con = duckdb.connect()
+    try:
+        load_event(con, event)
+        return explain_no_match(con, "calls", overrides or {})
     finally:
         con.close()
 
