@@ -42,7 +42,8 @@ def test_no_match_and_errors() -> None:
 
 
 def test_action_with_mapping_file(tmp_path: Path) -> None:
-    (tmp_path / "m.json").write_text(json.dumps({"id": {"@path": "$.userId"}, "custom_attributes": {"k": 1}}))
+    (tmp_path / "m.json").write_text(json.dumps({"id": {"@path": "$.userId"}, "custom_attributes": {"k": 1},
+                                                 "enable_batching": True, "batch_size": 50}))  # as Customer.io's UI has it
     code, out = run(["--event", "-", "--action", "createUpdatePerson", "--mapping", "m.json"],
                     json.dumps({"type": "track", "userId": "u"}))
     assert code == 0 and out[0]["body"]["attributes"] == {"k": 1}
