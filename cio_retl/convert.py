@@ -90,7 +90,9 @@ def _delete_calls_sql(sync: Sync) -> str:
     ids = "NULL::VARCHAR AS groupId, NULL::VARCHAR AS previousId, NULL::VARCHAR AS messageId, NULL::VARCHAR AS name"
     when = "FROM removed"  # empty unless the sync mirrors (diff.apply_mode)
     if sync.type == "group":
-        return (f"{base}, CASE WHEN user_id IS NULL THEN 'Object Deleted' ELSE 'Relationship Deleted' END AS event, "
+        # A row with a person (identified or anonymous) was a relationship: only the relationship goes.
+        return (f"{base}, CASE WHEN user_id IS NULL AND anonymous_id IS NULL THEN 'Object Deleted' "
+                f"ELSE 'Relationship Deleted' END AS event, "
                 f"user_id AS userId, anonymous_id AS anonymousId, {ids}, NULL::TIMESTAMPTZ AS timestamp, "
                 f"struct_pack(objectId := group_id, object_type_id := coalesce(object_type_id, '1')) AS properties {when}")
     return (f"{base}, 'User Deleted' AS event, coalesce(user_id, email) AS userId, anonymous_id AS anonymousId, "

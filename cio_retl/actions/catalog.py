@@ -111,7 +111,7 @@ ACTIONS: dict[str, Action] = {a.slug: a for a in (
     )),
     Action("deleteRelationship", "Delete Relationship", _is("Relationship Deleted"), "object/delete_relationships",
            PRIORITY["delete"], (
-               _PERSON, Field("object_id", path("$.properties.objectId"), required=True), _OBJECT_TYPE,
+               _PERSON, _ANON, Field("object_id", path("$.properties.objectId"), required=True), _OBJECT_TYPE,
            )),
     Action("createUpdateDevice", "Create or Update Device",
            " or ".join(_is(e) for e in ("Application Installed", "Application Opened", "Device Created or Updated")),

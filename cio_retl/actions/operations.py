@@ -125,11 +125,8 @@ def object_delete(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
 
 def relationship_delete(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
     _, ident = _object_target(p, v)
-    pid = text(p, v["person_id"])
-    required(p, pid, "person_id", "Relationship Deleted needs the user id of the person (user_id)")
-    kind = p.col(person_kind(pid), 1)
-    value = p.col(person_value(kind, pid), 2)
-    id_limit(p, value, kind)
+    # The person of the relationship: identified, or anonymous (an identify_anonymous relationship).
+    kind, value = person(p, text(p, v["person_id"]), None, text(p, v["anonymous_id"]))
     p.const("type", "object")
     p.piece("identifiers", ident)
     p.const("action", "delete_relationships")

@@ -50,7 +50,7 @@ def test_a_json_null_is_absent_never_the_string_null(event: dict, action: str, k
     ({"type": "alias", "userId": None, "previousId": "old"}, "mergePeople: missing primary: set user_id"),
     ({"type": "alias", "userId": "u1", "previousId": None}, "mergePeople: missing secondary: set previous_id"),
     ({"type": "track", "event": "Relationship Deleted", "userId": None, "properties": {"objectId": "g"}},
-     "deleteRelationship: missing person_id"),
+     "deleteRelationship: no identifier"),
     ({"type": "track", "event": "Device Deleted", "userId": None, "context": {"device": {"token": "t"}}},
      "deleteDevice: no identifier"),
 ])
