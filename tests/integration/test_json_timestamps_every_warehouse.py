@@ -15,7 +15,7 @@ import yaml
 from cio_retl.config import load_project
 from cio_retl.delivery import deliver
 from cio_retl.sync import run_sync
-from tests.conftest import run_pg
+from tests.conftest import RecordingDelivery, run_pg
 from tests.integration.conftest import API_KEY, FAST, SITE_ID
 from tests.integration.warehouse_cloud_fixtures import (bigquery_warehouse_config, run_bigquery, run_snowflake,
                                                         snowflake_warehouse_config)
@@ -74,3 +74,14 @@ def test_json_column_timestamps_reach_customerio_as_seconds(warehouse: str, tmp_
     attributes = person["attributes"] if isinstance(person["attributes"], dict) else json.loads(person["attributes"])
     assert person["id"] == "u1" and attributes["email"] == "a@b.co"
     assert attributes["meta"] == SENT
+
+
+def test_duckdb_map_column_values_convert_like_struct_fields(make_project, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE people AS SELECT 'u1' AS user_id, MAP {'since': '2018-06-10T21:49:44Z', "
+                  "'digits': '1704164645', 'text': 'gold'} AS m, MAP {'at': TIMESTAMP '2024-01-02 03:04:05'} AS t")
+    project = make_project({"people": {"table": "people", "primary_key": "user_id", "type": "identify"}})
+    delivery = RecordingDelivery()
+    run_sync(project, "people", deliver=delivery)
+    [op] = delivery.sent
+    assert op["attributes"] == {"m": {"since": 1528667384, "digits": "1704164645", "text": "gold"},
+                                "t": {"at": 1704164645}}
