@@ -128,8 +128,8 @@ def attributes(plan: Plan, base: Val, convert: bool, reserved: tuple[str, ...], 
     """A column (at `layer`) with the attributes object: `base` minus `reserved` keys, plus `extras` (key → JSON text SQL
     over layer 0, left out when NULL, and overriding a base key of the same name). Checks names, values and count."""
     nonfinite_warnings(plan, base)
-    obj = as_object(base)
-    if obj is None:  # a JSON/MAP/absent value: keys unknown when compiling, so merge in SQL
+    obj = Obj(()) if isinstance(base, Scalar) and base.dtype is None else as_object(base)  # absent: no keys
+    if obj is None:  # a JSON/MAP value: keys unknown when compiling, so merge in SQL
         return _bag_attributes(plan, _without(json_text(base, convert), reserved), extras, value_limit, what, layer)
     obj = obj.without(*reserved)
     present = plan.col(obj.present) if obj.present else "true"  # the struct itself may be NULL
