@@ -8,6 +8,7 @@ from cio_retl.actions import limits
 from cio_retl.actions.catalog import CONTENT_ACTIONS, DELIVERY_METRICS
 from cio_retl.actions.columns import quote_str
 from cio_retl.actions.identifiers import identifiers_json, object_identifiers_json, person_kind, person_value
+from cio_retl.actions.mappings import kind_of
 from cio_retl.actions.plan import PERSON_RESERVED, Plan, attributes, id_limit, object_attributes, object_type, person, \
     required, text, timestamp
 from cio_retl.actions.render import MISSING, Val, json_text, text_of
@@ -27,10 +28,13 @@ def _anon_attribute(kind_col: str, anon: str) -> str:
 
 def _created_at(p: Plan, v: Values, convert: bool) -> dict[str, str]:
     """The created_at attribute as an `extras` entry; an empty or null value is left out, as the reference does."""
-    if v["created_at"] is MISSING:
-        return {}
     value = v["created_at"]
-    return {"created_at": p.col(f"CASE WHEN {text_of(value)} IS NOT NULL THEN {json_text(value, convert)} END")}
+    if value is MISSING:
+        return {}
+    text = json_text(value, convert)
+    if kind_of(value) in ("varchar", "json"):  # only text can be empty; other values are NULL or something
+        text = f"CASE WHEN {text_of(value)} IS NOT NULL THEN {text} END"
+    return {"created_at": p.col(text)}
 
 
 def _object_target(p: Plan, v: Values) -> tuple[str, str]:
