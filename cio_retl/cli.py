@@ -202,8 +202,12 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
                 mapping: Annotated[Optional[Path], typer.Option("--mapping", help="JSON file: the complete mapping (field → expression) for --action.")] = None,
                 region: Annotated[Literal["us", "eu"], typer.Option("--region", case_sensitive=False, help="The account's region (sets the printed URL).")] = "us",
                 config: ConfigOption = None) -> None:
-    """The Data Out Tester: print the requests one event would produce, as JSON ([] when no action matches)."""
-    from cio_retl.actions.tester import simulate
+    """The Data Out Tester: print the requests one event would produce, as JSON.
+
+    When no action takes the event, a JSON object instead: {"requests": [], "no_match": [one entry per action with
+    its trigger, the part that was false and why]}.
+    """
+    from cio_retl.actions.tester import simulate, why_no_action
     from cio_retl.config import config_path
 
     try:
@@ -211,10 +215,11 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
         fields = json.loads(mapping.read_text()) if mapping else None
         overrides = _load(config, "none").actions if config or config_path().is_file() else {}
         requests = simulate(payload, action=action, mapping=fields, overrides=overrides, region=region)
+        output = requests if requests else {"requests": [], "no_match": why_no_action(payload, overrides=overrides)}
     except (CioRetlError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         raise typer.Exit(1) from exc
-    print(json.dumps(requests, indent=2, ensure_ascii=False))
+    print(json.dumps(output, indent=2, ensure_ascii=False))
 
 
 @app.command()

@@ -14,9 +14,11 @@ from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, 
                       model_validator)
 
 from cio_retl.config_checks import name_problems, reference_problems, setting_location
-from cio_retl.config_env import Credentials, apply_destination_env, interpolate
+from cio_retl.config_env import SECRET_SETTINGS, Credentials, apply_destination_env, interpolate
+from cio_retl.actions.catalog import UI_ONLY_FIELDS
 from cio_retl.errors import ConfigError
 from cio_retl.suggest import did_you_mean
+from cio_retl.validation_messages import describe
 
 DEFAULT_CONFIG = "cio_retl.yaml"
 CONFIG_ENV = "CIO_RETL_CONFIG"
@@ -187,6 +189,24 @@ class ActionOverride(_Model):
     enabled: bool = Field(True, description="false turns the action off.")
     trigger: str | None = Field(None, description="Replaces the default trigger, e.g. 'type = \"track\"'.")
     mapping: dict[str, Any] = Field(default_factory=dict, description="Field → expression, merged over the defaults.")
+    enable_batching: Any = Field(None, exclude=True, description="Accepted (Customer.io's UI has it, also inside "
+                                 "`mapping`) and ignored: cio-retl batches every action itself.")
+    batch_size: Any = Field(None, exclude=True, description="Accepted and ignored, like `enable_batching`.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_ui_fields(cls, data: Any) -> Any:
+        """UI-only fields pasted among the mapping's fields are taken out of it (they decide nothing here)."""
+        if isinstance(data, dict) and isinstance(data.get("mapping"), dict):
+            mapping = dict(data["mapping"])
+            lifted = {name: mapping.pop(name) for name in UI_ONLY_FIELDS if name in mapping}
+            data = {**lifted, **data, "mapping": mapping}
+        return data
+
+    @property
+    def ignored(self) -> list[str]:
+        """The UI-only fields this override was given (for `validate`'s note)."""
+        return [name for name in UI_ONLY_FIELDS if getattr(self, name) is not None]
 
 
 class Project(_Model):
@@ -259,15 +279,14 @@ def _digest(parts: list[str]) -> str:
 
 def _format_validation_error(exc: ValidationError) -> list[str]:
     problems = []
-    for error in exc.errors():
+    for error in exc.errors(include_url=False):
         parts = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
         loc, known = setting_location(Project, parts) if parts else ("", [])
-        message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             near = did_you_mean(str(parts[-1]), known)
             message = f"unknown setting{near or ' (check the spelling; see the configuration reference in README.md)'}"
-        elif error["type"] == "literal_error":
-            message = message.replace("Input should be", "must be")
+        else:  # in our words; a secret's value is never repeated in a message
+            message = describe(error, show_value=str(error["loc"][-1] if error["loc"] else "") not in SECRET_SETTINGS)
         problems.append(f"{loc}: {message}" if loc else message)
     return problems
 

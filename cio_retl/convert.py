@@ -34,6 +34,13 @@ def _literal(text: str | None) -> str:
     return "NULL::VARCHAR" if text is None else "'" + text.replace("'", "''") + "'"
 
 
+def _text(column: str, schema: pa.Schema) -> str:
+    """A column as text for an id or a name: a JSON string without its quotes, a JSON null as NULL (not "null")."""
+    if schema.field(column).type == pa.json_():
+        return f"json_extract_string({quote(column)}, '$')"
+    return f"CAST({quote(column)} AS VARCHAR)"
+
+
 def _struct(columns: list[tuple[str, str]]) -> str:
     """struct_pack of (field name, SQL expression) pairs; callers drop the column when there are none."""
     return "struct_pack(" + ", ".join(f"{quote(name)} := {expr}" for name, expr in columns) + ")"
@@ -47,7 +54,7 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     for field in ID_FIELDS + TEXT_FIELDS:
         column = next((c for c, f in consumed.items() if f == field), None)
         if column is not None:
-            select.append(f"CAST({quote(column)} AS VARCHAR) AS {quote(field)}")
+            select.append(f"{_text(column, schema)} AS {quote(field)}")
         elif field == "event" and sync.type == "track":
             select.append(f"{_literal(sync.event)} AS event")
         else:
@@ -57,7 +64,7 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     rest = [name for name in schema.names if name not in consumed and name != "context"]
     bag = "traits" if sync.type in ("identify", "group", "alias") else "properties"
     if sync.type == "group":
-        pairs = [(GROUP_TRAIT_NAMES.get(n, n), f"CAST({quote(n)} AS VARCHAR)" if n == "object_type_id" else quote(n))
+        pairs = [(GROUP_TRAIT_NAMES.get(n, n), _text(n, schema) if n == "object_type_id" else quote(n))
                  for n in rest]
     else:
         pairs = [(n, quote(n)) for n in rest]
@@ -75,7 +82,7 @@ def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema, *
     rows would only cost memory. `_seq` is a row's id in the run (a stage row's rowid; removals are numbered
     from `removed_from`); `_ident_*` columns carry what a later delete of the row will need.
     """
-    idents = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {IDENT_PREFIX}{c}" if c in schema.names
+    idents = ", ".join(f"{_text(c, schema)} AS {IDENT_PREFIX}{c}" if c in schema.names
                        else f"NULL::VARCHAR AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)}, "
                 f"{idents} FROM changes")
@@ -91,7 +98,9 @@ def _delete_calls_sql(sync: Sync, removed_from: int) -> str:
     idents = ", ".join(f"{c} AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
     when = f", {idents} FROM removed"  # empty unless the sync mirrors (diff.compute_diff)
     if sync.type == "group":
-        return (f"{base}, CASE WHEN user_id IS NULL THEN 'Object Deleted' ELSE 'Relationship Deleted' END AS event, "
+        # A row with a person (identified or anonymous) was a relationship: only the relationship goes.
+        return (f"{base}, CASE WHEN user_id IS NULL AND anonymous_id IS NULL THEN 'Object Deleted' "
+                f"ELSE 'Relationship Deleted' END AS event, "
                 f"user_id AS userId, anonymous_id AS anonymousId, {ids}, NULL::TIMESTAMPTZ AS timestamp, "
                 f"struct_pack(objectId := group_id, object_type_id := coalesce(object_type_id, '1')) AS properties{when}")
     return (f"{base}, 'User Deleted' AS event, coalesce(user_id, email) AS userId, anonymous_id AS anonymousId, "

@@ -12,7 +12,8 @@ import pyarrow as pa
 from cio_retl.actions.apply import compile_enabled
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema
-from cio_retl.actions.mappings import expr_paths
+from cio_retl.actions.mappings import DIRECTIVES, compile_expr, expr_paths
+from cio_retl.actions.render import Scalar
 from cio_retl.actions.triggers import BoolOp, Compare, Exists, Node, Not, parse
 from cio_retl.config import Project, Sync
 from cio_retl.contract import contract_problem, model_label
@@ -95,7 +96,33 @@ def _sample(warehouse: object, sql: str, sync: str) -> pa.Table | None:
 def _model_problems(where: str, sync: Sync, model: pa.Schema, sample: pa.Table | None) -> list[Problem]:
     breach = contract_problem(sync, model)  # the same contract `run` enforces
     problems = [Problem("error", where, breach)] if breach else []
-    return problems + _millisecond_problems(where, model, sample)
+    return problems + _millisecond_problems(where, model, sample) + _all_null_problems(where, sync, sample)
+
+
+# Call fields that are often NULL on purpose; every other column all NULL in the sample is suspicious.
+OPTIONAL_FIELDS = {"anonymous_id", "message_id", "timestamp"}
+ROW_NOUN = {"identify": "person", "group": "object"}
+
+
+def _all_null_problems(where: str, sync: Sync, sample: pa.Table | None) -> list[Problem]:
+    """Columns NULL in every sampled row: an attribute would be cleared for everyone (a broken join?)."""
+    from cio_retl.convert import CALL_FIELDS
+
+    if sample is None or sample.num_rows == 0 or sync.type == "alias":
+        return []
+    problems = []
+    for name in sample.column_names:
+        if sample.column(name).null_count < sample.num_rows or name in OPTIONAL_FIELDS:
+            continue
+        if name in CALL_FIELDS[sync.type] or name in ("group_id", "object_type_id", "context"):
+            effect = "no operation would carry it"
+        elif sync.type in ROW_NOUN:
+            effect = f"every {ROW_NOUN[sync.type]} would get {name} = null, clearing it in Customer.io"
+        else:
+            effect = f"every event would carry {name} = null"
+        problems.append(Problem("warning", where, f"column {name} is NULL in all {sample.num_rows} sampled rows: {effect}; "
+                                "a broken join? check the model"))
+    return problems
 
 
 def _millisecond_problems(where: str, model: pa.Schema, sample: pa.Table | None) -> list[Problem]:
@@ -118,20 +145,75 @@ def _override_problems(project: Project, schemas: dict[str, CallSchema]) -> list
         if slug not in ACTIONS or not override.enabled:
             continue
         where = f"actions.{slug}"
+        node = None
         if override.trigger:
             try:
                 node = parse(override.trigger)
             except CioRetlError as exc:
                 problems.append(Problem("error", f"{where}.trigger", exc.message))
-                node = None
             if node is not None and schemas and not any(_can_fire(node, project.syncs[n], s) for n, s in schemas.items()):
                 problems.append(Problem("warning", f"{where}.trigger", f"can never fire for any sync: {override.trigger!r} "
                                         f"(e.g. track calls carry properties, not traits; identify calls carry traits)"))
-        for path in sorted({p for expr in override.mapping.values() for p in expr_paths(expr)}):
+        firing = {n: s for n, s in schemas.items()
+                  if _can_fire(node or parse(ACTIONS[slug].trigger), project.syncs[n], s)}
+        wiped, wipe_problems = _null_leaf_problems(slug, override.mapping, firing)
+        problems += wipe_problems
+        for path in sorted({p for expr in override.mapping.values() for p in expr_paths(expr)} - wiped):
             if schemas and not any(s.resolve(path) for s in schemas.values()):
-                known = sorted({p for s in schemas.values() for p in s.paths()})
-                problems.append(Problem("warning", f"{where}.mapping", f"no column provides $.{path}{_near_miss(path, known)}"))
-    return problems
+                problems.append(Problem("warning", f"{where}.mapping", f"no column provides $.{path}{_near_miss(path, _known(schemas))}"))
+    return problems + _ignored_field_notes(project)
+
+
+def _known(schemas: dict[str, CallSchema]) -> list[str]:
+    return sorted({p for s in schemas.values() for p in s.paths()})
+
+
+def _null_leaf_problems(slug: str, mapping: dict, firing: dict[str, CallSchema]) -> tuple[set[str], list[Problem]]:
+    """Keys of object mappings that no column of a sync fills: every operation of that sync would send them as null."""
+    wiped: set[str] = set()
+    problems = []
+    for field, expr in mapping.items():
+        for key, leaf in _object_leaves(expr, field):
+            syncs = sorted(name for name, schema in firing.items() if _always_null(leaf, schema))
+            if not syncs:
+                continue
+            paths = expr_paths(leaf)
+            wiped.update(paths)
+            near = _near_miss(paths[0], _known({n: firing[n] for n in syncs})) if paths else ""
+            clearing = ", clearing it in Customer.io" if slug in ("createUpdatePerson", "createUpdateObject") else ""
+            problems.append(Problem("warning", f"actions.{slug}.mapping.{key}",
+                                    f"no column of sync {', '.join(syncs)} provides {', '.join('$.' + p for p in paths)}"
+                                    f"{near}: every {slug} operation would send {key.split('.', 1)[-1]} = null{clearing}"))
+    return wiped, problems
+
+
+def _always_null(expr: object, schema: CallSchema) -> bool:
+    try:
+        value = compile_expr(expr, schema)
+    except CioRetlError:
+        return False  # a malformed expression is reported when the actions compile
+    return isinstance(value, Scalar) and value.dtype is None
+
+
+def _object_leaves(expr: object, prefix: str) -> list[tuple[str, object]]:
+    """(dotted key, expression) of the values inside an object literal of a mapping (not the field itself)."""
+    if not isinstance(expr, dict) or (len(expr) == 1 and next(iter(expr)) in DIRECTIVES):
+        return []
+    leaves = []
+    for key, value in expr.items():
+        is_object = isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in DIRECTIVES)
+        leaves += _object_leaves(value, f"{prefix}.{key}") if is_object else [(f"{prefix}.{key}", value)]
+    return leaves
+
+
+def _ignored_field_notes(project: Project) -> list[Problem]:
+    """A note (as a warning: nothing to fix) naming the actions given UI-only fields, which are ignored."""
+    given = {slug: override.ignored for slug, override in project.actions.items() if override.ignored}
+    if not given:
+        return []
+    names = sorted({name for fields in given.values() for name in fields})
+    return [Problem("warning", "actions", f"note: {' and '.join(names)} (fields of Customer.io's UI) are accepted and "
+                    f"ignored in {', '.join(sorted(given))}: cio-retl sizes its own batches; nothing to fix")]
 
 
 def _near_miss(path: str, known: list[str]) -> str:

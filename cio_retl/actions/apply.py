@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 
 from cio_retl.actions import limits
-from cio_retl.actions.catalog import ACTIONS, Action, override_problems
+from cio_retl.actions.catalog import ACTIONS, UI_ONLY_FIELDS, Action, override_problems
 from cio_retl.actions.columns import CallSchema, quote_str
 from cio_retl.actions.mappings import compile_expr, is_literal_true
 from cio_retl.actions.operations import BUILDERS
@@ -55,6 +55,8 @@ class BuildSummary:
 def effective_mapping(action: Action, override: ActionOverride | None, replace: dict[str, Any] | None = None) -> dict[str, Any]:
     """The action's mapping: defaults merged with the override's, or `replace` as the complete mapping."""
     mapping = dict(replace) if replace is not None else {**action.default_mapping(), **(override.mapping if override else {})}
+    for name in UI_ONLY_FIELDS:  # a complete mapping copied from Customer.io's UI carries them
+        mapping.pop(name, None)
     problems = override_problems(action.slug, sorted(mapping))
     if problems:
         raise ActionError("; ".join(problems))

@@ -50,7 +50,7 @@ def test_configuration_errors_exit_2(make_project, warehouse_sql, tmp_path) -> N
     (tmp_path / "cio_retl.yaml").write_text("warehouses: {}\nsyncs: {x: {type: nope}}\n")
     result = cli(tmp_path, "run")
     assert result.returncode == 2
-    assert "syncs.x.type: must be" in result.stderr and "syncs.x.warehouse: Field required" in result.stderr
+    assert "syncs.x.type: must be" in result.stderr and "syncs.x.warehouse: is required" in result.stderr
 
 
 def test_plan_shows_calls_and_operations_and_changes_nothing(make_project, warehouse_sql, tmp_path) -> None:

@@ -162,7 +162,7 @@ actions:
     with pytest.raises(ConfigError) as caught:
         load_project(path)
     assert sorted(caught.value.problems) == sorted([
-        "warehouses.local.path: Field required",
+        "warehouses.local.path: is required",
         "warehouses.local.pathh: unknown setting (did you mean path?)",
         "destination.regoin: unknown setting (did you mean region?)",
         "syncs.people.primery_key: unknown setting (did you mean primary_key?)",
@@ -182,3 +182,51 @@ def test_incremental_models_cannot_mirror(tmp_path: Path) -> None:
         load_project(path)
     path.write_text(path.read_text().replace("mode: mirror", "mode: upsert"))
     assert load_project(path).syncs["people"].mode == "upsert"
+
+
+UI_MAPPING = """
+warehouses: {wh: {type: duckdb, path: w.duckdb}}
+syncs:
+  people: {warehouse: wh, model: sql/people.sql, primary_key: user_id, type: identify}
+actions:
+  trackEvent:
+    mapping: {data: {"@path": "$.properties"}, enable_batching: true, batch_size: 50}
+  createUpdatePerson: {enable_batching: false}
+"""
+
+
+def test_ui_only_fields_are_accepted_and_change_nothing(tmp_path: Path) -> None:
+    copied = load_project(write(tmp_path, UI_MAPPING))
+    assert copied.actions["trackEvent"].mapping == {"data": {"@path": "$.properties"}}
+    assert copied.actions["trackEvent"].ignored == ["enable_batching", "batch_size"]
+    assert copied.actions["createUpdatePerson"].ignored == ["enable_batching"]
+    plain = load_project(write(tmp_path, UI_MAPPING.replace(", enable_batching: true, batch_size: 50", "")
+                               .replace("createUpdatePerson: {enable_batching: false}", "createUpdatePerson: {}")))
+    assert copied.config_hash("people") == plain.config_hash("people")  # no full resync for pasting them
+
+
+def test_type_errors_are_in_our_words_and_never_repeat_a_secret(tmp_path: Path) -> None:
+    bad = """
+warehouses:
+  wh: {type: duckdb, path: w.duckdb, batch_size: lots}
+  sf: {type: snowflak}
+destination: {api_key: 12345678}
+syncs:
+  people: {warehouse: wh, model: sql/people.sql, primary_key: user_id, type: identify, max_delete_fraction: 2,
+           convert_timestamps: maybe}
+actions:
+  trackEvent: {enabled: "yes please", mapping: [1]}
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_project(write(tmp_path, bad))
+    problems = caught.value.problems
+    for expected in ['warehouses.wh.batch_size: must be a whole number (got "lots")',
+                     "warehouses.sf: `type` must be one of 'duckdb', 'postgres', 'snowflake', 'bigquery' (got \"snowflak\")",
+                     "destination.api_key: must be text",
+                     "syncs.people.max_delete_fraction: must be at most 1.0 (got 2)",
+                     'syncs.people.convert_timestamps: must be true or false (got "maybe")',
+                     'actions.trackEvent.enabled: must be true or false (got "yes please")',
+                     "actions.trackEvent.mapping: must be a mapping of names to values (got [1])"]:
+        assert expected in problems, (expected, problems)
+    text = str(caught.value)
+    assert "12345678" not in text and "Input should" not in text and "pydantic" not in text
