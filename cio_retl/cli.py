@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cio_retl.config import Credentials, Project, load_project
-from cio_retl.errors import CioRetlError, ConfigError, MassDeleteError, SyncError
+from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError
 from cio_retl.report import SyncReport
 from cio_retl.state.store import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
 from cio_retl.summary import NULL_KEY, print_summary
@@ -67,6 +67,7 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
         full_resync: Annotated[bool, typer.Option("--full-resync", help="Re-send every row, not only changes.")] = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Build operations but send nothing, change no state.")] = False,
         allow_mass_delete: Annotated[bool, typer.Option("--allow-mass-delete", help="Let a mirror run delete more than max_delete_fraction.")] = False,
+        allow_clear: Annotated[bool, typer.Option("--allow-clear", help="Let a run set an attribute to null for more than max_clear_fraction of its rows.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")] = False) -> None:
     """Run syncs: extract, diff, convert, act, deliver, commit."""
     project = _load(config)
@@ -76,7 +77,7 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
     from cio_retl.runner import run_syncs
 
     reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run,
-                        allow_mass_delete=allow_mass_delete, progress=not as_json)
+                        allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=not as_json)
     if as_json:
         sys.stdout.write(json.dumps({"syncs": [r.summary() for r in reports]}) + "\n")
     else:
@@ -91,17 +92,18 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
 @app.command()
 def plan(sync: Annotated[str, typer.Argument(help="The sync to plan.")], config: ConfigOption = None,
          full_resync: Annotated[bool, typer.Option("--full-resync", help="Plan a full resync: every row, not only changes.")] = False,
-         allow_mass_delete: Annotated[bool, typer.Option("--allow-mass-delete", help="Show the plan even when the mass-delete guard would stop a run.")] = False) -> None:
+         allow_mass_delete: Annotated[bool, typer.Option("--allow-mass-delete", help="Show the plan even when the mass-delete guard would stop a run.")] = False,
+         allow_clear: Annotated[bool, typer.Option("--allow-clear", help="Show the plan even when the clear guard would stop a run.")] = False) -> None:
     """Show what a run would send: counts, the first calls and operations. Sends nothing, changes no state."""
     from cio_retl.sync import run_sync
 
     project = _load(config, "warehouses")
     try:
         report = run_sync(project, project.sync(sync) and sync, dry_run=True, full_resync=full_resync,
-                          allow_mass_delete=allow_mass_delete)
+                          allow_mass_delete=allow_mass_delete, allow_clear=allow_clear)
     except ConfigError as exc:
         raise _fail(exc, 2) from exc
-    except MassDeleteError as exc:
+    except (MassDeleteError, MassClearError) as exc:
         _print_guard(sync, exc)
         raise typer.Exit(1) from exc
     except SyncError as exc:
@@ -113,15 +115,16 @@ def plan(sync: Annotated[str, typer.Argument(help="The sync to plan.")], config:
     out.print_json(json.dumps(report.sample_operations, default=str))
 
 
-def _print_guard(sync: str, exc: MassDeleteError) -> None:
-    """What the mass-delete guard found, with the counts of the diff, and how to see the plan anyway."""
+def _print_guard(sync: str, exc: MassDeleteError | MassClearError) -> None:
+    """What a guard found, with the counts of the diff, and how to see the plan anyway."""
     report = getattr(exc, "report", None)
     if report is not None:
         report.status, report.error = "failed", None
         print_summary([report], out, title="cio-retl plan")
-    err.print(f"[red]mass-delete guard:[/red] {escape(exc.message)}", highlight=False)
-    err.print(f"  → check the model first; `cio-retl plan {sync} --allow-mass-delete` shows the operations, "
-              f"`cio-retl run {sync} --allow-mass-delete` sends them", highlight=False)
+    guard, flag = ("mass-delete", "--allow-mass-delete") if isinstance(exc, MassDeleteError) else ("clear", "--allow-clear")
+    err.print(f"[red]{guard} guard:[/red] {escape(exc.message)}", highlight=False)
+    err.print(f"  → check the model first; `cio-retl plan {sync} {flag}` shows the operations, "
+              f"`cio-retl run {sync} {flag}` sends them", highlight=False)
 
 
 # ---------------------------------------------------------------- status / rejections

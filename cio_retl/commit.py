@@ -204,7 +204,7 @@ def _advance_snapshot(con: duckdb.DuckDBPyConnection) -> None:
         SELECT _key, CASE WHEN fate = 'skipped' AND _change = 'removed' THEN NULL ELSE _hash END AS _hash, {idents},
                now() AS committed_at, config_hash,
                CASE fate WHEN 'skipped' THEN 'skipped' ELSE 'delivered' END AS fate,
-               CASE fate WHEN 'skipped' THEN reason END AS reason, run_id
+               CASE fate WHEN 'skipped' THEN reason END AS reason, run_id, nulls
           FROM settled
          WHERE fate IN ('skipped', '{UNSENT_CHANGE}') OR (fate = 'delivered' AND _change <> 'removed')""")
 

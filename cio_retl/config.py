@@ -147,6 +147,12 @@ class Sync(_Model):
     partition_start: date | None = Field(None, description="First daily partition (with partition_by).")
     max_delete_fraction: float = Field(0.2, ge=0, le=1, description="Mirror runs deleting more of the snapshot fail.")
     convert_timestamps: bool = Field(True, description="Send timestamp attributes as Unix seconds.")
+    nulls: Literal["clear", "skip"] = Field("clear", description="A NULL attribute: clear sends null (Customer.io "
+                                            "clears it), skip leaves it out of the operation.")
+    max_clear_fraction: float = Field(0.2, ge=0, le=1, description="A run that would set one attribute to null "
+                                      "for more of the rows it sends (where it was set) fails; --allow-clear.")
+    after: list[str] = Field(default_factory=list, description="Syncs this one runs after, beyond the built-in "
+                             "order (objects and people, then relationships, then events).")
     description: str | None = Field(None, description="Shown in Dagster and `status`.")
 
     @field_validator("primary_key")
@@ -263,7 +269,7 @@ class Project(_Model):
         """
         sync = self.sync(name)
         content = [self.model_sql(name), repr(sync.key_columns), sync.type, sync.mode, repr(sync.event),
-                   repr(sync.convert_timestamps), repr(sorted((k, repr(sorted(v.mapping.items())))
+                   repr(sync.convert_timestamps), sync.nulls, repr(sorted((k, repr(sorted(v.mapping.items())))
                                                               for k, v in self.actions.items() if v.mapping))]
         triggers = repr(sorted((k, v.enabled, v.trigger) for k, v in self.actions.items()
                                if v.trigger or not v.enabled))

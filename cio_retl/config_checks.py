@@ -27,8 +27,29 @@ def reference_problems(raw: dict[str, Any], root: Path) -> list[str]:
     for name, spec in syncs.items():
         if isinstance(spec, dict):
             problems += _model_problems(name, spec, root)
+    problems += after_problems(syncs)
     actions = raw.get("actions") if isinstance(raw.get("actions"), dict) else {}
     problems += action_problems(actions)
+    return problems
+
+
+def after_problems(syncs: dict[str, Any]) -> list[str]:
+    """`after:` names that are no sync (with the near name), and orders that go round in a circle."""
+    from cio_retl.order import circle
+
+    problems, edges = [], {}
+    for name, spec in syncs.items():
+        after = spec.get("after") if isinstance(spec, dict) else None
+        if not isinstance(after, list):
+            continue
+        for other in after:
+            if other not in syncs:
+                near = did_you_mean(str(other), map(str, syncs), listing="syncs are")
+                problems.append(f"syncs.{name}.after: no sync named '{other}'{near}")
+        edges[name] = [other for other in after if other in syncs]
+    loop = circle(edges)
+    if loop:
+        problems.append(f"syncs: `after` goes round in a circle ({' → '.join(loop)}): remove one of them")
     return problems
 
 

@@ -75,18 +75,36 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     return ", ".join(select)
 
 
+def attribute_columns(sync: Sync, schema: pa.Schema) -> list[str]:
+    """The model columns sent as person or object attributes (identify and group syncs), in model order."""
+    if sync.type not in ("identify", "group"):
+        return []
+    consumed = set(CALL_FIELDS[sync.type]) | {"context", "object_type_id", "relationship_attributes"}
+    return [name for name in schema.names if name not in consumed]
+
+
+def nulls_sql(columns: list[str]) -> str:
+    """SQL of the list of those columns that are NULL in a row (what a run would clear); NULL when none apply."""
+    if not columns:
+        return "NULL::VARCHAR[]"
+    items = ", ".join(f"CASE WHEN {quote(c)} IS NULL THEN {_literal(c)} END" for c in columns)
+    return f"list_filter([{items}], lambda _c: _c IS NOT NULL)"
+
+
 def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema, *, removed_from: int) -> None:
     """Define TEMP views `calls` over `changes`, `delete_calls` over `removed` (mirror mode), `unsent_calls`.
 
     Views, not tables: the calls are read chunk by chunk by the actions, and materialising millions of STRUCT
     rows would only cost memory. `_seq` is a row's id in the run (a stage row's rowid; removals are numbered
-    from `removed_from`); `_ident_*` columns carry what a later delete of the row will need.
+    from `removed_from`); `_ident_*` columns carry what a later delete of the row will need, `_nulls` which of
+    its attribute columns are NULL (for the clear guard, kept in the snapshot).
     """
     idents = ", ".join(f"{_text(c, schema)} AS {IDENT_PREFIX}{c}" if c in schema.names
                        else f"NULL::VARCHAR AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
+    nulls = f"{nulls_sql(attribute_columns(sync, schema))} AS _nulls"
     con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)}, "
-                f"{idents} FROM changes")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW unsent_calls AS SELECT _key, _hash, _seq, {idents} FROM unsent")
+                f"{idents}, {nulls} FROM changes")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW unsent_calls AS SELECT _key, _hash, _seq, {idents}, {nulls} FROM unsent")
     con.execute("CREATE OR REPLACE TEMP VIEW delete_calls AS " + _delete_calls_sql(sync, removed_from))
 
 
@@ -96,7 +114,7 @@ def _delete_calls_sql(sync: Sync, removed_from: int) -> str:
             f"AS _seq, 'track' AS type")
     ids = "NULL::VARCHAR AS groupId, NULL::VARCHAR AS previousId, NULL::VARCHAR AS messageId, NULL::VARCHAR AS name"
     idents = ", ".join(f"{c} AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
-    when = f", {idents} FROM removed"  # empty unless the sync mirrors (diff.compute_diff)
+    when = f", {idents}, NULL::VARCHAR[] AS _nulls FROM removed"  # empty unless the sync mirrors (diff.compute_diff)
     if sync.type == "group":
         # A row with a person (identified or anonymous) was a relationship: only the relationship goes.
         return (f"{base}, CASE WHEN user_id IS NULL AND anonymous_id IS NULL THEN 'Object Deleted' "

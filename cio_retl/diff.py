@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import duckdb
 
 from cio_retl.config import Sync
-from cio_retl.errors import MassDeleteError
 from cio_retl.state.schema import stale_sql
 
 
@@ -90,16 +89,3 @@ def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def guard_mass_delete(sync_name: str, sync: Sync, diff: Diff, *, allowed: bool) -> None:
-    """Fail a mirror run before anything is sent if it would delete too much of the snapshot."""
-    if sync.mode != "mirror" or allowed or diff.snapshot_rows == 0:
-        return
-    fraction = diff.removed / diff.snapshot_rows
-    if fraction > sync.max_delete_fraction:
-        raise MassDeleteError(
-            sync_name, f"would delete {diff.removed} of {diff.snapshot_rows} people/objects ({fraction:.0%}), more than "
-                       f"max_delete_fraction {sync.max_delete_fraction:.0%}; nothing was sent",
-            hint="check that the model returns everything (an empty or broken query looks like mass deletion); "
-                 "if the deletes are intended, rerun with --allow-mass-delete")

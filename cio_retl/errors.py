@@ -6,6 +6,7 @@
     │   ├── WarehouseError            connecting to or querying a warehouse failed
     │   ├── ModelContractError        the model lacks columns the call type needs
     │   ├── MassDeleteError           a mirror run would delete too much of the snapshot
+    │   ├── MassClearError            a run would set one attribute to null for too many people/objects
     │   ├── SyncLockedError           another run of the same sync holds the lock
     │   └── DestinationError          Customer.io refused the run as a whole
     │       ├── DestinationAuthError  401/403: wrong key type, site id or region
@@ -68,6 +69,10 @@ class ModelContractError(SyncError):
 
 class MassDeleteError(SyncError):
     """A mirror run would remove more of the snapshot than `max_delete_fraction` allows."""
+
+
+class MassClearError(SyncError):
+    """A run would set one attribute to null for more of its rows than `max_clear_fraction` allows."""
 
 
 class SyncLockedError(SyncError):

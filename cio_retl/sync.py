@@ -14,10 +14,11 @@ import pyarrow as pa
 
 from cio_retl.commit import OutcomeWriter, Settled, recent_rejections, settle
 from cio_retl.config import Project, Sync
-from cio_retl.convert import build_calls
-from cio_retl.diff import Diff, compute_diff, guard_mass_delete
+from cio_retl.convert import attribute_columns, build_calls
+from cio_retl.diff import Diff, compute_diff
 from cio_retl.errors import CioRetlError, DeliveryIncompleteError, SyncError
 from cio_retl.extract import extract
+from cio_retl.guards import guard_mass_clear, guard_mass_delete
 from cio_retl.incremental import render_model, uses_last_sync_time
 from cio_retl.progress import Progress
 from cio_retl.report import SyncReport
@@ -38,14 +39,15 @@ def new_run_id() -> str:
 
 
 def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry_run: bool = False,
-             allow_mass_delete: bool = False, window: Window | None = None,
+             allow_mass_delete: bool = False, allow_clear: bool = False, window: Window | None = None,
              progress: bool = False, deliver: Deliver | None = None) -> SyncReport:
     """Run one sync end to end and return its report; raise a SyncError (carrying `.report`) if it fails.
 
     Every row ends the run in one recorded fate (delivered, rejected, pending, skipped, unchanged). A run that
     leaves operations pending after its retries fails, keeping what Customer.io accepted. dry_run extracts,
     diffs and builds operations but sends nothing and changes no state. window limits an event sync to rows
-    whose `partition_by` falls in [start, end) and re-sends all of them.
+    whose `partition_by` falls in [start, end) and re-sends all of them. allow_mass_delete and allow_clear
+    let a run past the guards (cio_retl/guards.py).
     """
     sync = project.sync(sync_name)
     report = SyncReport(sync=sync_name, run_id=new_run_id(), dry_run=dry_run, full_resync=full_resync)
@@ -55,9 +57,11 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
     with StateStore.open(project.state_path(), sync_name, run_id=report.run_id, command=command,
                          memory_limit=project.memory_limit) as state:
         try:
-            _Run(project, sync_name, sync, state, report, config_hash, window=window,
-                 allow_mass_delete=allow_mass_delete, progress=Progress(enabled=progress), deliver=deliver).run()
+            schema = _Run(project, sync_name, sync, state, report, config_hash, window=window,
+                          allowed={"mass_delete": allow_mass_delete, "clear": allow_clear},
+                          progress=Progress(enabled=progress), deliver=deliver).run()
             if not dry_run:
+                state.set_meta("attribute_columns", json.dumps(attribute_columns(sync, schema)))
                 # The run's start, not its end: rows written while this run extracted are read again next time.
                 state.set_meta("last_success_started_at", str(int(started.timestamp())))
                 state.set_meta("config_hash", config_hash)
@@ -86,16 +90,17 @@ class _Run:
     """The stages of one run, in order; each records its duration and counts in the report."""
 
     def __init__(self, project: Project, sync_name: str, sync: Sync, state: StateStore, report: SyncReport,
-                 config_hash: str, *, window: Window | None, allow_mass_delete: bool, progress: Progress,
+                 config_hash: str, *, window: Window | None, allowed: dict[str, bool], progress: Progress,
                  deliver: Deliver | None) -> None:
         self.project, self.sync_name, self.sync, self.state, self.report = project, sync_name, sync, state, report
         self.con = state.con
         self.config_hash = config_hash
-        self.window, self.allow_mass_delete, self.progress = window, allow_mass_delete, progress
+        self.window, self.allowed, self.progress = window, allowed, progress
         self.deliver_fn = deliver
         self.timer = _StageTimer(report)
 
-    def run(self) -> None:
+    def run(self) -> pa.Schema:
+        """The stages in order; returns the model's schema."""
         report = self.report
         report.warnings.extend(self.state.notes)
         if self.state.hash_function_changed():
@@ -113,12 +118,15 @@ class _Run:
         with self.timer("convert"):
             build_calls(self.con, self.sync, schema, removed_from=report.extracted)
             report.sample_calls = _sample_calls(self.con)
+            known = json.loads(self.state.get_meta("attribute_columns") or "[]")
+            guard_mass_clear(self.con, self.sync_name, self.sync, known, allowed=self.allowed["clear"])
         with self.timer("act"):
             operations = self.act(watermark)
         if report.dry_run:
-            return
+            return schema
         settled = self.deliver_and_commit(operations, watermark)
         self.fail_if_pending(settled)
+        return schema
 
     # ------------------------------------------------------------ recover
 
@@ -164,7 +172,7 @@ class _Run:
                                    "sent: sending them again (full resync)")
         if diff.unsent:
             report.warnings.append(f"{diff.unsent} changed row(s) not re-sent: append mode sends each row once")
-        guard_mass_delete(self.sync_name, self.sync, diff, allowed=self.allow_mass_delete)
+        guard_mass_delete(self.sync_name, self.sync, diff, allowed=self.allowed["mass_delete"])
         return diff
 
     # ------------------------------------------------------------ act

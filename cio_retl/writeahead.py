@@ -92,7 +92,7 @@ class Operations:
             INSERT INTO pending_rows BY NAME
             SELECT _seq AS row_id, _key, _hash, _change, {idents}, {quote_str(self.run_id)} AS run_id,
                    {quote_str(self.config_hash)} AS config_hash, {quote_str(table.skip_reason)} AS reason,
-                   ({matches})::INTEGER AS n_ops
+                   ({matches})::INTEGER AS n_ops, _nulls AS nulls
               FROM {table.name} WHERE _seq >= {lo} AND _seq < {hi}""")
 
     def _operations(self, table: _CallsTable, actions: list[CompiledAction], lo: int, hi: int) -> Iterator[pa.RecordBatch]:
@@ -118,7 +118,7 @@ def plan_operations(con: duckdb.DuckDBPyConnection, *, sync_name: str, sync: Syn
     tables, by_action, warnings = [], {}, []
     for name, deletes in (("calls", False), ("delete_calls", True)):
         compiled = compile_enabled(CallSchema.of(con.table(name)), sync_name=sync_name, overrides=overrides,
-                                   convert_timestamps=sync.convert_timestamps)
+                                   convert_timestamps=sync.convert_timestamps, skip_nulls=sync.nulls == "skip")
         counts_sql = ", ".join(f"count(*) FILTER (WHERE {item.trigger_sql})" for item in compiled)
         *counts, n, low, high = con.execute(
             f"SELECT {counts_sql + ', ' if counts_sql else ''}count(*), min(_seq), max(_seq) FROM {name}").fetchall()[0]
@@ -144,7 +144,8 @@ def write_settled_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, config_ha
         con.execute(f"""
             INSERT INTO pending_rows BY NAME
             SELECT _seq AS row_id, _key, _hash, 'changed' AS _change, {idents}, {quote_str(run_id)} AS run_id,
-                   {quote_str(config_hash)} AS config_hash, '{UNSENT_CHANGE}' AS fate, {reason} AS reason, 0 AS n_ops
+                   {quote_str(config_hash)} AS config_hash, '{UNSENT_CHANGE}' AS fate, {reason} AS reason, 0 AS n_ops,
+                   _nulls AS nulls
               FROM unsent_calls""")
         con.execute("COMMIT")
     except BaseException:

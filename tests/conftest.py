@@ -53,7 +53,7 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..
         }
         if actions:
             document["actions"] = actions
-        (tmp_path / "cio_retl.yaml").write_text(yaml.safe_dump(document))
+        (tmp_path / "cio_retl.yaml").write_text(yaml.safe_dump(document, sort_keys=False))  # file order matters
         return load_project(tmp_path / "cio_retl.yaml")
 
     return make

@@ -30,6 +30,7 @@ class Plan:
     body_pieces: list[str] = field(default_factory=list)
     checks: list[tuple[str, str]] = field(default_factory=list)
     warnings: dict[str, list[str]] = field(default_factory=dict)  # label → SQL conditions over the calls table
+    skip_nulls: bool = False  # the sync's `nulls: skip`: a NULL attribute is left out, not sent as null
     _n: int = 0
 
     def col(self, sql: str, layer: int = 0) -> str:
@@ -138,7 +139,8 @@ def attributes(plan: Plan, base: Val, convert: bool, reserved: tuple[str, ...], 
         value = plan.col(json_text(val, convert))
         if name in extras:
             value = f"coalesce({extras[name]}, {value})"
-        pieces.append(f"{key_json(name)} || (CASE WHEN {present} THEN coalesce({value}, 'null') END)")
+        shown = f"nullif({value}, 'null')" if plan.skip_nulls else f"coalesce({value}, 'null')"
+        pieces.append(f"{key_json(name)} || (CASE WHEN {present} THEN {shown} END)")
         if value_limit:
             _value_limit(plan, name, value, val, value_limit, what)
     names = {name for name, _ in obj.fields}
@@ -193,6 +195,9 @@ def _bag_attributes(plan: Plan, raw_sql: str, extras: dict[str, str], value_limi
     added = "'{' || concat_ws(',', " + ", ".join(f"{key_json(k)} || {v}" for k, v in extras.items()) + ") || '}'" \
         if extras else "'{}'"
     start = f"CASE WHEN json_type({raw}) = 'OBJECT' THEN {raw} ELSE '{{}}' END"
+    if plan.skip_nulls:  # top-level null members left out (nested values are sent as they are)
+        start = (f"to_json(map_from_entries(list_filter(map_entries(TRY_CAST(({start})::JSON AS MAP(VARCHAR, JSON))), "
+                 f"lambda _e: json_type(_e.value) <> 'NULL')))::VARCHAR")
     merged = plan.col(f"json_merge_patch(({start})::JSON, ({added})::JSON)::VARCHAR", layer)
     _bag_limits(plan, merged, value_limit, what, layer + 1)
     return merged

@@ -23,13 +23,14 @@ TABLES = f"""
 CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR);
 -- What Customer.io holds, as far as we know: one row per key, with the configuration it was settled under.
 -- _hash NULL: the row left the model but no action matched its delete (it is still in Customer.io).
+-- nulls: the row's attribute columns that were NULL when it was accepted (the clear guard compares with them).
 CREATE TABLE IF NOT EXISTS snapshot (_key VARCHAR, _hash UBIGINT, {_IDENTS_DDL}, committed_at TIMESTAMPTZ,
-    config_hash VARCHAR, fate VARCHAR, reason VARCHAR, run_id VARCHAR);
+    config_hash VARCHAR, fate VARCHAR, reason VARCHAR, run_id VARCHAR, nulls VARCHAR[]);
 -- The write-ahead of the current run: every row it must settle and how many operations it needs (n_ops),
 -- committed before any of them is sent. fate is preset for rows settled without delivery (append changes);
 -- reason says why, should no action match the row.
 CREATE TABLE IF NOT EXISTS pending_rows (row_id BIGINT, _key VARCHAR, _hash UBIGINT, _change VARCHAR, {_IDENTS_DDL},
-    run_id VARCHAR, config_hash VARCHAR, fate VARCHAR, reason VARCHAR, n_ops INTEGER);
+    run_id VARCHAR, config_hash VARCHAR, fate VARCHAR, reason VARCHAR, n_ops INTEGER, nulls VARCHAR[]);
 -- Delivery answers, appended in commit groups while the run delivers (op_id = row_id * {OP_SLOTS} + action).
 CREATE TABLE IF NOT EXISTS outcomes (op_id BIGINT, status VARCHAR, status_code INTEGER, reason VARCHAR, body VARCHAR);
 -- Rows refused by Customer.io or a local check; `watermark` is the {{{{ last_sync_time }}}} the row was first
@@ -43,12 +44,14 @@ CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR, sync VARCHAR, status VARCHAR, d
     skipped BIGINT, unchanged BIGINT);
 """
 
-# Columns added to tables kept from version 1: (table, column, type, how to fill existing rows).
+# Columns added since the first release: (table, column, type, how to fill existing rows). Added whenever missing.
 _ADDED_COLUMNS = (
     ("snapshot", "config_hash", "VARCHAR", "(SELECT value FROM meta WHERE name = 'config_hash')"),
     ("snapshot", "fate", "VARCHAR", "'delivered'"),
     ("snapshot", "reason", "VARCHAR", None),
     ("snapshot", "run_id", "VARCHAR", None),
+    ("snapshot", "nulls", "VARCHAR[]", None),
+    ("pending_rows", "nulls", "VARCHAR[]", None),
     ("rejections", "watermark", "BIGINT", None),
     ("runs", "skipped", "BIGINT", None),
     ("runs", "unchanged", "BIGINT", None),
@@ -59,29 +62,28 @@ def create_or_upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Create missing tables, and bring a state file of an older version up to date; return what it did."""
     con.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR)")
     version = con.execute("SELECT value FROM meta WHERE name = 'state_version'").fetchall()
-    existing = _columns(con)
     notes = []
-    if not version and ("snapshot", "_key") in existing:
-        notes = _upgrade_from_1(con, existing)
+    if not version and ("snapshot", "_key") in _columns(con):
+        notes = _upgrade_from_1(con)
     con.execute(TABLES)
+    existing = _columns(con)
+    for table, column, sql_type, fill in _ADDED_COLUMNS:
+        if (table, column) not in existing:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+            if fill:
+                con.execute(f"UPDATE {table} SET {column} = {fill}")
     con.execute("INSERT OR REPLACE INTO meta VALUES ('state_version', ?)", [str(STATE_VERSION)])
     return notes
 
 
-def _columns(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
-    return {(table, column): kind for table, column, kind in con.execute(
-        "SELECT table_name, column_name, data_type FROM duckdb_columns() "
-        "WHERE database_name = current_database()").fetchall()}
+def _columns(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    return {(table, column) for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()").fetchall()}
 
 
-def _upgrade_from_1(con: duckdb.DuckDBPyConnection, existing: dict[tuple[str, str], str]) -> list[str]:
+def _upgrade_from_1(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Version 1 kept md5 text hashes and a table of operations: hashes are reset (one full resync follows)
     and an interrupted run's leftovers are dropped (its rows are diffed again; events keep their ids)."""
-    for table, column, sql_type, fill in _ADDED_COLUMNS:
-        if (table, column) not in existing and (table, "_key" if table != "runs" else "run_id") in existing:
-            con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
-            if fill:
-                con.execute(f"UPDATE {table} SET {column} = {fill}")
     con.execute("ALTER TABLE snapshot ALTER _hash SET DATA TYPE UBIGINT USING 0::UBIGINT")
     for table in ("pending_rows", "ops"):
         con.execute(f"DROP TABLE IF EXISTS {table}")

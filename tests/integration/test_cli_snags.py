@@ -149,7 +149,7 @@ def test_doctor_names_the_syncs_of_a_warehouse_it_cannot_open(make_project, tmp_
                   "orders": {"table": "orders", "primary_key": "id", "type": "track", "event": "Order"}})
     done = cli(tmp_path, "doctor", CUSTOMERIO_TRACK_URL="http://127.0.0.1:9")
     assert done.returncode == 1 and "sync 'doctor'" not in done.stdout
-    assert "FAIL warehouse wh (duckdb) for orders, people: DuckDB file" in done.stdout, done.stdout
+    assert "FAIL warehouse wh (duckdb) for people, orders: DuckDB file" in done.stdout, done.stdout
 
 
 def test_negative_counts_are_usage_errors_not_tracebacks(make_project, warehouse_sql, tmp_path) -> None:
