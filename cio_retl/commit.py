@@ -36,7 +36,9 @@ class OutcomeWriter:
     waits (back-pressure), which bounds that loss.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, on_group: Callable[[pa.Table], None] | None = None) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_no: int,
+                 on_group: Callable[[pa.Table], None] | None = None) -> None:
+        self.run_no = run_no
         self.on_group = on_group
         self.counts: dict[str, int] = {}
         self.groups = 0
@@ -95,7 +97,7 @@ class OutcomeWriter:
                 table = pa.concat_tables(group)
                 if self._error is None:
                     try:
-                        append_outcomes(self._cursor, table)
+                        append_outcomes(self._cursor, table, self.run_no)
                         if self.on_group is not None:
                             self.on_group(table)
                         self.groups += 1
@@ -108,11 +110,11 @@ class OutcomeWriter:
             self._cursor.close()
 
 
-def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: pa.Table | list[Any]) -> None:
-    """Append outcomes to the `outcomes` table in one committed statement."""
+def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: pa.Table | list[Any], run_no: int) -> None:
+    """Append outcomes of run `run_no` to the `outcomes` table in one committed statement."""
     con.register("outcome_group", as_outcome_table(outcomes))
     try:
-        con.execute("INSERT INTO outcomes BY NAME SELECT * FROM outcome_group")
+        con.execute(f"INSERT INTO outcomes BY NAME SELECT *, {int(run_no)} AS run_no, now() AS answered_at FROM outcome_group")
     finally:
         con.unregister("outcome_group")
 
@@ -132,29 +134,41 @@ class Settled:
         return sum(self.fates.values())
 
 
-def settle(con: duckdb.DuckDBPyConnection, *, watermark: int) -> Settled:
-    """Give every row of the write-ahead its fate, in one transaction, and clear the write-ahead.
+def settle(con: duckdb.DuckDBPyConnection, *, watermark: int, history_runs: int = 10) -> Settled:
+    """Give every row of the unsettled write-ahead its fate, one run at a time, each in one transaction.
 
     A row's operations are known by number (`n_ops`) and id (row_id * OP_SLOTS + action): skipped without
     any, rejected if one was refused, delivered if all were accepted, else pending. Delivered and skipped rows
     enter the snapshot with the configuration they were built under; rejected rows go to `rejections`
     (attempts + 1) and pending rows keep their previous snapshot entry, so the next diff produces both again.
     This is also how a run interrupted at any point is finished: its write-ahead and committed outcomes are
-    all that is needed.
+    all that is needed. The write-ahead and outcomes of the last `history_runs` runs are kept (for `explain`).
     """
+    settled = Settled()
+    through = int(_meta(con, "settled_through") or -1)
+    for (run_no,) in con.execute("SELECT DISTINCT run_no FROM pending_rows WHERE run_no > ? ORDER BY 1",
+                                 [through]).fetchall():
+        settled = _settle_run(con, run_no, watermark)
+        through = run_no
+    con.execute("DELETE FROM pending_rows WHERE run_no <= ?", [through - history_runs])
+    con.execute("DELETE FROM outcomes WHERE run_no <= ?", [through - history_runs])
+    return settled
+
+
+def _meta(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    rows = con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _settle_run(con: duckdb.DuckDBPyConnection, run_no: int, watermark: int) -> Settled:
     con.execute("BEGIN TRANSACTION")
     try:
-        if not con.execute("SELECT count(*) FROM pending_rows").fetchall()[0][0]:
-            con.execute("DELETE FROM outcomes")  # outcomes of rows settled before (never expected; keeps it clean)
-            con.execute("COMMIT")
-            return Settled()
-        run_id = con.execute("SELECT any_value(run_id) FROM pending_rows").fetchall()[0][0]
-        _fates(con)
-        settled = _summary(con, run_id)
+        run_id = con.execute("SELECT any_value(run_id) FROM pending_rows WHERE run_no = ?", [run_no]).fetchall()[0][0]
+        _fates(con, run_no)
+        settled = _summary(con, run_id, run_no)
         _advance_snapshot(con)
-        _record_rejections(con, watermark)
-        for table in ("pending_rows", "outcomes"):
-            con.execute(f"DELETE FROM {table}")
+        _record_rejections(con, watermark, run_no)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('settled_through', ?)", [str(run_no)])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -162,7 +176,7 @@ def settle(con: duckdb.DuckDBPyConnection, *, watermark: int) -> Settled:
     return settled
 
 
-def _fates(con: duckdb.DuckDBPyConnection) -> None:
+def _fates(con: duckdb.DuckDBPyConnection, run_no: int) -> None:
     """TEMP `settled`: each write-ahead row with its fate and how many of its operations were answered how."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE settled AS
@@ -170,21 +184,20 @@ def _fates(con: duckdb.DuckDBPyConnection) -> None:
                CASE WHEN r.fate IS NOT NULL THEN r.fate WHEN r.n_ops = 0 THEN 'skipped'
                     WHEN k.rejected > 0 THEN 'rejected' WHEN k.accepted = r.n_ops THEN 'delivered'
                     ELSE 'pending' END AS fate
-          FROM pending_rows r LEFT JOIN (
+          FROM (SELECT * FROM pending_rows WHERE run_no = {int(run_no)}) r LEFT JOIN (
                SELECT op_id // {OP_SLOTS} AS row_id, count(*) FILTER (status = 'accepted') AS accepted,
                       count(*) FILTER (status = 'rejected') AS rejected
-                 FROM outcomes GROUP BY 1) k ON r.row_id = k.row_id""")
+                 FROM outcomes WHERE run_no = {int(run_no)} GROUP BY 1) k ON r.row_id = k.row_id""")
 
 
-def _summary(con: duckdb.DuckDBPyConnection, run_id: str | None) -> Settled:
+def _summary(con: duckdb.DuckDBPyConnection, run_id: str | None, run_no: int) -> Settled:
     fates = dict(con.execute(f"SELECT CASE fate WHEN '{UNSENT_CHANGE}' THEN 'skipped' ELSE fate END, count(*) "
                              "FROM settled GROUP BY 1").fetchall())
     total, accepted, rejected = con.execute(
         "SELECT coalesce(sum(n_ops), 0), coalesce(sum(accepted), 0), coalesce(sum(rejected), 0) FROM settled").fetchall()[0]
-    pending_reasons = dict(con.execute(
-        "SELECT reason, count(*) FROM outcomes WHERE status = 'retryable' GROUP BY 1 ORDER BY 2 DESC LIMIT 3").fetchall())
-    unanswered = int(total - accepted - rejected) - sum(n for (n,) in con.execute(
-        "SELECT count(*) FROM outcomes WHERE status = 'retryable'").fetchall())
+    retryable = f"FROM outcomes WHERE run_no = {int(run_no)} AND status = 'retryable'"
+    pending_reasons = dict(con.execute(f"SELECT reason, count(*) {retryable} GROUP BY 1 ORDER BY 2 DESC LIMIT 3").fetchall())
+    unanswered = int(total - accepted - rejected) - con.execute(f"SELECT count(*) {retryable}").fetchall()[0][0]
     if unanswered > 0:
         pending_reasons["not sent: the run stopped before them"] = unanswered
     skipped_reasons = dict(con.execute("SELECT reason, count(*) FROM settled WHERE fate = 'skipped' GROUP BY 1 "
@@ -209,7 +222,7 @@ def _advance_snapshot(con: duckdb.DuckDBPyConnection) -> None:
          WHERE fate IN ('skipped', '{UNSENT_CHANGE}') OR (fate = 'delivered' AND _change <> 'removed')""")
 
 
-def _record_rejections(con: duckdb.DuckDBPyConnection, watermark: int) -> None:
+def _record_rejections(con: duckdb.DuckDBPyConnection, watermark: int, run_no: int) -> None:
     """Resolved keys leave `rejections`; keys rejected now enter it or count one more attempt."""
     if not con.execute("SELECT count(*) FROM rejections").fetchall()[0][0] and \
             not con.execute("SELECT count(*) FROM settled WHERE rejected > 0").fetchall()[0][0]:
@@ -221,7 +234,7 @@ def _record_rejections(con: duckdb.DuckDBPyConnection, watermark: int) -> None:
             SELECT s._key, {_ACTION_BY_INDEX}[o.op_id % {OP_SLOTS} + 1] AS action, o.status_code, o.reason,
                    left(o.body, 2000) AS body, s.run_id
               FROM outcomes o JOIN settled s ON s.row_id = o.op_id // {OP_SLOTS}
-             WHERE o.status = 'rejected'
+             WHERE o.run_no = {int(run_no)} AND o.status = 'rejected'
             QUALIFY row_number() OVER (PARTITION BY s._key, action ORDER BY o.op_id) = 1)
         SELECT n._key, n.action, n.status_code, n.reason, n.body, n.run_id,
                coalesce(r.first_seen, now()) AS first_seen, now() AS last_seen, coalesce(r.attempts, 0) + 1 AS attempts,

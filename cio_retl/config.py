@@ -219,6 +219,8 @@ class Project(_Model):
     """A whole project file."""
 
     state: str = Field(".cio_retl", description="Folder of the state: one DuckDB file and one lock file per sync.")
+    history_runs: int = Field(10, ge=1, description="Runs whose rows and operations `cio-retl explain` can show; "
+                              "older ones are pruned from the state file.")
     memory_limit: str = Field("192MB", description="DuckDB memory for the diff and the operations log; more spills "
                               "to disk. Raise it (e.g. 2GB) for tables of tens of millions of rows.")
     warehouses: dict[str, Warehouse] = Field(description="Named warehouse connections.")

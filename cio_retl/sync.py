@@ -132,7 +132,7 @@ class _Run:
 
     def finish_interrupted_run(self) -> None:
         """Settle what a run killed mid-way left in the write-ahead; its pending rows are diffed again now."""
-        settled = settle(self.con, watermark=self.state.watermark())
+        settled = settle(self.con, watermark=self.state.watermark(), history_runs=self.project.history_runs)
         if settled.rows:
             self.state.checkpoints.settled(self.con)
             self.report.recovered = {"run_id": settled.run_id, "fates": settled.fates}
@@ -181,8 +181,9 @@ class _Run:
         """Compile the actions and count their operations; a dry run builds them all, a real run writes the rows
         settled without delivery (the rest are written ahead chunk by chunk while delivering)."""
         report = self.report
-        operations = plan_operations(self.con, sync_name=self.sync_name, sync=self.sync,
-                                     overrides=self.project.actions, run_id=report.run_id, config_hash=self.config_hash)
+        run_no = 0 if report.dry_run else self.state.next_run_no()
+        operations = plan_operations(self.con, sync_name=self.sync_name, sync=self.sync, overrides=self.project.actions,
+                                     run_id=report.run_id, config_hash=self.config_hash, run_no=run_no)
         report.operations_by_action, report.operations = operations.by_action, operations.total
         report.warnings.extend(operations.warnings)
         report.rejected = report.contract_violations
@@ -193,8 +194,8 @@ class _Run:
             return operations
         whole_model = self.window is None and (watermark == 0 or not uses_last_sync_time(
             self.project.model_sql(self.sync_name)))
-        write_settled_rows(self.con, run_id=report.run_id, config_hash=self.config_hash, watermark=watermark,
-                           whole_model=whole_model)
+        write_settled_rows(self.con, run_id=report.run_id, run_no=run_no, config_hash=self.config_hash,
+                           watermark=watermark, whole_model=whole_model)
         return operations
 
     # ------------------------------------------------------------ deliver, commit
@@ -204,7 +205,7 @@ class _Run:
         deliver = self.deliver_fn
         if deliver is None:
             from cio_retl.delivery import deliver
-        writer = OutcomeWriter(self.con, on_group=self.state.checkpoints.committed_outcomes)
+        writer = OutcomeWriter(self.con, operations.run_no, on_group=self.state.checkpoints.committed_outcomes)
         failure: BaseException | None = None
         stats: Any = None
         stream = operations.stream(on_written=lambda: self.state.checkpoints.wrote_ahead(self.con))
@@ -222,7 +223,7 @@ class _Run:
                 failure = failure or exc
         with self.timer("commit"):
             try:
-                settled = settle(self.con, watermark=watermark)
+                settled = settle(self.con, watermark=watermark, history_runs=self.project.history_runs)
                 self.state.checkpoints.settled(self.con)
             except BaseException:
                 if failure is not None:

@@ -50,6 +50,7 @@ class Operations:
     tables: list[_CallsTable]
     run_id: str
     config_hash: str
+    run_no: int = 0
     by_action: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -92,7 +93,7 @@ class Operations:
             INSERT INTO pending_rows BY NAME
             SELECT _seq AS row_id, _key, _hash, _change, {idents}, {quote_str(self.run_id)} AS run_id,
                    {quote_str(self.config_hash)} AS config_hash, {quote_str(table.skip_reason)} AS reason,
-                   ({matches})::INTEGER AS n_ops, _nulls AS nulls
+                   ({matches})::INTEGER AS n_ops, _nulls AS nulls, {int(self.run_no)} AS run_no
               FROM {table.name} WHERE _seq >= {lo} AND _seq < {hi}""")
 
     def _operations(self, table: _CallsTable, actions: list[CompiledAction], lo: int, hi: int) -> Iterator[pa.RecordBatch]:
@@ -113,7 +114,7 @@ _EMPTY_OPERATIONS = ("SELECT NULL::BIGINT AS op_id, NULL::INTEGER AS priority, N
 
 
 def plan_operations(con: duckdb.DuckDBPyConnection, *, sync_name: str, sync: Sync,
-                    overrides: dict[str, ActionOverride], run_id: str, config_hash: str) -> Operations:
+                    overrides: dict[str, ActionOverride], run_id: str, config_hash: str, run_no: int = 0) -> Operations:
     """Compile the actions against both calls views and count, in one scan each, the operations they make."""
     tables, by_action, warnings = [], {}, []
     for name, deletes in (("calls", False), ("delete_calls", True)):
@@ -129,11 +130,11 @@ def plan_operations(con: duckdb.DuckDBPyConnection, *, sync_name: str, sync: Syn
         warnings += [f"{label} ({count} row(s))" for label, count in count_warnings(con, active, name).items()]
         tables.append(_CallsTable(name, active, (n, low if n else 0, high if n else -1),
                                   skip_reason(sync, overrides, deletes=deletes)))
-    return Operations(con, tables, run_id, config_hash, dict(sorted(by_action.items())), warnings)
+    return Operations(con, tables, run_id, config_hash, run_no, dict(sorted(by_action.items())), warnings)
 
 
-def write_settled_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, config_hash: str, watermark: int,
-                       whole_model: bool) -> None:
+def write_settled_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, run_no: int, config_hash: str,
+                       watermark: int, whole_model: bool) -> None:
     """Rows settled without delivery, in one transaction: key violations (rejections at once) and append-mode
     changes that are not re-sent (written ahead with their fate)."""
     idents = ", ".join(f"{IDENT_PREFIX}{c} AS {c}" for c in IDENTITY_COLUMNS)
@@ -145,7 +146,7 @@ def write_settled_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, config_ha
             INSERT INTO pending_rows BY NAME
             SELECT _seq AS row_id, _key, _hash, 'changed' AS _change, {idents}, {quote_str(run_id)} AS run_id,
                    {quote_str(config_hash)} AS config_hash, '{UNSENT_CHANGE}' AS fate, {reason} AS reason, 0 AS n_ops,
-                   _nulls AS nulls
+                   _nulls AS nulls, {int(run_no)} AS run_no
               FROM unsent_calls""")
         con.execute("COMMIT")
     except BaseException:

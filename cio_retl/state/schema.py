@@ -26,13 +26,16 @@ CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR);
 -- nulls: the row's attribute columns that were NULL when it was accepted (the clear guard compares with them).
 CREATE TABLE IF NOT EXISTS snapshot (_key VARCHAR, _hash UBIGINT, {_IDENTS_DDL}, committed_at TIMESTAMPTZ,
     config_hash VARCHAR, fate VARCHAR, reason VARCHAR, run_id VARCHAR, nulls VARCHAR[]);
--- The write-ahead of the current run: every row it must settle and how many operations it needs (n_ops),
+-- The write-ahead, per run (run_no): every row the run must settle and how many operations it needs (n_ops),
 -- committed before any of them is sent. fate is preset for rows settled without delivery (append changes);
--- reason says why, should no action match the row.
+-- reason says why, should no action match the row. Runs up to meta `settled_through` are settled; the last
+-- `history_runs` of them are kept so `explain` can show what happened to a row.
 CREATE TABLE IF NOT EXISTS pending_rows (row_id BIGINT, _key VARCHAR, _hash UBIGINT, _change VARCHAR, {_IDENTS_DDL},
-    run_id VARCHAR, config_hash VARCHAR, fate VARCHAR, reason VARCHAR, n_ops INTEGER, nulls VARCHAR[]);
--- Delivery answers, appended in commit groups while the run delivers (op_id = row_id * {OP_SLOTS} + action).
-CREATE TABLE IF NOT EXISTS outcomes (op_id BIGINT, status VARCHAR, status_code INTEGER, reason VARCHAR, body VARCHAR);
+    run_id VARCHAR, config_hash VARCHAR, fate VARCHAR, reason VARCHAR, n_ops INTEGER, nulls VARCHAR[], run_no INTEGER);
+-- Delivery answers, appended in commit groups while a run delivers (op_id = row_id * {OP_SLOTS} + action);
+-- body only for refused operations.
+CREATE TABLE IF NOT EXISTS outcomes (op_id BIGINT, status VARCHAR, status_code INTEGER, reason VARCHAR, body VARCHAR,
+    run_no INTEGER, answered_at TIMESTAMPTZ);
 -- Rows refused by Customer.io or a local check; `watermark` is the {{{{ last_sync_time }}}} the row was first
 -- read with, so an incremental model reads it again until it is delivered or stuck.
 CREATE TABLE IF NOT EXISTS rejections (_key VARCHAR, action VARCHAR, status_code INTEGER, reason VARCHAR,
@@ -52,6 +55,9 @@ _ADDED_COLUMNS = (
     ("snapshot", "run_id", "VARCHAR", None),
     ("snapshot", "nulls", "VARCHAR[]", None),
     ("pending_rows", "nulls", "VARCHAR[]", None),
+    ("pending_rows", "run_no", "INTEGER", "0"),
+    ("outcomes", "run_no", "INTEGER", "0"),
+    ("outcomes", "answered_at", "TIMESTAMPTZ", None),
     ("rejections", "watermark", "BIGINT", None),
     ("runs", "skipped", "BIGINT", None),
     ("runs", "unchanged", "BIGINT", None),

@@ -95,6 +95,12 @@ class StateStore:
         return self.con.execute(f"SELECT count(*) FROM snapshot sn WHERE {stale_sql('sn', config_hash, append=append)}"
                                 ).fetchall()[0][0]
 
+    def next_run_no(self) -> int:
+        """Number a new run (its write-ahead rows and outcomes carry it), committed at once."""
+        run_no = int(self.get_meta("run_no") or 0) + 1
+        self.set_meta("run_no", str(run_no))
+        return run_no
+
     def hash_function_changed(self) -> bool:
         """Does this engine hash rows differently from the one that wrote the snapshot (a DuckDB upgrade)?"""
         stored = self.get_meta("hash_probe")

@@ -233,7 +233,7 @@ def test_append_mode_counts_a_changed_row_once(make_project, warehouse_sql) -> N
 
 def test_the_outcome_writer_stops_and_closes_its_cursor_when_a_write_fails(tmp_path) -> None:
     con = duckdb.connect(str(tmp_path / "state.duckdb"))  # no `outcomes` table: every write fails
-    writer = OutcomeWriter(con)
+    writer = OutcomeWriter(con, 1)
     with pytest.raises(duckdb.CatalogException):
         for i in range(50):
             writer([Outcome(i, "accepted", 200, None)])
@@ -248,8 +248,9 @@ def test_the_outcome_writer_stops_and_closes_its_cursor_when_a_write_fails(tmp_p
 
 def test_the_outcome_writer_commits_in_groups(tmp_path) -> None:
     con = duckdb.connect(str(tmp_path / "state.duckdb"))
-    con.execute("CREATE TABLE outcomes (op_id BIGINT, status VARCHAR, status_code INTEGER, reason VARCHAR, body VARCHAR)")
-    writer = OutcomeWriter(con)
+    con.execute("CREATE TABLE outcomes (op_id BIGINT, status VARCHAR, status_code INTEGER, reason VARCHAR, body VARCHAR, "
+                "run_no INTEGER, answered_at TIMESTAMPTZ)")
+    writer = OutcomeWriter(con, 1)
     for i in range(2000):
         writer([Outcome(i, "accepted", 200, None)])
     writer.close()

@@ -193,10 +193,12 @@ def test_outcomes_recorded_but_not_settled_are_committed_by_the_next_run(make_pr
     with StateStore.open(project.state_path(), "people", run_id="crashed") as state:
         for i in range(1, 5):  # each needs one operation, op_id = row_id * 16 + 1 (createUpdatePerson)
             state.con.execute("INSERT INTO pending_rows BY NAME SELECT ? AS row_id, ? AS _key, ? AS _hash, "
-                              "'added' AS _change, ? AS user_id, 'crashed' AS run_id, ? AS config_hash, 1 AS n_ops",
+                              "'added' AS _change, ? AS user_id, 'crashed' AS run_id, ? AS config_hash, 1 AS n_ops, "
+                              "1 AS run_no",
                               [i, f"u{i}", hashes[f"u{i}"], f"u{i}", config_hash])
-        state.con.execute("INSERT INTO outcomes BY NAME SELECT i * 16 AS op_id, 'accepted' AS status, 200 AS status_code "
-                          "FROM range(1, 4) t(i)")
+        state.con.execute("INSERT INTO outcomes BY NAME SELECT i * 16 AS op_id, 'accepted' AS status, 200 AS status_code, "
+                          "1 AS run_no FROM range(1, 4) t(i)")
+        state.set_meta("run_no", "1")
     rerun = RecordingDelivery()
     report = run_sync(project, "people", deliver=rerun)
     assert "u1" not in ids(rerun.sent, "identify") and "u4" in ids(rerun.sent, "identify")
