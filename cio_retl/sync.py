@@ -52,8 +52,8 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
     started, clock = datetime.now(timezone.utc), time.monotonic()
     command = "dry-run" if dry_run else "run"
     config_hash = project.config_hash(sync_name)
-    with StateStore.open(project.state_path(), sync_name, run_id=report.run_id, command=command,
-                         memory_limit=project.memory_limit) as state:
+    with StateStore.open(project.state_location(), sync_name, run_id=report.run_id, command=command,
+                         memory_limit=project.memory_limit, lease_s=project.state_lease_s) as state:
         try:
             _Run(project, sync_name, sync, state, report, config_hash, window=window,
                  allow_mass_delete=allow_mass_delete, progress=Progress(enabled=progress), deliver=deliver).run()
@@ -195,7 +195,8 @@ class _Run:
         stats: Any = None
         total = self.con.execute("SELECT count(*) FROM ops WHERE status = 'pending'").fetchall()[0][0]
         try:
-            with self.timer("deliver"), self.progress.task("deliver", self.sync_name, total=total) as advance:
+            with self.timer("deliver"), self.progress.task("deliver", self.sync_name, total=total) as advance, \
+                    self.state.delivery_slot(self.project.destination):
                 stats = deliver(_pending_batches(self.con), self.project.destination, on_outcomes=writer,
                                 sync=self.sync_name, progress=advance)
         except BaseException as exc:  # settle first, then raise it
