@@ -142,7 +142,10 @@ class Bucket:
                 raise self._error("cannot delete objects in", exc) from exc
 
     def _error(self, what: str, exc: BaseException) -> StateError:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        text = str(exc).strip()
+        first_line = (text.splitlines() or [type(exc).__name__])[0].split(": <?xml")[0][:300]
+        if "NoSuchBucket" in text or "NoSuchContainer" in text or "bucket does not exist" in text.lower():
+            first_line = f"the bucket does not exist ({first_line})"
         return StateError(self.sync, f"state {what} {self.url}: {first_line}", hint=CREDENTIALS_HINT)
 
 
