@@ -4,6 +4,7 @@ checkpoint durable by uploading parts and committing the manifest (see state/man
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -29,6 +30,8 @@ MAX_DELTAS = 16
 COMPACT_FRACTION = 0.10
 COMPACT_MIN_ROWS = 100_000
 MAX_RUN_PARTS = 32
+# Where working copies go (default: the system's temporary folder, $TMPDIR): e.g. a pod's emptyDir volume.
+WORK_DIR_ENV = "CIO_RETL_WORK_DIR"
 
 
 class RemoteState(Checkpoints):
@@ -234,7 +237,7 @@ def open_remote(url: str, sync: str, *, run_id: str, command: str, lease_s: floa
                               hint="wait for that run to finish; if it crashed, its lease expires by itself and the "
                                    "next run takes over and finishes what it left")
     lease.start_renewing()
-    workdir = Path(tempfile.mkdtemp(prefix=f"cio-retl-{sync}-"))
+    workdir = _workdir(sync)
     try:
         path = workdir / f"{sync}.duckdb"
         with connect(path, workdir / "tmp") as con:
@@ -253,6 +256,13 @@ def open_remote(url: str, sync: str, *, run_id: str, command: str, lease_s: floa
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _workdir(sync: str, kind: str = "") -> Path:
+    folder = os.environ.get(WORK_DIR_ENV) or None
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"cio-retl-{sync}-{kind}", dir=folder))
+
+
 def _close_quietly(state: RemoteState, con: duckdb.DuckDBPyConnection) -> None:
     try:
         state.close(con)
@@ -264,7 +274,7 @@ def _close_quietly(state: RemoteState, con: duckdb.DuckDBPyConnection) -> None:
 def read_remote(url: str, sync: str, connect: Connect) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """A read-only working copy of a sync's last checkpoint (no lease); None when the sync never ran."""
     bucket = Bucket(url, sync)
-    workdir = Path(tempfile.mkdtemp(prefix=f"cio-retl-{sync}-read-"))
+    workdir = _workdir(sync, "read-")
     try:
         state = RemoteState(bucket, sync, "read", workdir, None)
         if bucket.read(state.file.path) is None:
