@@ -93,7 +93,9 @@ class RemoteState(Checkpoints):
         _, ops_size = self._put(con, "SELECT * FROM ops", f"{wal}/ops.parquet")
         write_ahead = WriteAhead(run_id=self.run_id, pending_rows=f"{wal}/pending_rows.parquet",
                                  ops=f"{wal}/ops.parquet", rows=rows)
+        before = self.manifest
         self._commit({"write_ahead": write_ahead, **self._rejections(con)})
+        self._drop(before, [])  # a replaced rejections part
         self.touched = rows_part
         self._count("wrote_ahead", size + ops_size, started)
 
