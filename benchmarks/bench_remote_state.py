@@ -138,8 +138,8 @@ def checkpoints(rows: int, s3_url: str, group: int = 1000) -> None:
     print(f"checkpoints of a {rows:,}-row snapshot, 1% changed ({len(op_ids):,} operations, groups of {group}):")
     print(f"  settle (local DuckDB, for reference): {settle_s:.2f} s")
     for name, entry in [("settled, a new snapshot base", base), *state.stats.items(), *restored.stats.items()]:
-        per = f", {entry['bytes'] / entry['count'] / 1e3:.1f} KB and {entry['seconds'] / entry['count'] * 1e3:.1f} ms each" \
-            if entry["count"] > 1 else ""
+        n = entry["count"]
+        per = f", {entry['bytes'] / n / 1e3:.1f} KB and {entry['seconds'] / n * 1e3:.1f} ms each" if n > 1 else ""
         print(f"  {name}: {entry['count']}× {entry['bytes'] / 1e6:.1f} MB in {entry['seconds']:.2f} s{per}")
     print(f"  peak RSS so far {peak_rss_mb():.0f} MB")
     shutil.rmtree(folder, ignore_errors=True)

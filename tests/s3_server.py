@@ -6,11 +6,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -45,14 +47,16 @@ class S3:
 def moto_server() -> Iterator[S3]:
     """Start `moto.server` on a free loopback port, create the bucket, stop it afterwards."""
     port = _free_port()
+    # Its request log goes to a file: a pipe nobody reads fills up after a few hundred requests and hangs moto.
+    log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log", delete=False)
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if server.poll() is not None:
-                raise RuntimeError(f"moto server exited: {server.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"moto server exited: {Path(log.name).read_text()[-2000:]}")
             try:
                 httpx.get(endpoint + "/moto-api/", timeout=1)
                 break
@@ -69,6 +73,8 @@ def moto_server() -> Iterator[S3]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        log.close()
+        os.unlink(log.name)
 
 
 if __name__ == "__main__":  # for benchmarks by hand: print the environment, serve until Ctrl-C

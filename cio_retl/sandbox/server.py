@@ -122,9 +122,10 @@ class Sandbox:
 
     # ------------------------------------------------------------ one request
 
-    def handle(self, method: str, path: str, authorization: str | None, body: bytes) -> Reply | None:
+    def handle(self, method: str, path: str, authorization: str | None, body: bytes,
+               received: float | None = None) -> Reply | None:
         """Answer one request; None means drop the connection without an answer."""
-        received = time.monotonic()
+        received = received or time.monotonic()
         path = path.split("?", 1)[0]
         if method == "GET" and path == "/_sandbox/dump":  # loopback admin endpoint: what the sandbox holds
             return Reply(200, json.dumps(self.dump()).encode())
@@ -135,7 +136,8 @@ class Sandbox:
             body_out = {"url": self.url, "region": self.region, "environment_id": 1}
             return self._logged(method, path, body, received, Reply(200, json.dumps(body_out).encode()))
         if method != "POST" or path not in (BATCH, ENTITY, METRICS):
-            return self._logged(method, path, body, received, Reply(404, _errors({"reason": "not_found", "message": path})))
+            return self._logged(method, path, body, received,
+                                Reply(404, _errors({"reason": "not_found", "message": path})))
         with self._lock:
             self._counter += 1
             number = self._counter
@@ -260,10 +262,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("POST")
 
     def _serve(self, method: str) -> None:
+        received = time.monotonic()  # before reading the body: the arrival, not when a busy server got to it
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         try:
-            reply = self.server.sandbox.handle(method, self.path, self.headers.get("Authorization"), body)
+            reply = self.server.sandbox.handle(method, self.path, self.headers.get("Authorization"), body, received)
         except Exception as exc:  # a sandbox bug must look like a 500, not a hung client
             reply = Reply(500, _errors({"reason": "sandbox_error", "message": f"{type(exc).__name__}: {exc}"}))
         if reply is None:

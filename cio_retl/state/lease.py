@@ -1,4 +1,4 @@
-"""Leases on object storage: one holder at a time by conditional writes, renewed by a thread, taken over once expired."""
+"""Leases on object storage: one holder at a time by conditional writes, renewed by a thread, taken over on expiry."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The manifest of a sync's state on object storage: which Parquet parts make up each table, written by compare-and-swap.
+"""The manifest of a sync's state on object storage: the Parquet parts of each table, written by compare-and-swap.
 
 Layout under `<state URL>/<sync>/`:
     manifest.json                         this file: the one object whose write commits a checkpoint

@@ -19,7 +19,8 @@ def test_the_helm_values_configure_the_instance_of_deploy_dagster_yaml() -> None
     pools, runs = instance["concurrency"]["pools"], instance["concurrency"]["runs"]
     helm = values["concurrency"]
     assert helm["enabled"] is True
-    assert (helm["pools"]["granularity"], helm["pools"]["defaultLimit"]) == (pools["granularity"], pools["default_limit"])
+    assert helm["pools"]["granularity"] == pools["granularity"]
+    assert helm["pools"]["defaultLimit"] == pools["default_limit"]
     assert helm["runs"]["maxConcurrentRuns"] == runs["max_concurrent_runs"]
     assert helm["runs"]["tagConcurrencyLimits"] == runs["tag_concurrency_limits"]
     assert values["dagsterDaemon"]["runCoordinator"]["type"] == instance["run_coordinator"]["class"]

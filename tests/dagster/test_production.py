@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 import yaml
 
@@ -36,11 +35,12 @@ def fresh_database(pg_url: str, name: str) -> str:
     return pg_url.replace("postgresql+psycopg://", "postgresql+psycopg2://").rsplit("/", 1)[0] + "/" + name
 
 
-def wait_for_run(instance: dg.DagsterInstance, known: set[str], daemon: subprocess.Popen) -> dg.DagsterRun:
+def wait_for_run(instance: dg.DagsterInstance, known: set[str], daemon: subprocess.Popen,
+                 log: Path) -> dg.DagsterRun:
     """The run launched after `known`, once it has finished."""
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while True:
-        assert daemon.poll() is None, daemon.communicate()[1][-3000:]
+        assert daemon.poll() is None, log.read_text()[-3000:]
         runs = [run for run in instance.get_runs() if run.run_id not in known]
         if runs and runs[0].is_finished:
             return runs[0]
@@ -68,8 +68,10 @@ def test_a_wiped_working_folder_sends_nothing_the_second_time(pg_url, s3, sandbo
     for name in ("DAGSTER_HOME", "DAGSTER_PG_URL"):
         monkeypatch.setenv(name, env[name])
 
-    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env=env, cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    daemon_log = tmp_path / "daemon.log"  # a file, not a pipe: the daemon logs all the time
+    with open(daemon_log, "w") as log:
+        daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env=env, cwd=tmp_path,
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         with dg.DagsterInstance.get() as instance:
             finished = []
@@ -78,7 +80,7 @@ def test_a_wiped_working_folder_sends_nothing_the_second_time(pg_url, s3, sandbo
                                            "-j", "people_sync"], env=env, cwd=tmp_path, capture_output=True,
                                           text=True, timeout=RUN_TIMEOUT_S)
                 assert launched.returncode == 0, launched.stderr[-3000:]
-                run = wait_for_run(instance, {r.run_id for r in finished}, daemon)
+                run = wait_for_run(instance, {r.run_id for r in finished}, daemon, daemon_log)
                 assert run.status == dg.DagsterRunStatus.SUCCESS, [e.message for e in instance.all_logs(run.run_id)]
                 finished.append(run)
                 assert list(machine.iterdir()) == []  # the run deleted its working copy …

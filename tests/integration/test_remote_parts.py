@@ -17,7 +17,7 @@ from cio_retl.config import load_project
 from cio_retl.delivery import deliver
 from cio_retl.errors import ConfigError, StateError, SyncError
 from cio_retl.state.lease import Lease
-from cio_retl.state.manifest import Manifest, ManifestFile
+from cio_retl.state.manifest import ManifestFile
 from cio_retl.state.objectstore import Bucket
 from cio_retl.state.store import StateStore
 from cio_retl.sync import run_sync
@@ -186,5 +186,6 @@ def test_a_missing_bucket_fails_the_run_naming_the_sync_and_what_to_check(s3, tm
     warehouse(tmp_path, "CREATE TABLE people AS SELECT 'u1' AS user_id")
     project = project_at(tmp_path, "s3://no-such-bucket/prefix")
     with pytest.raises(StateError, match=r"sync 'people': state cannot write people/lease.json in "
-                                         r"s3://no-such-bucket/prefix: the bucket does not exist.*\n.*AWS_ENDPOINT_URL"):
+                                         r"s3://no-such-bucket/prefix: the bucket does not exist.*\n"
+                                         r".*AWS_ENDPOINT_URL"):
         run_sync(project, "people")

@@ -30,7 +30,8 @@ def test_the_shares_of_all_runs_add_up_to_at_most_one_runs_whole_budget() -> Non
 def test_a_workspace_is_its_host_and_site_id() -> None:
     us = Destination(site_id="a").base_url
     assert workspace_key(us, "a") == workspace_key(us + "/", "a")
-    assert len({workspace_key(us, "a"), workspace_key(us, "b"), workspace_key(Destination(region="eu").base_url, "a")}) == 3
+    eu = Destination(region="eu").base_url
+    assert len({workspace_key(us, "a"), workspace_key(us, "b"), workspace_key(eu, "a")}) == 3
 
 
 @pytest.mark.parametrize(("state", "remote", "problem"), [
