@@ -141,7 +141,7 @@ def status(config: ConfigOption = None,
         table.add_column(column)
     notes = []
     for name in project.syncs:
-        rows = recent_runs(project.state_path(), name, runs)
+        rows = recent_runs(project.state_location(), name, runs)
         if isinstance(rows, StateUnavailable):
             notes.append(f"{name}: {rows.reason}")
             continue
@@ -161,7 +161,7 @@ def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: C
     """Rows refused (by Customer.io or a local check) and rows no action matched (skipped), with the reason."""
     project = _load(config, "none")
     project.sync(sync)
-    rows = open_rejections(project.state_path(), sync, limit)
+    rows = open_rejections(project.state_location(), sync, limit)
     if isinstance(rows, StateUnavailable):
         rows = []
     if as_json:

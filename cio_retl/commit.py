@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,10 +95,10 @@ class OutcomeWriter:
                     group, self._waiting = self._waiting, []
                 if not group:
                     return  # closing, and everything is committed
-                table = pa.concat_tables(group)
+                table = stamped(pa.concat_tables(group), self.run_no)
                 if self._error is None:
                     try:
-                        append_outcomes(self._cursor, table, self.run_no)
+                        append_outcomes(self._cursor, table)
                         if self.on_group is not None:
                             self.on_group(table)
                         self.groups += 1
@@ -110,11 +111,18 @@ class OutcomeWriter:
             self._cursor.close()
 
 
-def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: pa.Table | list[Any], run_no: int) -> None:
-    """Append outcomes of run `run_no` to the `outcomes` table in one committed statement."""
-    con.register("outcome_group", as_outcome_table(outcomes))
+def stamped(outcomes: pa.Table, run_no: int) -> pa.Table:
+    """Outcomes with the columns the `outcomes` table adds: the run's number and when they were answered."""
+    n = outcomes.num_rows
+    return (outcomes.append_column("run_no", pa.array([run_no] * n, pa.int32()))
+            .append_column("answered_at", pa.array([datetime.now(timezone.utc)] * n, pa.timestamp("us", tz="UTC"))))
+
+
+def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: pa.Table) -> None:
+    """Append stamped outcomes to the `outcomes` table in one committed statement."""
+    con.register("outcome_group", outcomes)
     try:
-        con.execute(f"INSERT INTO outcomes BY NAME SELECT *, {int(run_no)} AS run_no, now() AS answered_at FROM outcome_group")
+        con.execute("INSERT INTO outcomes BY NAME SELECT * FROM outcome_group")
     finally:
         con.unregister("outcome_group")
 

@@ -19,6 +19,7 @@ from cio_retl.actions.catalog import UI_ONLY_FIELDS
 from cio_retl.errors import ConfigError
 from cio_retl.suggest import did_you_mean
 from cio_retl.validation_messages import describe
+from cio_retl.state.objectstore import is_remote, url_problem
 
 DEFAULT_CONFIG = "cio_retl.yaml"
 CONFIG_ENV = "CIO_RETL_CONFIG"
@@ -94,7 +95,11 @@ class Destination(_Model):
     site_id: str = Field("", description="Site ID of the workspace's Track API credentials.")
     api_key: SecretStr = Field(SecretStr(""), description="Track API key (not an App API key).")
     url: str | None = Field(None, description="Base-URL override, e.g. the local sandbox.")
-    requests_per_second: float = Field(100, gt=0, description="Request-rate budget shared by all senders.")
+    requests_per_second: float = Field(100, gt=0, description="The workspace's request-rate budget, shared by every "
+                                       "run sending to it at the same time.")
+    concurrent_runs: int = Field(1, ge=1, le=32, description="Runs that may send to this workspace at once; each gets "
+                                 "requests_per_second / concurrent_runs, and more wait. Set the Dagster pool limit "
+                                 "to the same number.")
     max_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight at once.")
     timeout_s: float = Field(30, gt=0, description="Per-request timeout in seconds.")
     max_attempts: int = Field(6, ge=1, le=20, description="Attempts per request before rows are left pending.")
@@ -219,6 +224,11 @@ class Project(_Model):
     """A whole project file."""
 
     state: str = Field(".cio_retl", description="Folder of the state: one DuckDB file and one lock file per sync.")
+    state: str = Field(".cio_retl", description="Where each sync's state lives: a folder (one DuckDB file and one lock "
+                       "file per sync), or object storage: s3://bucket/prefix, gs://bucket/prefix, "
+                       "az://container/prefix (credentials from the cloud's environment; see docs/state.md).")
+    state_lease_s: float = Field(60, ge=1, description="Object-storage state: how long a run's lease on a sync lasts "
+                                 "unrenewed (renewed every third of it); a crashed run's sync is taken over after it.")
     history_runs: int = Field(10, ge=1, description="Runs whose rows and operations `cio-retl explain` can show; "
                               "older ones are pruned from the state file.")
     memory_limit: str = Field("192MB", description="DuckDB memory for the diff and the operations log; more spills "
@@ -229,6 +239,14 @@ class Project(_Model):
     actions: dict[str, ActionOverride] = Field(default_factory=dict, description="Overrides of destination actions.")
     root: Path = Field(Path("."), exclude=True, description="Folder of the project file (set by load_project).")
 
+    @field_validator("state")
+    @classmethod
+    def _state_is_a_folder_or_a_bucket(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> Project:
         if (info.context or {}).get(_REFERENCES_CHECKED):  # load_project checked them, with everything else
@@ -238,8 +256,15 @@ class Project(_Model):
             raise ValueError("; ".join(problems))
         return self
 
+    def state_location(self) -> Path | str:
+        """The state: an object-storage URL as written, or the folder's absolute path."""
+        return self.state if is_remote(self.state) else self.resolve(self.state)
+
     def state_path(self) -> Path:
-        """Absolute path of the state folder."""
+        """Absolute path of the state folder (a project whose state is on object storage has none)."""
+        if is_remote(self.state):
+            raise ConfigError(f"state: {self.state} is on object storage, not a folder",
+                              hint="this command needs a local state folder")
         return self.resolve(self.state)
 
     def resolve(self, relative: str) -> Path:

@@ -7,7 +7,8 @@
     │   ├── ModelContractError        the model lacks columns the call type needs
     │   ├── MassDeleteError           a mirror run would delete too much of the snapshot
     │   ├── MassClearError            a run would set one attribute to null for too many people/objects
-    │   ├── SyncLockedError           another run of the same sync holds the lock
+    │   ├── SyncLockedError           another run of the same sync holds the lock (or lease)
+    │   ├── StateError                the object-storage state cannot be read or written; a lost lease
     │   └── DestinationError          Customer.io refused the run as a whole
     │       ├── DestinationAuthError  401/403: wrong key type, site id or region
     │       └── DeliveryIncompleteError  operations still pending after the run's retries
@@ -77,6 +78,10 @@ class MassClearError(SyncError):
 
 class SyncLockedError(SyncError):
     """Another run of the same sync holds the lock."""
+
+
+class StateError(SyncError):
+    """The state on object storage cannot be read or written, or this run lost its lease on it."""
 
 
 class DestinationError(SyncError):

@@ -54,8 +54,8 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
     started, clock = datetime.now(timezone.utc), time.monotonic()
     command = "dry-run" if dry_run else "run"
     config_hash = project.config_hash(sync_name)
-    with StateStore.open(project.state_path(), sync_name, run_id=report.run_id, command=command,
-                         memory_limit=project.memory_limit) as state:
+    with StateStore.open(project.state_location(), sync_name, run_id=report.run_id, command=command,
+                         memory_limit=project.memory_limit, lease_s=project.state_lease_s) as state:
         try:
             schema = _Run(project, sync_name, sync, state, report, config_hash, window=window,
                           allowed={"mass_delete": allow_mass_delete, "clear": allow_clear},
@@ -65,6 +65,7 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
                 # The run's start, not its end: rows written while this run extracted are read again next time.
                 state.set_meta("last_success_started_at", str(int(started.timestamp())))
                 state.set_meta("config_hash", config_hash)
+                state.set_meta("hash_probe", state.hash_probe())
         except CioRetlError as exc:
             report.status, report.error = "failed", str(exc)
             raise _as_sync_error(sync_name, exc, report) from exc
@@ -194,8 +195,9 @@ class _Run:
             return operations
         whole_model = self.window is None and (watermark == 0 or not uses_last_sync_time(
             self.project.model_sql(self.sync_name)))
-        write_settled_rows(self.con, run_id=report.run_id, run_no=run_no, config_hash=self.config_hash,
-                           watermark=watermark, whole_model=whole_model)
+        rows = write_settled_rows(self.con, run_id=report.run_id, run_no=run_no, config_hash=self.config_hash,
+                                  watermark=watermark, whole_model=whole_model)
+        self.state.checkpoints.wrote_ahead(self.con, rows)
         return operations
 
     # ------------------------------------------------------------ deliver, commit
@@ -208,9 +210,10 @@ class _Run:
         writer = OutcomeWriter(self.con, operations.run_no, on_group=self.state.checkpoints.committed_outcomes)
         failure: BaseException | None = None
         stats: Any = None
-        stream = operations.stream(on_written=lambda: self.state.checkpoints.wrote_ahead(self.con))
+        stream = operations.stream(on_written=lambda rows: self.state.checkpoints.wrote_ahead(self.con, rows))
         try:
-            with self.timer("deliver"), self.progress.task("deliver", self.sync_name, total=operations.total) as advance:
+            with self.timer("deliver"), self.progress.task("deliver", self.sync_name, total=operations.total) as advance, \
+                    self.state.delivery_slot(self.project.destination, needed=operations.total > 0):
                 stats = deliver(_first_operations(stream, self.report), self.project.destination, on_outcomes=writer,
                                 sync=self.sync_name, progress=advance)
         except BaseException as exc:  # settle first, then raise it

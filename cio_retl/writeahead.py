@@ -58,22 +58,21 @@ class Operations:
     def total(self) -> int:
         return sum(self.by_action.values())
 
-    def stream(self, on_written: Callable[[], None] = lambda: None) -> Iterator[pa.RecordBatch]:
+    def stream(self, on_written: Callable[[str], None] = lambda rows: None) -> Iterator[pa.RecordBatch]:
         """Operations in delivery order (op_id, priority, endpoint, body, reason), each chunk's rows written ahead
-        (committed, then `on_written`) before its operations are built. A table whose actions span several
-        priorities writes all its rows first, then streams one priority after the other."""
+        (committed, then `on_written` with a SQL condition naming those rows) before its operations are built. A
+        table whose actions span several priorities writes all its rows first, then streams one priority after
+        the other."""
         for table in self.tables:
             chunks = list(_chunks(*table.rows))
             priorities = table.priorities()
             if len(priorities) <= 1:
                 for lo, hi in chunks:
-                    self._write_rows(table, lo, hi)
-                    on_written()
+                    on_written(self._write_rows(table, lo, hi))
                     yield from self._operations(table, table.actions, lo, hi)
                 continue
             for lo, hi in chunks:
-                self._write_rows(table, lo, hi)
-                on_written()
+                on_written(self._write_rows(table, lo, hi))
             for priority in priorities:
                 same = [item for item in table.actions if item.action.priority == priority]
                 for lo, hi in chunks:
@@ -86,7 +85,8 @@ class Operations:
         select = " UNION ALL ".join(parts) if parts else _EMPTY_OPERATIONS
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table_name} AS {select}")
 
-    def _write_rows(self, table: _CallsTable, lo: int, hi: int) -> None:
+    def _write_rows(self, table: _CallsTable, lo: int, hi: int) -> str:
+        """Write one chunk's rows ahead; return a SQL condition on `pending_rows` naming exactly them."""
         matches = " + ".join(f"(CASE WHEN {item.trigger_sql} THEN 1 ELSE 0 END)" for item in table.actions) or "0"
         idents = ", ".join(f"{IDENT_PREFIX}{c} AS {c}" for c in IDENTITY_COLUMNS)
         self.con.execute(f"""
@@ -95,6 +95,7 @@ class Operations:
                    {quote_str(self.config_hash)} AS config_hash, {quote_str(table.skip_reason)} AS reason,
                    ({matches})::INTEGER AS n_ops, _nulls AS nulls, {int(self.run_no)} AS run_no
               FROM {table.name} WHERE _seq >= {lo} AND _seq < {hi}""")
+        return f"run_no = {int(self.run_no)} AND fate IS NULL AND row_id >= {lo} AND row_id < {hi}"
 
     def _operations(self, table: _CallsTable, actions: list[CompiledAction], lo: int, hi: int) -> Iterator[pa.RecordBatch]:
         if actions:
@@ -134,9 +135,9 @@ def plan_operations(con: duckdb.DuckDBPyConnection, *, sync_name: str, sync: Syn
 
 
 def write_settled_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, run_no: int, config_hash: str,
-                       watermark: int, whole_model: bool) -> None:
+                       watermark: int, whole_model: bool) -> str:
     """Rows settled without delivery, in one transaction: key violations (rejections at once) and append-mode
-    changes that are not re-sent (written ahead with their fate)."""
+    changes that are not re-sent (written ahead with their fate); return a SQL condition naming the latter."""
     idents = ", ".join(f"{IDENT_PREFIX}{c} AS {c}" for c in IDENTITY_COLUMNS)
     reason = quote_str("append mode sends a row once: a change to it after it was delivered is not re-sent")
     con.execute("BEGIN TRANSACTION")
@@ -152,6 +153,7 @@ def write_settled_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, run_no: i
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return f"run_no = {int(run_no)} AND fate IS NOT NULL"
 
 
 def _chunks(count: int, low: int, high: int) -> Iterator[tuple[int, int]]:

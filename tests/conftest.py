@@ -147,3 +147,20 @@ def run_pg(url: str, sql: str) -> None:
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as con:
         con.execute(sql)
 
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 API (moto's standalone server) on loopback for the whole session; tests use their own prefixes."""
+    from tests.s3_server import moto_server
+
+    with moto_server() as s3:
+        yield s3
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch: pytest.MonkeyPatch):
+    """The S3 server, with this process's environment pointing at it (as a cloud deployment's would)."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return s3_server

@@ -7,6 +7,11 @@ import time
 from collections.abc import Callable
 
 
+def default_burst(rate: float) -> float:
+    """A small burst lets the first requests of a run leave together without exceeding the rate for long."""
+    return max(1.0, min(rate / 10, 10.0))
+
+
 class TokenBucket:
     """Reservation-style token bucket (GCRA): `reserve()` books the next slot and says how long to wait for it.
 
@@ -20,8 +25,7 @@ class TokenBucket:
         self.configured = float(rate)
         self.rate = float(rate)
         self.min_rate = min(min_rate, self.configured)
-        # A small burst lets the first requests of a run leave together without exceeding the rate for long.
-        self.burst = burst if burst is not None else max(1.0, min(self.configured / 10, 10.0))
+        self.burst = burst if burst is not None else default_burst(self.configured)
         self.recovery = recovery
         self.clock = clock
         self._tat = 0.0  # theoretical arrival time of the next request at the current rate

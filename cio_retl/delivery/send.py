@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from cio_retl.config import Destination
 from cio_retl.delivery.batching import Request, pack
+from cio_retl.delivery.budget import run_share
 from cio_retl.delivery.client import TrackClient, TransportFailure, auth_failure, fetch_region
 from cio_retl.delivery.limits import BATCH_PATH, DEFAULT_POLICY, METRICS_PATH, RetryPolicy
 from cio_retl.delivery.outcomes import Verdict, backoff_delay, classify, outcome_table, status_counts
@@ -200,10 +201,11 @@ def deliver(batches: Iterable[pa.RecordBatch], destination: Destination, *, on_o
     Each priority finishes before the next starts. `on_outcomes` and `progress` are called on the caller's
     thread (requests run on `max_concurrency` sender threads), so they may write to DuckDB directly.
     Raises DestinationAuthError on 401/403 and DestinationError when the endpoint cannot take the run at all;
-    outcomes received before that have already been reported. `bucket` lets several runs share one rate.
+    outcomes received before that have already been reported. The default bucket is this run's share of the
+    workspace's budget (delivery/budget.py); `bucket` lets callers pass another.
     """
     stats = DeliveryStats()
-    bucket = bucket or TokenBucket(destination.requests_per_second)
+    bucket = bucket or run_share(destination)
     results: queue.SimpleQueue = queue.SimpleQueue()
     sender = _Sender(destination, sync, bucket, policy, results, stats)
     pool = concurrent.futures.ThreadPoolExecutor(destination.max_concurrency, thread_name_prefix=f"cio-retl-{sync}")

@@ -67,6 +67,7 @@ class LoggedRequest:
     items: int
     at: float               # time.monotonic() when the answer was decided
     fault: str | None = None
+    received: float = 0.0   # time.monotonic() when the request had arrived (what a rate limit counts)
 
 
 def rule_from_text(text: str) -> Rule:
@@ -121,19 +122,22 @@ class Sandbox:
 
     # ------------------------------------------------------------ one request
 
-    def handle(self, method: str, path: str, authorization: str | None, body: bytes) -> Reply | None:
+    def handle(self, method: str, path: str, authorization: str | None, body: bytes,
+               received: float | None = None) -> Reply | None:
         """Answer one request; None means drop the connection without an answer."""
+        received = received or time.monotonic()
         path = path.split("?", 1)[0]
         if method == "GET" and path == "/_sandbox/dump":  # loopback admin endpoint: what the sandbox holds
             return Reply(200, json.dumps(self.dump()).encode())
         if not self._authorized(authorization):
-            return self._logged(method, path, body, Reply(401, _errors({"reason": "unauthorized", "message":
+            return self._logged(method, path, body, received, Reply(401, _errors({"reason": "unauthorized", "message":
                                 "Unauthorized request. Make sure that you provided the right credentials."})))
         if method == "GET" and path == REGION:
             body_out = {"url": self.url, "region": self.region, "environment_id": 1}
-            return self._logged(method, path, body, Reply(200, json.dumps(body_out).encode()))
+            return self._logged(method, path, body, received, Reply(200, json.dumps(body_out).encode()))
         if method != "POST" or path not in (BATCH, ENTITY, METRICS):
-            return self._logged(method, path, body, Reply(404, _errors({"reason": "not_found", "message": path})))
+            return self._logged(method, path, body, received,
+                                Reply(404, _errors({"reason": "not_found", "message": path})))
         with self._lock:
             self._counter += 1
             number = self._counter
@@ -145,16 +149,17 @@ class Sandbox:
         if fault is not None:
             reply, name = fault
             self.requests.append(LoggedRequest(method, path, reply.status if reply else None, len(body), 0,
-                                               time.monotonic(), name))
+                                               time.monotonic(), name, received))
             return reply
         if faults.count_only:
-            return self._logged(method, path, body, Reply(200, b"{}"))
+            return self._logged(method, path, body, received, Reply(200, b"{}"))
         handler = {BATCH: self._batch, ENTITY: self._entity, METRICS: self._metrics}[path]
         reply, items = handler(body)
-        return self._logged(method, path, body, reply, items)
+        return self._logged(method, path, body, received, reply, items)
 
-    def _logged(self, method: str, path: str, body: bytes, reply: Reply, items: int = 0) -> Reply:
-        self.requests.append(LoggedRequest(method, path, reply.status, len(body), items, time.monotonic()))
+    def _logged(self, method: str, path: str, body: bytes, received: float, reply: Reply, items: int = 0) -> Reply:
+        self.requests.append(LoggedRequest(method, path, reply.status, len(body), items, time.monotonic(),
+                                           received=received))
         return reply
 
     def _authorized(self, header: str | None) -> bool:
@@ -257,10 +262,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("POST")
 
     def _serve(self, method: str) -> None:
+        received = time.monotonic()  # before reading the body: the arrival, not when a busy server got to it
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         try:
-            reply = self.server.sandbox.handle(method, self.path, self.headers.get("Authorization"), body)
+            reply = self.server.sandbox.handle(method, self.path, self.headers.get("Authorization"), body, received)
         except Exception as exc:  # a sandbox bug must look like a 500, not a hung client
             reply = Reply(500, _errors({"reason": "sandbox_error", "message": f"{type(exc).__name__}: {exc}"}))
         if reply is None:

@@ -7,35 +7,46 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from cio_retl.errors import SyncError
 from cio_retl.rowhash import engine_probe_sql
+from cio_retl.state.checkpoints import Checkpoints
 from cio_retl.state.lock import sync_lock
+from cio_retl.state.objectstore import is_remote
+from cio_retl.state.remote import open_remote, read_remote
 from cio_retl.state.schema import create_or_upgrade, stale_sql
+from cio_retl.state.slots import delivery_slot, workspace_key
+
+if TYPE_CHECKING:
+    from cio_retl.config import Destination
 
 STUCK_AFTER_ATTEMPTS = 5
+DEFAULT_LEASE_S = 60.0
 
 
-class Checkpoints:
-    """Where a run makes its progress durable beyond the local DuckDB file; nothing to do for a local folder.
-
-    A state on object storage overrides these: the write-ahead once written, each commit group of outcomes
-    (called on the outcome writer's thread), and the snapshot after the commit stage.
-    """
-
-    def wrote_ahead(self, con: duckdb.DuckDBPyConnection) -> None:
-        """The write-ahead (rows to settle and their operations) was committed."""
-
-    def committed_outcomes(self, group: pa.Table) -> None:
-        """One commit group of outcomes (op_id, status, status_code, reason) was appended to `outcomes`."""
-
-    def settled(self, con: duckdb.DuckDBPyConnection) -> None:
-        """The commit stage settled the write-ahead: the snapshot and rejections moved, the write-ahead is empty."""
+@contextmanager
+def _connect(sync: str, memory_limit: str, path: Path,
+             temp_dir: Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[str]]]:
+    """Open a sync's DuckDB file with the session settings every run uses, its tables created or upgraded (and
+    what the upgrade did)."""
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise SyncError(sync, f"cannot open state file {path}: {exc}",
+                        hint="is another tool holding the file open? close it and retry") from exc
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        # Bounded memory: large extracts and operation logs spill to disk instead of growing RSS.
+        con.execute("SET memory_limit = ?", [memory_limit])
+        con.execute(f"SET temp_directory = '{temp_dir}'")
+        yield con, create_or_upgrade(con)
+    finally:
+        con.close()
 
 
 def state_file(state_dir: Path, sync: str) -> Path:
@@ -44,40 +55,52 @@ def state_file(state_dir: Path, sync: str) -> Path:
 
 
 class StateStore:
-    """An open, locked state file of one sync. Use `StateStore.open(...)` as a context manager."""
+    """An open state of one sync, locked (a folder) or leased (object storage). Use `StateStore.open(...)`."""
 
     def __init__(self, sync: str, con: duckdb.DuckDBPyConnection, path: Path,
-                 checkpoints: Checkpoints | None = None) -> None:
+                 checkpoints: Checkpoints | None = None, *, location: Path | str | None = None,
+                 run_id: str = "", lease_s: float = DEFAULT_LEASE_S) -> None:
         self.sync = sync
         self.con = con
         self.path = path
         self.checkpoints = checkpoints or Checkpoints()
         self.notes: list[str] = []  # what opening the file did (an upgrade from an older version)
+        self.location = location if location is not None else path.parent
+        self.run_id, self.lease_s = run_id, lease_s
 
     @classmethod
     @contextmanager
-    def open(cls, state_dir: Path, sync: str, *, run_id: str, command: str = "run",
-             memory_limit: str = "192MB") -> Iterator[StateStore]:
-        """Take the sync's lock (or fail at once naming the holder), then open its DuckDB file."""
+    def open(cls, location: Path | str, sync: str, *, run_id: str, command: str = "run",
+             memory_limit: str = "192MB", lease_s: float = DEFAULT_LEASE_S) -> Iterator[StateStore]:
+        """Take the sync's lock or lease (or fail at once naming the holder), then open its state.
+
+        `location` is a folder (a locked DuckDB file in it) or an s3://, gs://, az:// URL (a leased working copy
+        in a temporary folder, made durable at each checkpoint; see state/remote.py).
+        """
+        options = {"location": location, "run_id": run_id, "lease_s": lease_s}
+        if is_remote(location):
+            with open_remote(str(location), sync, run_id=run_id, command=command, lease_s=lease_s,
+                             connect=partial(_connect, sync, memory_limit)) as (con, path, checkpoints):
+                yield cls(sync, con, path, checkpoints, **options)
+            return
+        state_dir = Path(location)
         state_dir.mkdir(parents=True, exist_ok=True)
         with sync_lock(state_dir / f"{sync}.lock", sync, run_id=run_id, command=command):
             path = state_file(state_dir, sync)
-            try:
-                con = duckdb.connect(str(path))
-            except duckdb.Error as exc:
-                raise SyncError(sync, f"cannot open state file {path}: {exc}",
-                                hint="is another tool holding the file open? close it and retry") from exc
-            try:
-                con.execute("SET TimeZone = 'UTC'")
-                # Bounded memory: large extracts and operation logs spill to disk instead of growing RSS.
-                con.execute("SET memory_limit = ?", [memory_limit])
-                con.execute(f"SET temp_directory = '{state_dir / 'tmp'}'")
-                notes = create_or_upgrade(con)
-                store = cls(sync, con, path)
+            with _connect(sync, memory_limit, path, state_dir / "tmp") as (con, notes):
+                store = cls(sync, con, path, **options)
                 store.notes.extend(notes)
                 yield store
-            finally:
-                con.close()
+
+    @contextmanager
+    def delivery_slot(self, destination: Destination, *, needed: bool = True) -> Iterator[None]:
+        """Hold one of the workspace's `concurrent_runs` delivery slots while sending (none when nothing is sent)."""
+        if not needed:
+            yield
+            return
+        with delivery_slot(self.location, workspace_key(destination.base_url, destination.site_id),
+                           destination.concurrent_runs, sync=self.sync, run_id=self.run_id, lease_s=self.lease_s):
+            yield
 
     # ---------------------------------------------------------------- meta
 
@@ -96,8 +119,10 @@ class StateStore:
                                 ).fetchall()[0][0]
 
     def next_run_no(self) -> int:
-        """Number a new run (its write-ahead rows and outcomes carry it), committed at once."""
-        run_no = int(self.get_meta("run_no") or 0) + 1
+        """Number a new run (its write-ahead rows and outcomes carry it), committed at once; above every number
+        the state holds (a restored write-ahead may be newer than the metadata that came with it)."""
+        held = self.con.execute("SELECT coalesce(max(run_no), 0) FROM pending_rows").fetchall()[0][0]
+        run_no = max(int(self.get_meta("run_no") or 0), int(self.get_meta("settled_through") or 0), held) + 1
         self.set_meta("run_no", str(run_no))
         return run_no
 
@@ -150,9 +175,15 @@ class StateUnavailable:
     reason: str
 
 
-def _read(state_dir: Path, sync: str, sql: str, params: list[Any]) -> list[tuple] | StateUnavailable:
-    """Rows from a sync's state file opened read-only, or why it cannot be read (never run, or a run holds it)."""
-    path = state_file(state_dir, sync)
+def _read(location: Path | str, sync: str, sql: str, params: list[Any]) -> list[tuple] | StateUnavailable:
+    """Rows from a sync's state opened read-only, or why it cannot be read (never run, or a run holds it).
+
+    On object storage: the last checkpoint, restored into a temporary copy (no lease: a run may be going on).
+    """
+    if is_remote(location):
+        with read_remote(str(location), sync, partial(_connect, sync, "192MB")) as con:
+            return StateUnavailable("never run") if con is None else con.execute(sql, params).fetchall()
+    path = state_file(Path(location), sync)
     if not path.exists():
         return StateUnavailable("never run")
     try:
@@ -167,7 +198,7 @@ def _read(state_dir: Path, sync: str, sql: str, params: list[Any]) -> list[tuple
         con.close()
 
 
-def recent_runs(state_dir: Path, sync: str, limit: int) -> list[tuple] | StateUnavailable:
+def recent_runs(state_dir: Path | str, sync: str, limit: int) -> list[tuple] | StateUnavailable:
     """The last `limit` real runs: finished (UTC), status, counts, error."""
     return _read(state_dir, sync, "SELECT strftime(finished_at, '%Y-%m-%d %H:%M:%S'), status, extracted, added, changed, "
                  "removed, accepted, rejected, pending, coalesce(skipped, 0), error FROM runs WHERE NOT dry_run "
@@ -177,7 +208,7 @@ def recent_runs(state_dir: Path, sync: str, limit: int) -> list[tuple] | StateUn
 REJECTION_FIELDS = ("key", "fate", "action", "status_code", "reason", "attempts", "last_seen")
 
 
-def open_rejections(state_dir: Path, sync: str, limit: int) -> list[tuple] | StateUnavailable:
+def open_rejections(state_dir: Path | str, sync: str, limit: int) -> list[tuple] | StateUnavailable:
     """Rows refused (fate `rejected`, most attempts first), then rows no action matched (fate `skipped`)."""
     return _read(state_dir, sync, """
         SELECT _key, fate, action, status_code, reason, attempts, last_seen FROM (

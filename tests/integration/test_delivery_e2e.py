@@ -97,7 +97,7 @@ def test_faults_leave_rows_pending_then_a_rerun_sends_exactly_what_is_missing(sa
 
 def test_sigkill_mid_delivery_then_rerun_matches_the_warehouse(sandbox, project_for, tmp_path) -> None:
     n = 20_000
-    project = project_for(n, requests_per_second=20, max_concurrency=2)
+    project = project_for(n, requests_per_second=20, max_concurrency=2, max_batch_operations=1000)  # 40 requests
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     config = str(tmp_path / "cio_retl.yaml")
     child = subprocess.Popen([sys.executable, "-m", "cio_retl", "run", "people", "orders", "-c", config], env=env,
