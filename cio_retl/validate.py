@@ -71,6 +71,7 @@ def validate_project(project: Project) -> list[Problem]:
             problems.append(Problem("error", where, str(exc).splitlines()[0]))
             continue
         problems += _model_problems(where, sync, model, sample)
+        problems += _partition_problems(where, sync, model)
         schemas[name] = calls_schema(sync, model)
         try:
             compile_enabled(schemas[name], sync_name=name, overrides=project.actions,
@@ -103,6 +104,20 @@ def _model_problems(where: str, sync: Sync, model: pa.Schema, sample: pa.Table |
     if sync.type == "screen" and "name" not in names:
         problems.append(Problem("error", where, "screen sync needs a name column"))
     return problems + _millisecond_problems(where, model, sample)
+
+
+def _partition_problems(where: str, sync: Sync, model: pa.Schema) -> list[Problem]:
+    """partition_by must name a timestamp or date column: partition windows compare it with UTC instants."""
+    if not sync.partition_by:
+        return []
+    if sync.partition_by not in model.names:
+        return [Problem("error", f"{where}.partition_by", f"{sync.partition_by!r} is not a column of the model "
+                        f"(columns: {', '.join(model.names)})")]
+    kind = model.field(sync.partition_by).type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return []
+    return [Problem("error", f"{where}.partition_by", f"{sync.partition_by!r} is a {kind} column; daily partitions "
+                    "need a timestamp or date column: cast it in the model (e.g. CAST(col AS TIMESTAMP))")]
 
 
 def _millisecond_problems(where: str, model: pa.Schema, sample: pa.Table | None) -> list[Problem]:
