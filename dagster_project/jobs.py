@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets import sync_asset_key
-
-SYNC_TAG = "cio_retl/sync"
+from dagster_project.assets import SYNC_TAG, sync_asset_key
 
 
 def sync_job_name(sync_name: str) -> str:
