@@ -156,7 +156,8 @@ class Sync(_Model):
     def _upstream_keys_well_formed(cls, value: str | list[Any] | None) -> str | list[Any] | None:
         for key in _upstream_keys(value) or []:
             if not key or not all(isinstance(part, str) and part for part in key):
-                raise ValueError("asset keys must be non-empty names, e.g. analytics/dim_users or [analytics, dim_users]")
+                raise ValueError("asset keys must be non-empty names, e.g. analytics/dim_users or "
+                                 "[analytics, dim_users]")
         return value
 
     @property

@@ -57,7 +57,8 @@ def test_schedules_follow_each_sync_cron_and_setting(dagster_project) -> None:
 
 def test_the_dagster_block_sets_pool_checks_and_partition_start(dagster_project) -> None:
     defs = dagster_project({**SYNCS, "orders": {**SYNCS["orders"], "partition_start": None}},
-                           dagster={"pool": "cio_prod", "rejection_rate_warn": 0.2, "partition_start": "2024-02-01"}).defs
+                           dagster={"pool": "cio_prod", "rejection_rate_warn": 0.2,
+                                    "partition_start": "2024-02-01"}).defs
     graph = defs.resolve_asset_graph()
     assert defs.resolve_assets_def(sync_asset_key("people")).op.pool == "cio_prod"
     assert graph.get(sync_asset_key("orders")).partitions_def.get_first_partition_key() == "2024-02-01"
@@ -85,7 +86,8 @@ def test_upstream_keys_replace_the_external_warehouse_asset(dagster_project) -> 
         "plain": SYNCS["adhoc"]}).defs
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    parents = {name: graph.get(sync_asset_key(name)).parent_keys for name in ("people", "orders", "adhoc", "raw", "plain")}
+    parents = {name: graph.get(sync_asset_key(name)).parent_keys
+               for name in ("people", "orders", "adhoc", "raw", "plain")}
     assert parents == {"people": {dg.AssetKey(["analytics", "dim_users"])},
                        "orders": {dg.AssetKey(["analytics", "fct_orders"]), dg.AssetKey(["dim_users"])},
                        "adhoc": {dg.AssetKey(["analytics", "dim_users"])}, "raw": set(),

@@ -54,12 +54,12 @@ def free_port() -> int:
 
 def graphql(url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
     """POST a query to the webserver's /graphql; its `data`."""
-    request = urllib.request.Request(f"{url}/graphql", json.dumps({"query": query, "variables": variables or {}}).encode(),
-                                     {"content-type": "application/json"})
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"{url}/graphql", body, {"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.load(response)
-    assert "errors" not in body, body
-    return body["data"]
+        answer = json.load(response)
+    assert "errors" not in answer, answer
+    return answer["data"]
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout_s: float, logs: list[Path], interval_s: float = 1.0) -> Any:

@@ -107,8 +107,8 @@ def test_one_quoting_rule_per_dialect(dialect: str, name: str, quoted: str) -> N
 
 def test_validate_wants_a_timestamp_or_date_partition_column(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute("CREATE TABLE events AS SELECT 'u1' AS user_id, 'o1' AS order_id, TIMESTAMP '2024-03-02' AS ordered_at, "
-                "DATE '2024-03-02' AS day, '2024-03-02' AS day_text")
+    con.execute("CREATE TABLE events AS SELECT 'u1' AS user_id, 'o1' AS order_id, "
+                "TIMESTAMP '2024-03-02' AS ordered_at, DATE '2024-03-02' AS day, '2024-03-02' AS day_text")
     con.close()
     event = {"query": "SELECT * FROM events", "primary_key": "order_id", "type": "track", "event": "Order"}
     write_project(tmp_path, {"type": "duckdb", "path": "w.duckdb"}, {
