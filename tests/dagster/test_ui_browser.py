@@ -87,12 +87,12 @@ def metadata_value(page: Any, key: str) -> str:
     return row.get_by_role("cell").last.inner_text().strip()
 
 
-def switch_on(page: Any, name: str) -> None:
-    """Turn on the schedule or sensor `name` with its switch on the Automation page."""
+def switch_on(ui: Ui, page: Any, name: str) -> None:
+    """Turn on the schedule or sensor `name` with its switch on the Automation page; wait until it is running."""
     row = page.locator("[data-index]").filter(has=page.get_by_text(name, exact=True))
     # The row's first checkbox selects it; the last is the switch, an input hidden under its styled label.
     row.locator("label").last.click()
-    page.wait_for_function("e => e.checked", arg=row.get_by_role("checkbox").last.element_handle(), timeout=30_000)
+    wait_for(f"{name} RUNNING", lambda: instigator_status(ui.url, name) == "RUNNING", RUN_TIMEOUT_S, ui.logs)
 
 
 def launch_backfill(page: Any, url: str, asset: str, partitions: str) -> None:
@@ -113,8 +113,8 @@ def test_backfill_schedule_and_automation_clicked_through_the_ui(ui: Ui, artifac
     with browser_page() as page:
         # Turn the every-minute schedule and the automation sensor on, as a person would.
         open_page(page, f"{ui.url}/automation")
-        switch_on(page, "people_sync_schedule")
-        switch_on(page, "auto_automation")
+        switch_on(ui, page, "people_sync_schedule")
+        switch_on(ui, page, "auto_automation")
         page.screenshot(path=str(artifacts / "1_automation_switched_on.png"))
 
         # Backfill 2024-03-02..2024-03-03 of the partitioned orders sync.
@@ -169,6 +169,14 @@ def sensor_ticks(url: str, sensor: str) -> list[dict[str, Any]]:
         sensorState { ticks(limit: 5) { status } } } } }"""
     selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "sensorName": sensor}
     return graphql(url, query, {"s": selector})["sensorOrError"]["sensorState"]["ticks"]
+
+
+def instigator_status(url: str, name: str) -> str:
+    """RUNNING or STOPPED: the stored state of a schedule or sensor."""
+    query = """query($s: InstigationSelector!) { instigationStateOrError(instigationSelector: $s) {
+        ... on InstigationState { status } } }"""
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "name": name}
+    return graphql(url, query, {"s": selector})["instigationStateOrError"].get("status", "")
 
 
 def backfill_status(url: str) -> str | None:

@@ -95,6 +95,7 @@ def dagster_services(workspace_args: list[str], env: dict[str, str], logs_dir: P
     """dagster-webserver (and dagster-daemon) serving `workspace_args` from the repo root; yields the URL once
     every location is LOADED. Each runs in a session of its own, so stopping it stops the code servers it spawned
     (no `dagster dev`, whose SIGTERM handling depends on job control)."""
+    _create_storage(Path(env["DAGSTER_HOME"]))
     port = free_port()
     commands = {"webserver": [str(BIN / "dagster-webserver"), *workspace_args, "-h", "127.0.0.1", "-p", str(port)]}
     if daemon:
@@ -107,17 +108,29 @@ def dagster_services(workspace_args: list[str], env: dict[str, str], logs_dir: P
                 processes[name] = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
                                                    start_new_session=True)
         url = f"http://127.0.0.1:{port}"
-        wait_for("code locations LOADED", lambda: _loaded(url, locations, processes), STARTUP_TIMEOUT_S, logs)
+        wait_for("code locations LOADED", lambda: _loaded(url, locations, processes, logs), STARTUP_TIMEOUT_S, logs)
         yield url
     finally:
         for process in processes.values():
             _stop(process)
 
 
-def _loaded(url: str, locations: list[str], processes: dict[str, subprocess.Popen]) -> bool:
+def _create_storage(home: Path) -> None:
+    """Create the instance's SQLite storage first: the webserver and the daemon, each creating it at once on a new
+    DAGSTER_HOME, race ("table alembic_version already exists")."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
+        instance.get_asset_keys()
+
+
+def _loaded(url: str, locations: list[str], processes: dict[str, subprocess.Popen], logs: list[Path]) -> bool:
     for name, process in processes.items():
         if process.poll() is not None:
-            pytest.fail(f"dagster {name} exited with {process.returncode}")
+            tails = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs if log.exists())
+            pytest.fail(f"dagster {name} exited with {process.returncode}\n{tails}")
     query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
     try:
         entries = graphql(url, query)["workspaceOrError"]["locationEntries"]
