@@ -115,6 +115,8 @@ def test_backfill_schedule_and_automation_clicked_through_the_ui(ui: Ui, artifac
         open_page(page, f"{ui.url}/automation")
         switch_on(ui, page, "people_sync_schedule")
         switch_on(ui, page, "auto_automation")
+        open_page(page, f"{ui.url}/automation")  # reloaded: both show as on from the instance's stored state
+        page.get_by_text("people_sync_schedule", exact=True).wait_for(timeout=30_000)
         page.screenshot(path=str(artifacts / "1_automation_switched_on.png"))
 
         # Backfill 2024-03-02..2024-03-03 of the partitioned orders sync.
