@@ -1,4 +1,5 @@
-"""Benchmark build_operations: a 10-column identify sync (and a track sync), printing operations per second."""
+"""Benchmark build_operations: a 10-column identify sync, a track sync and an identify sync with a JSON column whose
+every row holds ISO dates in objects and lists (the slow path of JSON timestamp conversion), in operations per second."""
 
 from __future__ import annotations
 
@@ -28,6 +29,15 @@ CREATE OR REPLACE TABLE calls AS SELECT i::VARCHAR AS _key, md5(i::VARCHAR) AS _
 FROM range({n}) t(i)
 """
 
+IDENTIFY_JSON = """
+CREATE OR REPLACE TABLE calls AS SELECT i::VARCHAR AS _key, md5(i::VARCHAR) AS _hash, 'added' AS _change,
+  i::BIGINT AS _seq, 'identify' AS type, 'user-' || i AS userId, NULL::VARCHAR AS anonymousId,
+  {'email': 'u' || i || '@example.com', 'meta': ('{"tier": "gold", "since": "2018-06-10T21:49:44Z", "n": ' || i ||
+   ', "nested": {"at": "2024-01-02", "dates": ["2024-01-02", {"q": "2024-01-03"}]}, "digits": "1704164645"}')::JSON}
+  AS traits
+FROM range({n}) t(i)
+"""
+
 
 def measure(name: str, ddl: str, n: int, repeat: int) -> None:
     con = duckdb.connect()
@@ -52,6 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     measure("identify, 10 columns (user_id, timestamp, 8 traits)", IDENTIFY, args.rows, args.repeat)
     measure("track, 10 columns (user_id, event, timestamp, 8 properties)", TRACK, args.rows, args.repeat)
+    measure("identify, a JSON column with dates in objects and lists in every row", IDENTIFY_JSON, args.rows, args.repeat)
 
 
 if __name__ == "__main__":

@@ -6,19 +6,23 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import duckdb
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from cio_retl.config import Project, load_project
-from cio_retl.errors import CioRetlError, ConfigError, SyncError
+from cio_retl.config import Credentials, Project, load_project
+from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError
 from cio_retl.report import SyncReport
-from cio_retl.snapshot import state_file
+from cio_retl.state.store import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
+from cio_retl.summary import NULL_KEY, print_summary
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# Plain click help: rich's help labels every flag <bool> and cuts option text at 80 columns.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Reverse ETL from your warehouse to Customer.io Journeys.")
 # Piped output (CI logs, `| less`) gets a readable width instead of rich's 80-column default.
 _PIPE_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 150
@@ -27,35 +31,34 @@ err = Console(stderr=True, width=_PIPE_WIDTH)
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Project file (default: $CIO_RETL_CONFIG or ./cio_retl.yaml).")]
 
 
-def _load(config: Path | None) -> Project:
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"cio-retl {version('cio-retl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Reverse ETL from your warehouse to Customer.io Journeys."""
+
+
+def _load(config: Path | None, credentials: Credentials = "all") -> Project:
+    """The project, reading only the credentials the command needs (`validate` needs no Customer.io key)."""
     try:
-        return load_project(config)
+        return load_project(config, credentials=credentials)
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from exc
+        raise _fail(exc, 2) from exc
 
 
 def _fail(exc: CioRetlError, code: int) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
     return typer.Exit(code)
 
 
 # ---------------------------------------------------------------- run / plan
-
-
-def run_syncs(project: Project, names: list[str], **options: Any) -> list[SyncReport]:
-    """Run the named syncs (all when empty) one after another; a failed sync does not stop the others."""
-    from cio_retl.sync import new_run_id, run_sync
-
-    reports = []
-    for name in names or list(project.syncs):
-        try:
-            reports.append(run_sync(project, name, **options))
-        except SyncError as exc:
-            report = getattr(exc, "report", None) or SyncReport(sync=name, run_id=new_run_id())
-            report.status, report.error = "failed", str(exc)
-            reports.append(report)
-    return reports
 
 
 @app.command()
@@ -64,18 +67,21 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
         full_resync: Annotated[bool, typer.Option("--full-resync", help="Re-send every row, not only changes.")] = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Build operations but send nothing, change no state.")] = False,
         allow_mass_delete: Annotated[bool, typer.Option("--allow-mass-delete", help="Let a mirror run delete more than max_delete_fraction.")] = False,
+        allow_clear: Annotated[bool, typer.Option("--allow-clear", help="Let a run set an attribute to null for more than max_clear_fraction of its rows.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")] = False) -> None:
     """Run syncs: extract, diff, convert, act, deliver, commit."""
     project = _load(config)
     for name in syncs or []:
         if name not in project.syncs:
             raise _fail(ConfigError(f"no sync named '{name}'", hint=f"known syncs: {', '.join(project.syncs)}"), 2)
+    from cio_retl.runner import run_syncs
+
     reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run,
-                        allow_mass_delete=allow_mass_delete, progress=not as_json)
+                        allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=not as_json)
     if as_json:
         sys.stdout.write(json.dumps({"syncs": [r.summary() for r in reports]}) + "\n")
     else:
-        print_summary(reports)
+        print_summary(reports, out)
         if dry_run:
             for report in reports:
                 out.print(f"[bold]{report.sync}: first operations[/bold] (nothing was sent)")
@@ -83,98 +89,61 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
     raise typer.Exit(1 if any(r.status == "failed" for r in reports) else 0)
 
 
-def print_summary(reports: list[SyncReport]) -> None:
-    """The run summary table, then each failure's message and each sync's first rejections."""
-    table = Table(title="cio-retl run")
-    for column in ("sync", "status", "extracted", "added", "changed", "removed", "operations", "accepted",
-                   "rejected", "pending", "requests", "seconds"):
-        table.add_column(column, justify="left" if column in ("sync", "status") else "right", no_wrap=True,
-                         min_width=len(column))
-    for r in reports:
-        status = "[green]success[/green]" if r.status == "success" else "[red]failed[/red]"
-        if r.dry_run and r.status == "success":
-            status = "[yellow]dry run[/yellow]"
-        table.add_row(r.sync, status, *(str(v) for v in (r.extracted, r.added, r.changed, r.removed, r.operations,
-                      r.accepted, r.rejected, r.pending, r.requests)), f"{r.duration_s:.2f}")
-    out.print(table)
-    for r in reports:
-        _print_details(r)
-
-
-def _print_details(report: SyncReport) -> None:
-    if report.error:
-        out.print(f"[red]{report.sync}:[/red] {report.error}", highlight=False)
-    if report.contract_violations:
-        out.print(f"[yellow]{report.sync}:[/yellow] {report.contract_violations} row(s) not sent (model contract): "
-                  + "; ".join(report.violation_samples), highlight=False)
-    for rejection in report.rejections[:5]:
-        out.print(f"[yellow]{report.sync}:[/yellow] rejected {rejection.key} ({rejection.action}, "
-                  f"status {rejection.status_code or 'local'}): {rejection.reason}", highlight=False)
-    if len(report.rejections) > 5:
-        out.print(f"  … see `cio-retl rejections {report.sync}` for all of them")
-    if report.pending:
-        out.print(f"[yellow]{report.sync}:[/yellow] {report.pending} operation(s) could not be delivered "
-                  "(Customer.io unavailable or rate-limited); they are retried on the next run")
-    for warning in report.warnings[:10]:
-        out.print(f"[yellow]{report.sync}:[/yellow] {warning}", highlight=False)
-
-
 @app.command()
 def plan(sync: Annotated[str, typer.Argument(help="The sync to plan.")], config: ConfigOption = None,
-         full_resync: Annotated[bool, typer.Option("--full-resync")] = False) -> None:
+         full_resync: Annotated[bool, typer.Option("--full-resync", help="Plan a full resync: every row, not only changes.")] = False,
+         allow_mass_delete: Annotated[bool, typer.Option("--allow-mass-delete", help="Show the plan even when the mass-delete guard would stop a run.")] = False,
+         allow_clear: Annotated[bool, typer.Option("--allow-clear", help="Show the plan even when the clear guard would stop a run.")] = False) -> None:
     """Show what a run would send: counts, the first calls and operations. Sends nothing, changes no state."""
     from cio_retl.sync import run_sync
 
-    project = _load(config)
+    project = _load(config, "warehouses")
     try:
-        report = run_sync(project, project.sync(sync) and sync, dry_run=True, full_resync=full_resync)
+        report = run_sync(project, project.sync(sync) and sync, dry_run=True, full_resync=full_resync,
+                          allow_mass_delete=allow_mass_delete, allow_clear=allow_clear)
     except ConfigError as exc:
         raise _fail(exc, 2) from exc
+    except (MassDeleteError, MassClearError) as exc:
+        _print_guard(sync, exc)
+        raise typer.Exit(1) from exc
     except SyncError as exc:
         raise _fail(exc, 1) from exc
-    print_summary([report])
+    print_summary([report], out, title="cio-retl plan")
     out.print("[bold]First calls[/bold]")
     out.print_json(json.dumps(report.sample_calls, default=str))
     out.print("[bold]First operations[/bold]")
     out.print_json(json.dumps(report.sample_operations, default=str))
 
 
+def _print_guard(sync: str, exc: MassDeleteError | MassClearError) -> None:
+    """What a guard found, with the counts of the diff, and how to see the plan anyway."""
+    report = getattr(exc, "report", None)
+    if report is not None:
+        report.status, report.error = "failed", None
+        print_summary([report], out, title="cio-retl plan")
+    guard, flag = ("mass-delete", "--allow-mass-delete") if isinstance(exc, MassDeleteError) else ("clear", "--allow-clear")
+    err.print(f"[red]{guard} guard:[/red] {escape(exc.message)}", highlight=False)
+    err.print(f"  → check the model first; `cio-retl plan {sync} {flag}` shows the operations, "
+              f"`cio-retl run {sync} {flag}` sends them", highlight=False)
+
+
 # ---------------------------------------------------------------- status / rejections
-
-
-def _read_state(project: Project, sync: str, sql: str) -> list[tuple] | str:
-    """Rows from a sync's state file, or why they cannot be read (never run, or a run holds it)."""
-    path = state_file(project.state_path(), sync)
-    if not path.exists():
-        return "never run"
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error:
-        return "running now (the state file is locked)"
-    try:
-        return con.execute(sql).fetchall()
-    except duckdb.CatalogException:
-        return "never run"
-    finally:
-        con.close()
 
 
 @app.command()
 def status(config: ConfigOption = None,
-           runs: Annotated[int, typer.Option("--runs", help="Runs to show per sync.")] = 3) -> None:
+           runs: Annotated[int, typer.Option("--runs", min=1, metavar="N", help="Runs to show per sync.")] = 3) -> None:
     """The last runs of each sync: when, outcome, counts."""
-    project = _load(config)
+    project = _load(config, "none")
     table = Table(title="cio-retl status")
     for column in ("sync", "finished (UTC)", "status", "extracted", "added", "changed", "removed", "accepted",
-                   "rejected", "pending"):
+                   "rejected", "pending", "skipped"):
         table.add_column(column)
     notes = []
     for name in project.syncs:
-        rows = _read_state(project, name, "SELECT strftime(finished_at, '%Y-%m-%d %H:%M:%S'), status, extracted, "
-                           "added, changed, removed, accepted, rejected, pending, error FROM runs WHERE NOT dry_run "
-                           f"ORDER BY started_at DESC LIMIT {runs}")
-        if isinstance(rows, str):
-            notes.append(f"{name}: {rows}")
+        rows = recent_runs(project.state_path(), name, runs)
+        if isinstance(rows, StateUnavailable):
+            notes.append(f"{name}: {rows.reason}")
             continue
         for *row, error in rows:
             table.add_row(name, *(str(v) for v in row))
@@ -187,25 +156,24 @@ def status(config: ConfigOption = None,
 
 @app.command()
 def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: ConfigOption = None,
-               limit: Annotated[int, typer.Option("--limit")] = 100,
-               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Rows Customer.io (or a local check) rejected, with the reason and how often; retried every run."""
-    project = _load(config)
+               limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most N rows, most attempted first.")] = 100,
+               as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list on stdout (a NULL primary key is null).")] = False) -> None:
+    """Rows refused (by Customer.io or a local check) and rows no action matched (skipped), with the reason."""
+    project = _load(config, "none")
     project.sync(sync)
-    rows = _read_state(project, sync, "SELECT _key, action, status_code, reason, attempts, "
-                       "strftime(last_seen, '%Y-%m-%d %H:%M:%S') FROM rejections "
-                       f"ORDER BY attempts DESC, last_seen DESC LIMIT {limit}")
-    if isinstance(rows, str):
+    rows = open_rejections(project.state_path(), sync, limit)
+    if isinstance(rows, StateUnavailable):
         rows = []
     if as_json:
-        keys = ("key", "action", "status_code", "reason", "attempts", "last_seen")
-        sys.stdout.write(json.dumps([dict(zip(keys, row)) for row in rows]) + "\n")
+        sys.stdout.write(json.dumps([dict(zip(REJECTION_FIELDS, row)) for row in rows]) + "\n")
         return
     table = Table(title=f"rejections of {sync}")
-    for column in ("key", "action", "status", "reason", "attempts", "last seen"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(v) if v is not None else "local" for v in row))
+    for column in ("key", "fate", "action", "status", "reason", "attempts", "last seen"):
+        table.add_column(column, overflow="fold")  # wrapped, never cut: the reason is what the user came for
+    for key, fate, action, status_code, reason, attempts, seen in rows:
+        shown = Text(NULL_KEY, style="italic") if key is None else Text(key)  # Text: a key is never read as markup
+        status_text = "local" if status_code is None and fate == "rejected" else str(status_code or "")
+        table.add_row(shown, fate, action or "", status_text, Text(reason or ""), str(attempts or ""), seen or "")
     out.print(table)
     if not rows:
         out.print("no rejections")
@@ -235,22 +203,26 @@ def demo(config: ConfigOption = None,
 def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec event JSON file, or - for stdin.")],
                 action: Annotated[Optional[str], typer.Option("--action", help="Run this action (default: every action whose trigger matches).")] = None,
                 mapping: Annotated[Optional[Path], typer.Option("--mapping", help="JSON file: the complete mapping (field → expression) for --action.")] = None,
-                region: Annotated[str, typer.Option("--region", help="us or eu (sets the printed URL).")] = "us",
+                region: Annotated[Literal["us", "eu"], typer.Option("--region", case_sensitive=False, help="The account's region (sets the printed URL).")] = "us",
                 config: ConfigOption = None) -> None:
-    """The Data Out Tester: print the requests one event would produce, as JSON ([] when no action matches)."""
-    from cio_retl.actions.tester import simulate
+    """The Data Out Tester: print the requests one event would produce, as JSON.
+
+    When no action takes the event, a JSON object instead: {"requests": [], "no_match": [one entry per action with
+    its trigger, the part that was false and why]}.
+    """
+    from cio_retl.actions.tester import simulate, why_no_action
     from cio_retl.config import config_path
 
     try:
         payload = json.loads(sys.stdin.read() if event == "-" else Path(event).read_text())
         fields = json.loads(mapping.read_text()) if mapping else None
-        overrides = _load(config).actions if config or config_path().is_file() else {}
-        requests = simulate(payload, action=action, mapping=fields, overrides=overrides,
-                            region=region if region in ("us", "eu") else "us")
+        overrides = _load(config, "none").actions if config or config_path().is_file() else {}
+        requests = simulate(payload, action=action, mapping=fields, overrides=overrides, region=region)
+        output = requests if requests else {"requests": [], "no_match": why_no_action(payload, overrides=overrides)}
     except (CioRetlError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         raise typer.Exit(1) from exc
-    print(json.dumps(requests, indent=2, ensure_ascii=False))
+    print(json.dumps(output, indent=2, ensure_ascii=False))
 
 
 @app.command()
@@ -258,10 +230,11 @@ def validate(config: ConfigOption = None) -> None:
     """Check every sync's columns against the actions (LIMIT 0 plus a small sample); exit 1 on errors."""
     from cio_retl.validate import validate_project
 
-    problems = validate_project(_load(config))
+    problems = validate_project(_load(config, "warehouses"))
     for problem in problems:
         colour = "red" if problem.severity == "error" else "yellow"
-        out.print(f"[{colour}]{problem.severity}[/{colour}]: {problem.where}: {problem.message}", highlight=False)
+        out.print(f"[{colour}]{problem.severity}[/{colour}]: {escape(problem.where)}: {escape(problem.message)}",
+                  highlight=False)
     errors = sum(p.severity == "error" for p in problems)
     out.print(f"{errors} error(s), {len(problems) - errors} warning(s)" if problems else "no problems found")
     raise typer.Exit(1 if errors else 0)
@@ -292,7 +265,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
 
 

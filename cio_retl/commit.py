@@ -1,110 +1,267 @@
-"""Stage 6, commit: record outcomes, advance the snapshot for fully accepted keys only, keep rejections."""
+"""Stage 6, commit: record outcomes in groups while delivering, then settle every row's fate and advance the snapshot."""
 
 from __future__ import annotations
 
-import queue
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from cio_retl.actions.catalog import ACTIONS
+from cio_retl.delivery.outcomes import as_outcome_table, status_counts
 from cio_retl.report import Rejection
-from cio_retl.snapshot import IDENTITY_COLUMNS
+from cio_retl.sqltext import quote_str
+from cio_retl.state import IDENTITY_COLUMNS
+from cio_retl.state.schema import OP_SLOTS
 
-OUTCOME_SCHEMA = pa.schema([("op_id", pa.int64()), ("status", pa.string()), ("status_code", pa.int32()),
-                            ("reason", pa.string())])
+# A crash re-sends at most what was in flight plus the outcomes not yet committed; the writer keeps the latter
+# under max(LAG_BATCHES requests' worth, LAG_FRACTION of what it committed) by holding up delivery when behind.
+LAG_BATCHES = 2
+LAG_FRACTION = 0.10
+# A row settled without delivery: an append-mode change that is not re-sent (reported as skipped).
+UNSENT_CHANGE = "unsent_change"
+_ACTION_BY_INDEX = "[" + ", ".join(quote_str(slug) for slug in ACTIONS) + "]"
+_SETTLED_AS_IS = f"('delivered', 'skipped', '{UNSENT_CHANGE}')"
 
 
-def write_ahead(con: duckdb.DuckDBPyConnection, pending_rows_select: str) -> None:
-    """Persist the rows this run must commit before anything is sent (ops are written by the actions)."""
-    con.execute(f"INSERT INTO pending_rows {pending_rows_select}")
+class OutcomeWriter:
+    """Commits delivery outcomes on its own thread in groups: each group is whatever arrived while the previous
+    one was being written, so commits are as frequent as the writer can make them (no timer).
 
-
-def checkpoint(con: duckdb.DuckDBPyConnection, *, touched: str | None = None) -> int:
-    """Move keys whose operations are all accepted (or that needed none) into the snapshot; return how many.
-
-    `touched` (a table of `_key`s) limits the check to keys that just got outcomes, which keeps checkpoints
-    during a long delivery cheap; without it every pending row is considered.
+    Each group is one appended batch of rows in `outcomes`, committed: a killed process loses only the outcomes
+    not yet committed, and those operations are simply sent again. If the writer falls behind, the caller
+    waits (back-pressure), which bounds that loss.
     """
-    # Every join below builds its hash table on the small side (touched keys, or the few operations not yet
-    # accepted), so a checkpoint stays cheap and within the memory limit even with millions of operations.
-    only_touched = "" if touched is None else f"SEMI JOIN {touched} t ON x._key = t._key"
-    con.execute("BEGIN TRANSACTION")
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_no: int,
+                 on_group: Callable[[pa.Table], None] | None = None) -> None:
+        self.run_no = run_no
+        self.on_group = on_group
+        self.counts: dict[str, int] = {}
+        self.groups = 0
+        self._cursor = con.cursor()  # a connection of its own: DuckDB connections are not shared across threads
+        self._cond = threading.Condition()
+        self._waiting: list[pa.Table] = []
+        self._received = self._committed = self._largest = 0
+        self._closing = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_loop, name="cio-retl-commit", daemon=True)
+        self._thread.start()
+
+    def __call__(self, outcomes: pa.Table | list[Any]) -> None:
+        """Queue outcomes (a table, or Outcome rows) for the next commit group; wait while too many are uncommitted."""
+        table = as_outcome_table(outcomes)
+        for status, n in status_counts(table).items():
+            self.counts[status] = self.counts.get(status, 0) + n
+        with self._cond:
+            self._raise_error()
+            self._waiting.append(table)
+            self._received += table.num_rows
+            self._largest = max(self._largest, table.num_rows)
+            self._cond.notify_all()
+            while self._received - self._committed > self._max_lag() and self._error is None:
+                self._cond.wait()
+            self._raise_error()
+
+    @property
+    def uncommitted(self) -> int:
+        return self._received - self._committed
+
+    def _max_lag(self) -> int:
+        return max(LAG_BATCHES * self._largest, int(LAG_FRACTION * self._committed))
+
+    def close(self) -> None:
+        """Commit what was received, stop the thread and close its cursor — always; then re-raise a write error."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _write_loop(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._waiting and not self._closing:
+                        self._cond.wait()
+                    group, self._waiting = self._waiting, []
+                if not group:
+                    return  # closing, and everything is committed
+                table = pa.concat_tables(group)
+                if self._error is None:
+                    try:
+                        append_outcomes(self._cursor, table, self.run_no)
+                        if self.on_group is not None:
+                            self.on_group(table)
+                        self.groups += 1
+                    except BaseException as exc:  # handed to the caller's thread by __call__ / close
+                        self._error = exc
+                with self._cond:
+                    self._committed += table.num_rows
+                    self._cond.notify_all()
+        finally:
+            self._cursor.close()
+
+
+def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: pa.Table | list[Any], run_no: int) -> None:
+    """Append outcomes of run `run_no` to the `outcomes` table in one committed statement."""
+    con.register("outcome_group", as_outcome_table(outcomes))
     try:
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE done AS
-            WITH blocked AS (SELECT DISTINCT x._key FROM ops x {only_touched} WHERE x.status <> 'accepted')
-            SELECT x.* FROM pending_rows x {only_touched} ANTI JOIN blocked b ON x._key = b._key""")
-        done = con.execute("SELECT count(*) FROM done").fetchall()[0][0]
-        if done:
-            idents = ", ".join(IDENTITY_COLUMNS)
-            con.execute("DELETE FROM snapshot WHERE _key IN (SELECT _key FROM done)")
-            con.execute(f"INSERT INTO snapshot SELECT _key, _hash, {idents}, now() FROM done WHERE _change <> 'removed'")
-            for table in ("rejections", "ops", "pending_rows"):
-                con.execute(f"DELETE FROM {table} WHERE _key IN (SELECT _key FROM done)")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return done
-
-
-def record_outcomes(con: duckdb.DuckDBPyConnection, outcomes: Sequence[Any]) -> None:
-    """Write delivery outcomes (op_id, status, status_code, reason) onto the ops log in one statement.
-
-    Leaves TEMP table `touched` with the keys of those operations, for an incremental checkpoint.
-    """
-    table = pa.Table.from_arrays([pa.array([o.op_id for o in outcomes], pa.int64()),
-                                  pa.array([o.status for o in outcomes], pa.string()),
-                                  pa.array([o.status_code for o in outcomes], pa.int32()),
-                                  pa.array([o.reason for o in outcomes], pa.string())], schema=OUTCOME_SCHEMA)
-    con.register("outcome_batch", table)
-    try:
-        con.execute("UPDATE ops SET status = b.status, status_code = b.status_code, reason = b.reason "
-                    "FROM outcome_batch b WHERE ops.op_id = b.op_id")
-        con.execute("CREATE OR REPLACE TEMP TABLE touched AS "
-                    "SELECT DISTINCT o._key FROM ops o SEMI JOIN outcome_batch b ON o.op_id = b.op_id")
+        con.execute(f"INSERT INTO outcomes BY NAME SELECT *, {int(run_no)} AS run_no, now() AS answered_at FROM outcome_group")
     finally:
-        con.unregister("outcome_batch")
+        con.unregister("outcome_group")
 
 
-def close_rejections(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Move rejected keys out of the ops log into `rejections` (attempts + 1); the next diff retries them."""
+@dataclass
+class Settled:
+    """What settling a run's write-ahead found: rows per fate and operations per final status."""
+
+    fates: dict[str, int] = field(default_factory=dict)       # delivered, rejected, pending, skipped (rows)
+    operations: dict[str, int] = field(default_factory=dict)  # accepted, rejected, pending (operations)
+    pending_reasons: dict[str, int] = field(default_factory=dict)  # why operations are pending → how many
+    skipped_reasons: dict[str, int] = field(default_factory=dict)  # why rows got no operation → how many
+    run_id: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(self.fates.values())
+
+
+def settle(con: duckdb.DuckDBPyConnection, *, watermark: int, history_runs: int = 10) -> Settled:
+    """Give every row of the unsettled write-ahead its fate, one run at a time, each in one transaction.
+
+    A row's operations are known by number (`n_ops`) and id (row_id * OP_SLOTS + action): skipped without
+    any, rejected if one was refused, delivered if all were accepted, else pending. Delivered and skipped rows
+    enter the snapshot with the configuration they were built under; rejected rows go to `rejections`
+    (attempts + 1) and pending rows keep their previous snapshot entry, so the next diff produces both again.
+    This is also how a run interrupted at any point is finished: its write-ahead and committed outcomes are
+    all that is needed. The write-ahead and outcomes of the last `history_runs` runs are kept (for `explain`).
+    """
+    settled = Settled()
+    through = int(_meta(con, "settled_through") or -1)
+    for (run_no,) in con.execute("SELECT DISTINCT run_no FROM pending_rows WHERE run_no > ? ORDER BY 1",
+                                 [through]).fetchall():
+        settled = _settle_run(con, run_no, watermark)
+        through = run_no
+    con.execute("DELETE FROM pending_rows WHERE run_no <= ?", [through - history_runs])
+    con.execute("DELETE FROM outcomes WHERE run_no <= ?", [through - history_runs])
+    return settled
+
+
+def _meta(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    rows = con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _settle_run(con: duckdb.DuckDBPyConnection, run_no: int, watermark: int) -> Settled:
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE rejected_now AS
-            SELECT _key, action, status_code, reason, body FROM ops WHERE status = 'rejected'
-            QUALIFY row_number() OVER (PARTITION BY _key, action ORDER BY op_id) = 1""")
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE rejections_next AS
-            SELECT n._key, n.action, n.status_code, n.reason, left(n.body, 2000) AS body, '{run_id}' AS run_id,
-                   coalesce(r.first_seen, now()) AS first_seen, now() AS last_seen, coalesce(r.attempts, 0) + 1 AS attempts
-              FROM rejected_now n LEFT JOIN rejections r ON r._key = n._key AND r.action = n.action""")
-        con.execute("DELETE FROM rejections WHERE (_key, action) IN (SELECT (_key, action) FROM rejections_next)")
-        con.execute("INSERT INTO rejections SELECT * FROM rejections_next")
-        rejected_keys = "SELECT DISTINCT _key FROM rejected_now"
-        con.execute(f"DELETE FROM ops WHERE _key IN ({rejected_keys})")
-        con.execute(f"DELETE FROM pending_rows WHERE _key IN ({rejected_keys})")
+        run_id = con.execute("SELECT any_value(run_id) FROM pending_rows WHERE run_no = ?", [run_no]).fetchall()[0][0]
+        _fates(con, run_no)
+        settled = _summary(con, run_id, run_no)
+        _advance_snapshot(con)
+        _record_rejections(con, watermark, run_no)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('settled_through', ?)", [str(run_no)])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return settled
 
 
-def recover(con: duckdb.DuckDBPyConnection) -> int:
-    """Finish what a crashed run left: commit what was recorded as accepted, then discard the rest.
+def _fates(con: duckdb.DuckDBPyConnection, run_no: int) -> None:
+    """TEMP `settled`: each write-ahead row with its fate and how many of its operations were answered how."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE settled AS
+        SELECT r.* EXCLUDE (fate), coalesce(k.accepted, 0) AS accepted, coalesce(k.rejected, 0) AS rejected,
+               CASE WHEN r.fate IS NOT NULL THEN r.fate WHEN r.n_ops = 0 THEN 'skipped'
+                    WHEN k.rejected > 0 THEN 'rejected' WHEN k.accepted = r.n_ops THEN 'delivered'
+                    ELSE 'pending' END AS fate
+          FROM (SELECT * FROM pending_rows WHERE run_no = {int(run_no)}) r LEFT JOIN (
+               SELECT op_id // {OP_SLOTS} AS row_id, count(*) FILTER (status = 'accepted') AS accepted,
+                      count(*) FILTER (status = 'rejected') AS rejected
+                 FROM outcomes WHERE run_no = {int(run_no)} GROUP BY 1) k ON r.row_id = k.row_id""")
 
-    The discarded keys never reached the snapshot, so this run's diff produces them again (and event ids
-    are derived from the row, so anything that did reach Customer.io is de-duplicated there).
+
+def _summary(con: duckdb.DuckDBPyConnection, run_id: str | None, run_no: int) -> Settled:
+    fates = dict(con.execute(f"SELECT CASE fate WHEN '{UNSENT_CHANGE}' THEN 'skipped' ELSE fate END, count(*) "
+                             "FROM settled GROUP BY 1").fetchall())
+    total, accepted, rejected = con.execute(
+        "SELECT coalesce(sum(n_ops), 0), coalesce(sum(accepted), 0), coalesce(sum(rejected), 0) FROM settled").fetchall()[0]
+    retryable = f"FROM outcomes WHERE run_no = {int(run_no)} AND status = 'retryable'"
+    pending_reasons = dict(con.execute(f"SELECT reason, count(*) {retryable} GROUP BY 1 ORDER BY 2 DESC LIMIT 3").fetchall())
+    unanswered = int(total - accepted - rejected) - con.execute(f"SELECT count(*) {retryable}").fetchall()[0][0]
+    if unanswered > 0:
+        pending_reasons["not sent: the run stopped before them"] = unanswered
+    skipped_reasons = dict(con.execute("SELECT reason, count(*) FROM settled WHERE fate = 'skipped' GROUP BY 1 "
+                                       "ORDER BY 2 DESC LIMIT 3").fetchall())
+    return Settled(fates=fates, run_id=run_id, pending_reasons=pending_reasons, skipped_reasons=skipped_reasons,
+                   operations={"accepted": int(accepted), "rejected": int(rejected),
+                               "pending": int(total - accepted - rejected)})
+
+
+def _advance_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+    """Settled rows replace their snapshot entry; a delivered delete removes it. Added rows have no entry."""
+    idents = ", ".join(IDENTITY_COLUMNS)
+    con.execute(f"DELETE FROM snapshot WHERE _key IN (SELECT _key FROM settled WHERE fate IN {_SETTLED_AS_IS} "
+                "AND _change <> 'added')")
+    con.execute(f"""
+        INSERT INTO snapshot BY NAME
+        SELECT _key, CASE WHEN fate = 'skipped' AND _change = 'removed' THEN NULL ELSE _hash END AS _hash, {idents},
+               now() AS committed_at, config_hash,
+               CASE fate WHEN 'skipped' THEN 'skipped' ELSE 'delivered' END AS fate,
+               CASE fate WHEN 'skipped' THEN reason END AS reason, run_id, nulls
+          FROM settled
+         WHERE fate IN ('skipped', '{UNSENT_CHANGE}') OR (fate = 'delivered' AND _change <> 'removed')""")
+
+
+def _record_rejections(con: duckdb.DuckDBPyConnection, watermark: int, run_no: int) -> None:
+    """Resolved keys leave `rejections`; keys rejected now enter it or count one more attempt."""
+    if not con.execute("SELECT count(*) FROM rejections").fetchall()[0][0] and \
+            not con.execute("SELECT count(*) FROM settled WHERE rejected > 0").fetchall()[0][0]:
+        return
+    con.execute(f"DELETE FROM rejections WHERE _key IN (SELECT _key FROM settled WHERE fate IN {_SETTLED_AS_IS})")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE rejections_next AS
+        WITH now_rejected AS (
+            SELECT s._key, {_ACTION_BY_INDEX}[o.op_id % {OP_SLOTS} + 1] AS action, o.status_code, o.reason,
+                   left(o.body, 2000) AS body, s.run_id
+              FROM outcomes o JOIN settled s ON s.row_id = o.op_id // {OP_SLOTS}
+             WHERE o.run_no = {int(run_no)} AND o.status = 'rejected'
+            QUALIFY row_number() OVER (PARTITION BY s._key, action ORDER BY o.op_id) = 1)
+        SELECT n._key, n.action, n.status_code, n.reason, n.body, n.run_id,
+               coalesce(r.first_seen, now()) AS first_seen, now() AS last_seen, coalesce(r.attempts, 0) + 1 AS attempts,
+               least(coalesce(r.watermark, {int(watermark)}), {int(watermark)}) AS watermark
+          FROM now_rejected n LEFT JOIN rejections r ON r._key = n._key AND r.action = n.action""")
+    con.execute("DELETE FROM rejections WHERE (_key, action) IN (SELECT (_key, action) FROM rejections_next)")
+    con.execute("INSERT INTO rejections BY NAME SELECT * FROM rejections_next")
+
+
+def record_violations(con: duckdb.DuckDBPyConnection, run_id: str, watermark: int, *, whole_model: bool) -> None:
+    """Null and duplicate keys are rejections (action 'model contract') from the start: nothing is sent for them.
+
+    When the run read the whole model, a contract rejection it did not see again was fixed (or its row left
+    the model), so it is resolved; a partial read (a window, an incremental model) resolves only what it saw.
     """
-    committed = checkpoint(con)
-    con.execute("DELETE FROM ops")
-    con.execute("DELETE FROM pending_rows")
-    return committed
+    contract = "action = 'model contract'"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE rejections_next AS
+        SELECT v._key, 'model contract' AS action, NULL::INTEGER AS status_code,
+               v.reason || ': fix the model so each row has a unique, non-null primary key' AS reason, NULL AS body,
+               {quote_str(run_id)} AS run_id, coalesce(r.first_seen, now()) AS first_seen, now() AS last_seen,
+               coalesce(r.attempts, 0) + 1 AS attempts,
+               least(coalesce(r.watermark, {int(watermark)}), {int(watermark)}) AS watermark
+          FROM violations v LEFT JOIN rejections r ON r._key IS NOT DISTINCT FROM v._key AND r.{contract}""")
+    seen = "EXISTS (SELECT 1 FROM rejections_next n WHERE n._key IS NOT DISTINCT FROM rejections._key)"
+    con.execute(f"DELETE FROM rejections WHERE {contract} AND ({seen}{' OR TRUE' if whole_model else ''})")
+    con.execute("INSERT INTO rejections BY NAME SELECT * FROM rejections_next")
 
 
 def recent_rejections(con: duckdb.DuckDBPyConnection, run_id: str, limit: int = 50) -> list[Rejection]:
@@ -112,58 +269,3 @@ def recent_rejections(con: duckdb.DuckDBPyConnection, run_id: str, limit: int = 
     rows = con.execute("SELECT _key, action, status_code, reason, attempts FROM rejections WHERE run_id = ? "
                        "ORDER BY last_seen, _key LIMIT ?", [run_id, limit]).fetchall()
     return [Rejection(key=r[0], action=r[1], status_code=r[2], reason=r[3], attempts=r[4]) for r in rows]
-
-
-class OutcomeWriter:
-    """Takes outcomes as they arrive and writes them, with a checkpoint, every `interval_s` on its own thread.
-
-    The writing happens on a background thread with its own DuckDB cursor, so a checkpoint never holds up
-    the requests still to be sent; a bounded queue applies back-pressure if the writer falls behind. A crash
-    loses at most the last `interval_s` of outcomes, and those operations are simply sent again.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, interval_s: float = 2.0, max_buffer: int = 50_000) -> None:
-        self.interval_s = interval_s
-        self.max_buffer = max_buffer
-        self.buffer: list[Any] = []
-        self.last_submit = time.monotonic()
-        self.counts = {"accepted": 0, "rejected": 0, "retryable": 0}
-        self._cursor = con.cursor()  # a connection of its own: DuckDB connections are not shared across threads
-        self._queue: queue.Queue[list[Any] | None] = queue.Queue(maxsize=2)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._write_loop, name="cio-retl-commit", daemon=True)
-        self._thread.start()
-
-    def __call__(self, outcomes: Sequence[Any]) -> None:
-        self.buffer.extend(outcomes)
-        for outcome in outcomes:
-            self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
-        if len(self.buffer) >= self.max_buffer or time.monotonic() - self.last_submit >= self.interval_s:
-            self._submit()
-
-    def flush(self) -> None:
-        """Write everything received so far and stop the writer; re-raise what the writer failed with."""
-        self._submit()
-        self._queue.put(None)
-        self._thread.join()
-        self._cursor.close()
-        if self._error is not None:
-            raise self._error
-
-    def _submit(self) -> None:
-        if self._error is not None:
-            raise self._error
-        if self.buffer:
-            self._queue.put(self.buffer)
-        self.buffer = []
-        self.last_submit = time.monotonic()
-
-    def _write_loop(self) -> None:
-        while (outcomes := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # drain, so the caller never blocks on a full queue
-            try:
-                record_outcomes(self._cursor, outcomes)
-                checkpoint(self._cursor, touched="touched")
-            except BaseException as exc:  # handed to the caller's thread by _submit / flush
-                self._error = exc

@@ -8,17 +8,23 @@ import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
+from cio_retl.config_checks import name_problems, reference_problems, setting_location
+from cio_retl.config_env import SECRET_SETTINGS, Credentials, apply_destination_env, interpolate
+from cio_retl.actions.catalog import UI_ONLY_FIELDS
 from cio_retl.errors import ConfigError
+from cio_retl.suggest import did_you_mean
+from cio_retl.validation_messages import describe
 
 DEFAULT_CONFIG = "cio_retl.yaml"
 CONFIG_ENV = "CIO_RETL_CONFIG"
 TRACK_HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REFERENCES_CHECKED = "references_checked"
 
 
 class _Model(BaseModel):
@@ -85,7 +91,7 @@ Warehouse = Annotated[
 class Destination(_Model):
     """Where operations go: a Customer.io workspace's Track API."""
 
-    region: Literal["us", "eu"] = Field("us", description="Account region: us (track.customer.io) or eu.")
+    region: Literal["us", "eu"] = Field("us", description="Account region: us (track.customer.io) or eu (any case).")
     site_id: str = Field("", description="Site ID of the workspace's Track API credentials.")
     api_key: SecretStr = Field(SecretStr(""), description="Track API key (not an App API key).")
     url: str | None = Field(None, description="Base-URL override, e.g. the local sandbox.")
@@ -93,16 +99,31 @@ class Destination(_Model):
     max_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight at once.")
     timeout_s: float = Field(30, gt=0, description="Per-request timeout in seconds.")
     max_attempts: int = Field(6, ge=1, le=20, description="Attempts per request before rows are left pending.")
+    max_batch_operations: int | None = Field(None, ge=1, description="Cap on operations per /api/v2/batch "
+                                             "request; default none: bodies are filled to the 500 KB limit.")
 
     @field_validator("url", mode="before")
     @classmethod
     def _blank_url_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
 
+    @field_validator("region", mode="before")
+    @classmethod
+    def _region_any_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @property
     def base_url(self) -> str:
         """The Track API base URL: the override, else the region's host."""
         return (self.url or TRACK_HOSTS[self.region]).rstrip("/")
+
+    @property
+    def shown_url(self) -> str:
+        """base_url for people to read: a `user:password@` in the override is masked."""
+        parts = urlsplit(self.base_url)
+        if parts.username is None and parts.password is None:
+            return self.base_url
+        return urlunsplit(parts._replace(netloc="***:***@" + parts.netloc.rpartition("@")[2]))
 
 
 # ---------------------------------------------------------------- syncs and actions
@@ -127,6 +148,12 @@ class Sync(_Model):
     partition_start: date | None = Field(None, description="First daily partition (with partition_by).")
     max_delete_fraction: float = Field(0.2, ge=0, le=1, description="Mirror runs deleting more of the snapshot fail.")
     convert_timestamps: bool = Field(True, description="Send timestamp attributes as Unix seconds.")
+    nulls: Literal["clear", "skip"] = Field("clear", description="A NULL attribute: clear sends null (Customer.io "
+                                            "clears it), skip leaves it out of the operation.")
+    max_clear_fraction: float = Field(0.2, ge=0, le=1, description="A run that would set one attribute to null "
+                                      "for more of the rows it sends (where it was set) fails; --allow-clear.")
+    after: list[str] = Field(default_factory=list, description="Syncs this one runs after, beyond the built-in "
+                             "order (objects and people, then relationships, then events).")
     description: str | None = Field(None, description="Shown in Dagster and `status`.")
     upstream: str | list[str] | list[list[str]] | None = Field(
         None, description="Dagster asset key(s) the model reads, e.g. the dbt model that builds its table: "
@@ -221,6 +248,24 @@ class ActionOverride(_Model):
     enabled: bool = Field(True, description="false turns the action off.")
     trigger: str | None = Field(None, description="Replaces the default trigger, e.g. 'type = \"track\"'.")
     mapping: dict[str, Any] = Field(default_factory=dict, description="Field → expression, merged over the defaults.")
+    enable_batching: Any = Field(None, exclude=True, description="Accepted (Customer.io's UI has it, also inside "
+                                 "`mapping`) and ignored: cio-retl batches every action itself.")
+    batch_size: Any = Field(None, exclude=True, description="Accepted and ignored, like `enable_batching`.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_ui_fields(cls, data: Any) -> Any:
+        """UI-only fields pasted among the mapping's fields are taken out of it (they decide nothing here)."""
+        if isinstance(data, dict) and isinstance(data.get("mapping"), dict):
+            mapping = dict(data["mapping"])
+            lifted = {name: mapping.pop(name) for name in UI_ONLY_FIELDS if name in mapping}
+            data = {**lifted, **data, "mapping": mapping}
+        return data
+
+    @property
+    def ignored(self) -> list[str]:
+        """The UI-only fields this override was given (for `validate`'s note)."""
+        return [name for name in UI_ONLY_FIELDS if getattr(self, name) is not None]
 
 
 class DagsterSettings(_Model):
@@ -242,6 +287,8 @@ class Project(_Model):
     """A whole project file."""
 
     state: str = Field(".cio_retl", description="Folder of the state: one DuckDB file and one lock file per sync.")
+    history_runs: int = Field(10, ge=1, description="Runs whose rows and operations `cio-retl explain` can show; "
+                              "older ones are pruned from the state file.")
     memory_limit: str = Field("192MB", description="DuckDB memory for the diff and the operations log; more spills "
                               "to disk. Raise it (e.g. 2GB) for tables of tens of millions of rows.")
     warehouses: dict[str, Warehouse] = Field(description="Named warehouse connections.")
@@ -253,13 +300,10 @@ class Project(_Model):
     root: Path = Field(Path("."), exclude=True, description="Folder of the project file (set by load_project).")
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> Project:
-        problems = []
-        for name, sync in self.syncs.items():
-            if not _NAME.match(name):
-                problems.append(f"syncs.{name}: sync names must be letters, digits and underscores")
-            if sync.warehouse not in self.warehouses:
-                problems.append(f"syncs.{name}.warehouse: no warehouse named '{sync.warehouse}' (have {sorted(self.warehouses)})")
+    def _references_resolve(self, info: ValidationInfo) -> Project:
+        if (info.context or {}).get(_REFERENCES_CHECKED):  # load_project checked them, with everything else
+            return self
+        problems = name_problems(self.syncs, self.warehouses)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -289,66 +333,38 @@ class Project(_Model):
         return self.resolve(sync.model).read_text()
 
     def config_hash(self, name: str) -> str:
-        """Hash of what decides a sync's operations: model SQL, key, type, event, options and actions."""
+        """`<content>.<triggers>`: a hash of what decides a sync's operations (model SQL, key, type, mode, event,
+        timestamp conversion, action mappings), then one of which actions fire (triggers, enabled).
+
+        A row delivered under another content hash is sent again (a full resync); a row no action matched is
+        re-evaluated when either part changes — so fixing a trigger sends the skipped rows and nothing else.
+        """
         sync = self.sync(name)
-        parts = [self.model_sql(name), repr(sync.key_columns), sync.type, sync.mode, repr(sync.event),
-                 repr(sync.convert_timestamps), repr(sorted((k, v.model_dump_json()) for k, v in self.actions.items()))]
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+        content = [self.model_sql(name), repr(sync.key_columns), sync.type, sync.mode, repr(sync.event),
+                   repr(sync.convert_timestamps), sync.nulls, repr(sorted((k, repr(sorted(v.mapping.items())))
+                                                              for k, v in self.actions.items() if v.mapping))]
+        triggers = repr(sorted((k, v.enabled, v.trigger) for k, v in self.actions.items()
+                               if v.trigger or not v.enabled))
+        return f"{_digest(content)}.{_digest([triggers])}"
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- loading
 
 
-SECRET_SETTINGS = {"api_key", "password", "url", "private_key_path", "credentials_path"}
-
-
-def _interpolate(node: Any, path: str, problems: list[str], *, secrets: bool = True) -> Any:
-    """Replace ${VAR} and ${VAR:-default} in every string of the YAML tree.
-
-    With `secrets=False`, references in secret settings are left as written: nothing reads their values
-    (Dagster loads definitions this way; runs load the project again with the secrets).
-    """
-    if isinstance(node, dict):
-        return {key: _interpolate(value, f"{path}.{key}" if path else str(key), problems, secrets=secrets)
-                for key, value in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(value, f"{path}[{i}]", problems, secrets=secrets) for i, value in enumerate(node)]
-    if not isinstance(node, str) or (not secrets and path.rsplit(".", 1)[-1] in SECRET_SETTINGS):
-        return node
-
-    def substitute(match: re.Match[str]) -> str:
-        var, default = match.group(1), match.group(2)
-        if var in os.environ:
-            return os.environ[var]
-        if default is not None:
-            return default
-        problems.append(f"{path}: environment variable {var} is not set (or write ${{{var}:-default}})")
-        return ""
-
-    return _ENV_REF.sub(substitute, node)
-
-
-def _apply_destination_env(raw: dict[str, Any], *, secrets: bool = True) -> None:
-    """CUSTOMERIO_* environment variables override the destination block."""
-    overrides = {"CUSTOMERIO_SITE_ID": "site_id", "CUSTOMERIO_REGION": "region", "CUSTOMERIO_TRACK_URL": "url"}
-    if secrets:
-        overrides["CUSTOMERIO_TRACK_API_KEY"] = "api_key"
-    destination = raw.setdefault("destination", {}) or {}
-    raw["destination"] = destination
-    for var, field in overrides.items():
-        if os.environ.get(var):
-            destination[field] = os.environ[var]
-
-
 def _format_validation_error(exc: ValidationError) -> list[str]:
     problems = []
-    for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
-        message = error["msg"].removeprefix("Value error, ")
+    for error in exc.errors(include_url=False):
+        parts = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
+        loc, known = setting_location(Project, parts) if parts else ("", [])
         if error["type"] == "extra_forbidden":
-            message = "unknown setting (check the spelling; see the configuration reference in README.md)"
-        elif error["type"] == "literal_error":
-            message = message.replace("Input should be", "must be")
+            near = did_you_mean(str(parts[-1]), known)
+            message = f"unknown setting{near or ' (check the spelling; see the configuration reference in README.md)'}"
+        else:  # in our words; a secret's value is never repeated in a message
+            message = describe(error, show_value=str(error["loc"][-1] if error["loc"] else "") not in SECRET_SETTINGS)
         problems.append(f"{loc}: {message}" if loc else message)
     return problems
 
@@ -358,12 +374,15 @@ def config_path(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def load_project(path: str | Path | None = None, *, resolve_secrets: bool = True) -> Project:
+def load_project(path: str | Path | None = None, *, credentials: Credentials = "all",
+                 resolve_secrets: bool = True) -> Project:
     """Read, interpolate and validate a project file, reporting every problem at once.
 
-    `resolve_secrets=False` leaves `${VAR}` in secret settings (API key, passwords, URLs) unread, for
-    code that must describe the project without holding credentials (Dagster's definitions).
+    `credentials` says which secrets the caller needs (see `Credentials`); the others stay as written, so a
+    command that never talks to Customer.io works without its keys. `resolve_secrets=False` is the older
+    spelling of `credentials="none"`.
     """
+    credentials = credentials if resolve_secrets else "none"
     file = config_path(path)
     if not file.is_file():
         raise ConfigError(f"project file {file} not found",
@@ -375,17 +394,16 @@ def load_project(path: str | Path | None = None, *, resolve_secrets: bool = True
     if not isinstance(raw, dict):
         raise ConfigError(f"{file} must be a mapping with warehouses, destination and syncs")
     problems: list[str] = []
-    raw = _interpolate(raw, "", problems, secrets=resolve_secrets)
-    _apply_destination_env(raw, secrets=resolve_secrets)
+    raw = interpolate(raw, "", problems, credentials=credentials)
+    apply_destination_env(raw, credentials=credentials)
     raw["root"] = file.resolve().parent
     project = None
     try:
-        project = Project.model_validate(raw)
+        project = Project.model_validate(raw, context={_REFERENCES_CHECKED: True})
     except ValidationError as exc:
         problems.extend(_format_validation_error(exc))
         problems.extend(_raw_sync_problems(raw, problems))
-    if project is not None:
-        problems.extend(_missing_models(project) or _incremental_mirror_problems(project))
+    problems.extend(reference_problems(raw, raw["root"]))
     if problems:
         raise ConfigError(f"{file} has {len(problems)} problem(s):", problems=problems)
     return project
@@ -398,17 +416,3 @@ def _raw_sync_problems(raw: dict[str, Any], already: list[str]) -> list[str]:
         if isinstance(spec, dict):
             found += [f"syncs.{name}: {p}" for p in sync_rule_problems(spec)]
     return [p for p in found if p not in already]
-
-
-def _incremental_mirror_problems(project: Project) -> list[str]:
-    """A windowed model cannot drive deletes: rows outside the window would look removed."""
-    from cio_retl.incremental import uses_last_sync_time
-
-    return [f"syncs.{name}: {{{{ last_sync_time }}}} reads only recent rows, so mode 'mirror' would delete the rest; "
-            f"use mode 'upsert' (or 'append' for events)"
-            for name, sync in project.syncs.items() if sync.mode == "mirror" and uses_last_sync_time(project.model_sql(name))]
-
-
-def _missing_models(project: Project) -> list[str]:
-    return [f"syncs.{name}.model: file {project.resolve(sync.model)} not found"
-            for name, sync in project.syncs.items() if sync.model and not project.resolve(sync.model).is_file()]

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from cio_retl.config import Sync
 from cio_retl.rowhash import quote
-from cio_retl.snapshot import IDENTITY_COLUMNS
+from cio_retl.state import IDENTITY_COLUMNS
 
 # Model columns that become call fields instead of traits/properties, per call type.
 CALL_FIELDS: dict[str, dict[str, str]] = {
@@ -24,12 +24,21 @@ CALL_FIELDS: dict[str, dict[str, str]] = {
 }
 # Group columns renamed inside traits, to the names the Journeys actions read.
 GROUP_TRAIT_NAMES = {"relationship_attributes": "relationshipAttributes"}
+# Columns of the calls views that are not call fields: what the write-ahead keeps of each row for its delete.
+IDENT_PREFIX = "_ident_"
 ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId", "messageId")
 TEXT_FIELDS = ("event", "name")
 
 
 def _literal(text: str | None) -> str:
     return "NULL::VARCHAR" if text is None else "'" + text.replace("'", "''") + "'"
+
+
+def _text(column: str, schema: pa.Schema) -> str:
+    """A column as text for an id or a name: a JSON string without its quotes, a JSON null as NULL (not "null")."""
+    if schema.field(column).type == pa.json_():
+        return f"json_extract_string({quote(column)}, '$')"
+    return f"CAST({quote(column)} AS VARCHAR)"
 
 
 def _struct(columns: list[tuple[str, str]]) -> str:
@@ -45,7 +54,7 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     for field in ID_FIELDS + TEXT_FIELDS:
         column = next((c for c, f in consumed.items() if f == field), None)
         if column is not None:
-            select.append(f"CAST({quote(column)} AS VARCHAR) AS {quote(field)}")
+            select.append(f"{_text(column, schema)} AS {quote(field)}")
         elif field == "event" and sync.type == "track":
             select.append(f"{_literal(sync.event)} AS event")
         else:
@@ -55,7 +64,7 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     rest = [name for name in schema.names if name not in consumed and name != "context"]
     bag = "traits" if sync.type in ("identify", "group", "alias") else "properties"
     if sync.type == "group":
-        pairs = [(GROUP_TRAIT_NAMES.get(n, n), f"CAST({quote(n)} AS VARCHAR)" if n == "object_type_id" else quote(n))
+        pairs = [(GROUP_TRAIT_NAMES.get(n, n), _text(n, schema) if n == "object_type_id" else quote(n))
                  for n in rest]
     else:
         pairs = [(n, quote(n)) for n in rest]
@@ -66,34 +75,51 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     return ", ".join(select)
 
 
-def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema) -> None:
-    """Define TEMP views `calls` over `changes`, and `delete_calls` over `removed` (mirror mode).
+def attribute_columns(sync: Sync, schema: pa.Schema) -> list[str]:
+    """The model columns sent as person or object attributes (identify and group syncs), in model order."""
+    if sync.type not in ("identify", "group"):
+        return []
+    consumed = set(CALL_FIELDS[sync.type]) | {"context", "object_type_id", "relationship_attributes"}
+    return [name for name in schema.names if name not in consumed]
 
-    Views, not tables: the calls are read once by the actions, and materialising millions of STRUCT rows
-    would only cost memory.
+
+def nulls_sql(columns: list[str]) -> str:
+    """SQL of the list of those columns that are NULL in a row (what a run would clear); NULL when none apply."""
+    if not columns:
+        return "NULL::VARCHAR[]"
+    items = ", ".join(f"CASE WHEN {quote(c)} IS NULL THEN {_literal(c)} END" for c in columns)
+    return f"list_filter([{items}], lambda _c: _c IS NOT NULL)"
+
+
+def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema, *, removed_from: int) -> None:
+    """Define TEMP views `calls` over `changes`, `delete_calls` over `removed` (mirror mode), `unsent_calls`.
+
+    Views, not tables: the calls are read chunk by chunk by the actions, and materialising millions of STRUCT
+    rows would only cost memory. `_seq` is a row's id in the run (a stage row's rowid; removals are numbered
+    from `removed_from`); `_ident_*` columns carry what a later delete of the row will need, `_nulls` which of
+    its attribute columns are NULL (for the clear guard, kept in the snapshot).
     """
-    con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)} "
-                "FROM changes")
-    con.execute("CREATE OR REPLACE TEMP VIEW delete_calls AS " + _delete_calls_sql(sync))
+    idents = ", ".join(f"{_text(c, schema)} AS {IDENT_PREFIX}{c}" if c in schema.names
+                       else f"NULL::VARCHAR AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
+    nulls = f"{nulls_sql(attribute_columns(sync, schema))} AS _nulls"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)}, "
+                f"{idents}, {nulls} FROM changes")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW unsent_calls AS SELECT _key, _hash, _seq, {idents}, {nulls} FROM unsent")
+    con.execute("CREATE OR REPLACE TEMP VIEW delete_calls AS " + _delete_calls_sql(sync, removed_from))
 
 
-def _delete_calls_sql(sync: Sync) -> str:
+def _delete_calls_sql(sync: Sync, removed_from: int) -> str:
     """Deletes are built from the snapshot's identity columns, since the rows are gone from the warehouse."""
-    base = "SELECT _key, _hash, 'removed' AS _change, row_number() OVER (ORDER BY _key) AS _seq, 'track' AS type"
+    base = (f"SELECT _key, _hash, 'removed' AS _change, {int(removed_from)} + row_number() OVER (ORDER BY _key) - 1 "
+            f"AS _seq, 'track' AS type")
     ids = "NULL::VARCHAR AS groupId, NULL::VARCHAR AS previousId, NULL::VARCHAR AS messageId, NULL::VARCHAR AS name"
-    when = "FROM removed"  # empty unless the sync mirrors (diff.apply_mode)
+    idents = ", ".join(f"{c} AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
+    when = f", {idents}, NULL::VARCHAR[] AS _nulls FROM removed"  # empty unless the sync mirrors (diff.compute_diff)
     if sync.type == "group":
-        return (f"{base}, CASE WHEN user_id IS NULL THEN 'Object Deleted' ELSE 'Relationship Deleted' END AS event, "
+        # A row with a person (identified or anonymous) was a relationship: only the relationship goes.
+        return (f"{base}, CASE WHEN user_id IS NULL AND anonymous_id IS NULL THEN 'Object Deleted' "
+                f"ELSE 'Relationship Deleted' END AS event, "
                 f"user_id AS userId, anonymous_id AS anonymousId, {ids}, NULL::TIMESTAMPTZ AS timestamp, "
-                f"struct_pack(objectId := group_id, object_type_id := coalesce(object_type_id, '1')) AS properties {when}")
+                f"struct_pack(objectId := group_id, object_type_id := coalesce(object_type_id, '1')) AS properties{when}")
     return (f"{base}, 'User Deleted' AS event, coalesce(user_id, email) AS userId, anonymous_id AS anonymousId, "
-            f"{ids}, NULL::TIMESTAMPTZ AS timestamp {when}")
-
-
-def pending_rows_sql(schema: pa.Schema, run_id: str) -> str:
-    """SELECT of the rows this run must commit: changes and removals with what a later delete needs."""
-    idents = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {c}" if c in schema.names else f"NULL::VARCHAR AS {c}"
-                       for c in IDENTITY_COLUMNS)
-    plain = ", ".join(IDENTITY_COLUMNS)
-    return (f"SELECT _key, _hash, _change, {idents}, '{run_id}' AS run_id FROM changes "
-            f"UNION ALL SELECT _key, _hash, 'removed', {plain}, '{run_id}' FROM removed")
+            f"{ids}, NULL::TIMESTAMPTZ AS timestamp{when}")

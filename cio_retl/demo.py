@@ -8,13 +8,13 @@ from rich.table import Table
 from cio_retl.config import DuckDBWarehouse, Project
 from cio_retl.demo_data import build_example_warehouse
 from cio_retl.errors import ConfigError
+from cio_retl.runner import run_syncs
 from cio_retl.sandbox.server import serve_sandbox
+from cio_retl.summary import print_summary
 
 
 def run_demo(project: Project, *, rebuild: bool, console: Console) -> int:
     """Build the example data if missing, run every sync against a fresh sandbox server; exit code 0 or 1."""
-    from cio_retl.cli import print_summary, run_syncs
-
     _ensure_warehouse(project, rebuild=rebuild, console=console)
     destination = project.destination
     sandbox_db = project.state_path() / "sandbox.duckdb"
@@ -24,7 +24,7 @@ def run_demo(project: Project, *, rebuild: bool, console: Console) -> int:
         console.print(f"sandbox listening on {sandbox.url} (state in {sandbox_db})")
         local = project.model_copy(update={"destination": destination.model_copy(update={"url": sandbox.url})})
         reports = run_syncs(local, [], progress=True)
-        print_summary(reports)
+        print_summary(reports, console)
         _print_sandbox(sandbox.counts(), console)
     return 1 if any(r.status == "failed" for r in reports) else 0
 

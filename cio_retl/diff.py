@@ -1,4 +1,4 @@
-"""Stage 2, diff: compare the staged extract with the snapshot by key and hash, in SQL → changes and removals."""
+"""Stage 2, diff: compare the staged extract with the snapshot by key, hash and configuration, in SQL → changes and removals."""
 
 from __future__ import annotations
 
@@ -7,72 +7,85 @@ from dataclasses import dataclass
 import duckdb
 
 from cio_retl.config import Sync
-from cio_retl.errors import MassDeleteError
+from cio_retl.state.schema import stale_sql
 
 
 @dataclass
 class Diff:
-    """Counts of the diff; the rows are in TEMP tables `changes` (stage rows + _change) and `removed`."""
+    """Counts of the diff; the rows are in TEMP tables `changes`, `unsent` and `removed`.
+
+    `added`/`changed` count model rows with a valid key; `stale` of the changed rows were sent under another
+    configuration (model SQL, key, mappings); `unsent` are append-mode changes that are not re-sent.
+    """
 
     added: int
     changed: int
     removed: int
+    stale: int
+    unsent: int
     snapshot_rows: int
 
 
-def compute_diff(con: duckdb.DuckDBPyConnection, *, full_resync: bool = False, window: bool = False) -> Diff:
-    """Fill TEMP `changes` (added/changed rows of stage) and `removed` (snapshot keys gone from stage).
+def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str, resend_all: bool = False,
+                 window: bool = False) -> Diff:
+    """Fill TEMP `changes` (rows to send), `unsent` (append changes not re-sent) and `removed` (keys to delete).
 
-    Removals are computed against every staged key, including keys with contract violations: a duplicated
-    key is a bad row, not a deleted one. A window run (one partition) re-sends every row of its window and
-    removes nothing. A full resync re-sends every row but still removes what disappeared.
+    A row is changed when its hash differs from the snapshot's, or when it was settled under another
+    configuration (a mapping or model edit): a resync interrupted half-way leaves its rest stale, and the
+    next run picks it up. A row no action matched (fate `skipped`) is re-evaluated when the mappings or the
+    triggers change; a delivered row only when its content would change (never in append mode). Keys with
+    contract violations are never in `changes`, but count as present (a duplicated key is a bad row, not a
+    deleted one). A window run (one partition) re-sends every row of its window and removes nothing; only
+    mirror mode removes. `changes` keeps each row's stage rowid as `_seq`.
     """
     snapshot_rows = con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0]
-    if window:
+    valid = "stage st ANTI JOIN violations v ON st._key = v._key"
+    drop_temp(con, "changes")
+    if snapshot_rows == 0:  # a first run: every valid row is added — a view over the extract, not a copy of it
+        con.execute(f"CREATE OR REPLACE TEMP VIEW changes AS SELECT st.*, st.rowid AS _seq, 'added' AS _change "
+                    f"FROM {valid} WHERE st._key IS NOT NULL")
+        con.execute("CREATE OR REPLACE TEMP TABLE unsent AS SELECT * FROM changes WHERE FALSE")
+        con.execute("CREATE OR REPLACE TEMP TABLE removed AS SELECT * FROM snapshot WHERE FALSE")
+        added = con.execute("SELECT count(*) FROM changes").fetchall()[0][0]
+        return Diff(added=added, changed=0, removed=0, stale=0, unsent=0, snapshot_rows=0)
+    current = _literal(config_hash)
+    stale = stale_sql("sn", config_hash, append=sync.mode == "append")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE diffed AS
+        SELECT st.*, st.rowid AS _seq, CASE WHEN sn._key IS NULL THEN 'added' ELSE 'changed' END AS _change,
+               sn._key IS NOT NULL AND {stale} AS _stale,
+               coalesce(sn.fate, 'delivered') = 'delivered' AND sn._hash IS NOT NULL AS _was_sent
+          FROM {valid} LEFT JOIN snapshot sn ON st._key = sn._key
+         WHERE st._key IS NOT NULL AND (sn._key IS NULL OR {'TRUE' if resend_all or window else 'FALSE'}
+                                        OR sn._hash IS DISTINCT FROM st._hash OR {stale})""")
+    resend_changes = resend_all or window
+    keep_unsent = "FALSE" if sync.mode != "append" or resend_changes else "(_change = 'changed' AND _was_sent)"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE unsent AS SELECT * EXCLUDE (_stale, _was_sent) FROM diffed "
+                f"WHERE {keep_unsent}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE changes AS SELECT * EXCLUDE (_stale, _was_sent) FROM diffed "
+                f"WHERE NOT {keep_unsent}")
+    if window or sync.mode != "mirror":
         con.execute("CREATE OR REPLACE TEMP TABLE removed AS SELECT * FROM snapshot WHERE FALSE")
     else:
-        con.execute("CREATE OR REPLACE TEMP TABLE removed AS "
-                    "SELECT sn.* FROM snapshot sn ANTI JOIN stage st ON sn._key = st._key")
-    same_rows_too = "TRUE" if (full_resync or window) else "sn._hash IS DISTINCT FROM st._hash"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE changes AS
-        SELECT st.*, CASE WHEN sn._key IS NULL THEN 'added' ELSE 'changed' END AS _change
-          FROM stage st LEFT JOIN snapshot sn ON st._key = sn._key
-         WHERE sn._key IS NULL OR {same_rows_too}""")
-    added, changed = con.execute(
-        "SELECT count(*) FILTER (_change = 'added'), count(*) FILTER (_change = 'changed') FROM changes").fetchall()[0]
-    removed = con.execute("SELECT count(*) FROM removed").fetchall()[0][0]
-    return Diff(added=added, changed=changed, removed=removed, snapshot_rows=snapshot_rows)
+        # A removal no delete action matched stays in the snapshot with _hash NULL: not removed again until
+        # the configuration changes (a delete action is enabled) or the row comes back.
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE removed AS SELECT sn.* FROM snapshot sn ANTI JOIN stage st
+                        ON sn._key = st._key WHERE NOT (sn._hash IS NULL AND sn.config_hash = {current})""")
+    added, changed, stale_n = con.execute(
+        "SELECT count(*) FILTER (_change = 'added'), count(*) FILTER (_change = 'changed'), count(*) FILTER (_stale) "
+        "FROM diffed").fetchall()[0]
+    con.execute("DROP TABLE diffed")
+    return Diff(added=added, changed=changed, removed=con.execute("SELECT count(*) FROM removed").fetchall()[0][0],
+                stale=stale_n, unsent=con.execute("SELECT count(*) FROM unsent").fetchall()[0][0],
+                snapshot_rows=snapshot_rows)
 
 
-def apply_mode(con: duckdb.DuckDBPyConnection, sync: Sync, *, resend: bool = False) -> int:
-    """Keep only what the sync's mode acts on; return the removals it will delete.
-
-    Only mirror deletes. upsert and append leave rows that left the model alone — in Customer.io and in the
-    snapshot — which is also what keeps incremental models ({{ last_sync_time }}) correct. append drops
-    changed rows unless `resend` (a full resync or a partition window): event ids are derived from the row,
-    so Customer.io de-duplicates what it already has.
-    """
-    if sync.mode == "append" and not resend:
-        con.execute("DELETE FROM changes WHERE _change = 'changed'")
-    if sync.mode != "mirror":
-        con.execute("DELETE FROM removed")
-    return con.execute("SELECT count(*) FROM removed").fetchall()[0][0]
+def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a TEMP table or view of that name, whichever it is (a first run makes `changes` a view)."""
+    for kind, catalog in (("VIEW", "duckdb_views()"), ("TABLE", "duckdb_tables()")):
+        if con.execute(f"SELECT count(*) FROM {catalog} WHERE temporary AND {kind.lower()}_name = ?", [name]).fetchall()[0][0]:
+            con.execute(f"DROP {kind} {name}")
 
 
-def drop_violations(con: duckdb.DuckDBPyConnection) -> None:
-    """Take null-key and duplicate-key rows out of the change set: they are recorded as rejections, never sent."""
-    con.execute("DELETE FROM changes WHERE _key IS NULL OR _key IN (SELECT _key FROM violations)")
-
-
-def guard_mass_delete(sync_name: str, sync: Sync, diff: Diff, *, allowed: bool) -> None:
-    """Fail a mirror run before anything is sent if it would delete too much of the snapshot."""
-    if sync.mode != "mirror" or allowed or diff.snapshot_rows == 0:
-        return
-    fraction = diff.removed / diff.snapshot_rows
-    if fraction > sync.max_delete_fraction:
-        raise MassDeleteError(
-            sync_name, f"would delete {diff.removed} of {diff.snapshot_rows} people/objects ({fraction:.0%}), more than "
-                       f"max_delete_fraction {sync.max_delete_fraction:.0%}; nothing was sent",
-            hint="check that the model returns everything (an empty or broken query looks like mass deletion); "
-                 "if the deletes are intended, rerun with --allow-mass-delete")
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from cio_retl.config import Destination, Project, config_path, load_project
 from cio_retl.delivery.client import RegionAnswer, auth_failure, fetch_region
-from cio_retl.errors import CioRetlError
+from cio_retl.errors import CioRetlError, WarehouseError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -41,18 +42,21 @@ def run_checks(config: str | Path | None = None) -> list[CheckResult]:
 
 
 def check_warehouses(project: Project) -> list[CheckResult]:
-    """Connect to each warehouse and run SELECT 1."""
+    """Connect to each warehouse and run SELECT 1; a finding names the syncs that read the warehouse."""
     from cio_retl.warehouse import open_warehouse
 
     results = []
     for name, settings in project.warehouses.items():
-        label = f"warehouse {name} ({settings.type})"
+        users = [sync_name for sync_name, sync in project.syncs.items() if sync.warehouse == name]
+        label = f"warehouse {name} ({settings.type}) for {', '.join(users) or 'no sync'}"
         try:
             warehouse = open_warehouse(name, settings, project.root)
             try:
                 warehouse.check()
             finally:
                 warehouse.close()
+        except WarehouseError as exc:  # its detail: the label names the warehouse and the syncs
+            results.append(CheckResult(label, "fail", exc.detail, exc.hint))
         except CioRetlError as exc:
             results.append(CheckResult(label, "fail", exc.message, exc.hint))
         except Exception as exc:  # a driver error the warehouse did not translate: still a finding, not a crash
@@ -64,7 +68,7 @@ def check_warehouses(project: Project) -> list[CheckResult]:
 
 def check_models(project: Project) -> list[CheckResult]:
     """Run each sync's model with LIMIT 0 and check its columns against the call type (reads no rows)."""
-    from cio_retl.extract import check_contract
+    from cio_retl.contract import contract_hint, contract_problem, model_label
     from cio_retl.incremental import render_model
     from cio_retl.warehouse import open_warehouse
 
@@ -74,19 +78,36 @@ def check_models(project: Project) -> list[CheckResult]:
         warehouse = open_warehouse(sync.warehouse, project.warehouses[sync.warehouse], project.root)
         try:
             schema = warehouse.schema(render_model(project.model_sql(name), last_sync_time=0), sync=name)
-            check_contract(name, sync, schema, sync.model or "query")
+        except WarehouseError as exc:  # as `run` reports it: the model's own line, and the model file
+            results.append(CheckResult(label, "fail", exc.in_model(model_label(sync)).detail, exc.hint))
+            continue
         except CioRetlError as exc:
             results.append(CheckResult(label, "fail", exc.message, exc.hint))
-        else:
-            results.append(CheckResult(label, "ok", f"{len(schema)} column(s): {', '.join(schema.names)}"))
+            continue
         finally:
             warehouse.close()
+        breach = contract_problem(sync, schema)
+        results.append(CheckResult(label, "fail", breach, contract_hint(sync)) if breach else
+                       CheckResult(label, "ok", f"{len(schema)} column(s): {', '.join(schema.names)}"))
     return results
 
 
 def check_destination(destination: Destination) -> CheckResult:
     """Ask GET /api/v1/accounts/region with the credentials: are they valid, and for which region?"""
-    label = f"Customer.io {destination.base_url}"
+    result = _check_destination(destination)
+    return CheckResult(_masked(result.name, destination), result.status, _masked(result.detail, destination),
+                       result.hint and _masked(result.hint, destination))
+
+
+def _masked(text: str, destination: Destination) -> str:
+    """The text with destination.url's `user:password@` masked, wherever the URL or the password appears."""
+    text = text.replace(destination.base_url, destination.shown_url)
+    password = urlsplit(destination.base_url).password
+    return text.replace(password, "***") if password else text
+
+
+def _check_destination(destination: Destination) -> CheckResult:
+    label = f"Customer.io {destination.shown_url}"
     if not destination.site_id or not destination.api_key.get_secret_value():
         _, hint = auth_failure(destination, 401, RegionAnswer(None))
         return CheckResult(label, "fail", "site_id or api_key is not set", hint)
@@ -101,13 +122,11 @@ def check_destination(destination: Destination) -> CheckResult:
     if answer.status_code != 200:
         return CheckResult(label, "fail", f"GET /api/v1/accounts/region answered HTTP {answer.status_code}",
                            "check destination.url: it should be the Track API host")
-    if answer.region and answer.region != destination.region:
-        status: Status = "warn" if destination.url else "fail"
-        return CheckResult(label, status, f"the credentials belong to region '{answer.region}', "
+    if answer.region and answer.region != destination.region:  # with a url override too: the data would go astray
+        return CheckResult(label, "fail", f"the credentials belong to region '{answer.region}', "
                                           f"the project says '{destination.region}'", f"set region: {answer.region}")
     return CheckResult(label, "ok", f"Track API credentials valid (Site ID {destination.site_id}, "
                                     f"region '{answer.region or destination.region}')")
-
 
 
 def print_checks(results: list[CheckResult], console: "Console") -> int:

@@ -6,9 +6,11 @@
     │   ├── WarehouseError            connecting to or querying a warehouse failed
     │   ├── ModelContractError        the model lacks columns the call type needs
     │   ├── MassDeleteError           a mirror run would delete too much of the snapshot
+    │   ├── MassClearError            a run would set one attribute to null for too many people/objects
     │   ├── SyncLockedError           another run of the same sync holds the lock
     │   └── DestinationError          Customer.io refused the run as a whole
-    │       └── DestinationAuthError  401/403: wrong key type, site id or region
+    │       ├── DestinationAuthError  401/403: wrong key type, site id or region
+    │       └── DeliveryIncompleteError  operations still pending after the run's retries
     └── ActionError                   an action's trigger or mapping cannot be parsed or applied
 
 Per-row problems (null keys, rejected operations) are data, not exceptions: they are recorded in the
@@ -69,6 +71,10 @@ class MassDeleteError(SyncError):
     """A mirror run would remove more of the snapshot than `max_delete_fraction` allows."""
 
 
+class MassClearError(SyncError):
+    """A run would set one attribute to null for more of its rows than `max_clear_fraction` allows."""
+
+
 class SyncLockedError(SyncError):
     """Another run of the same sync holds the lock."""
 
@@ -79,3 +85,8 @@ class DestinationError(SyncError):
 
 class DestinationAuthError(DestinationError):
     """Customer.io answered 401/403: wrong Site ID / Track API key pair, or the wrong region."""
+
+
+class DeliveryIncompleteError(DestinationError):
+    """Operations are still pending after the run's own retries (host unreachable, 429s, 5xx): the run failed,
+    what was accepted is committed, and the next run sends the rest."""

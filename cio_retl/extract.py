@@ -1,7 +1,8 @@
-"""Stage 1, extract: stream a model into a DuckDB TEMP table with row keys and hashes, and enforce the model contract."""
+"""Stage 1, extract: stage a model in a DuckDB TEMP table with row keys and hashes, and enforce the model contract."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
@@ -10,21 +11,12 @@ import duckdb
 import pyarrow as pa
 
 from cio_retl.config import Sync
-from cio_retl.errors import ModelContractError, WarehouseError
+from cio_retl.contract import check_contract
+from cio_retl.errors import WarehouseError
 from cio_retl.rowhash import key_sql, quote, row_hash_sql
 from cio_retl.warehouse import Warehouse
 
 VIOLATION_SAMPLES = 20
-
-# Columns a model must have, per call type: each inner tuple is "at least one of".
-REQUIRED_COLUMNS: dict[str, list[tuple[str, ...]]] = {
-    "identify": [("user_id", "email", "anonymous_id")],
-    "group": [("group_id",)],
-    "track": [("user_id", "anonymous_id")],
-    "page": [("user_id", "anonymous_id"), ("url",)],
-    "screen": [("user_id", "anonymous_id"), ("name",)],
-    "alias": [("user_id",), ("previous_id",)],
-}
 
 
 @dataclass
@@ -37,25 +29,10 @@ class Extracted:
     violation_samples: list[str] = field(default_factory=list)
 
 
-def check_contract(sync_name: str, sync: Sync, schema: pa.Schema, model: str) -> None:
-    """Raise ModelContractError listing every column the call type needs and the model lacks."""
-    columns = set(schema.names)
-    missing = [" or ".join(group) for group in REQUIRED_COLUMNS[sync.type] if not columns.intersection(group)]
-    missing += [f"{c} (primary key)" for c in sync.key_columns if c not in columns]
-    if sync.type == "track" and not sync.event and "event" not in columns:
-        missing.append("event (or set `event:` on the sync)")
-    if sync.partition_by and sync.partition_by not in columns:
-        missing.append(f"{sync.partition_by} (partition_by)")
-    if missing:
-        raise ModelContractError(
-            sync_name, f"model {model} lacks column(s) {', '.join(missing)}; it returns {', '.join(schema.names)}",
-            hint=f"alias the columns in the SELECT (see 'The model contract' in README.md for {sync.type} syncs)")
-
-
 def stage_model(con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch], *, empty_schema: Callable[[], pa.Schema],
                 key_columns: list[str], check: Callable[[pa.Schema], None],
                 on_rows: Callable[[int], None] | None = None) -> pa.Schema:
-    """Stream batches into TEMP table `stage` (model columns + _key, _hash, _seq) without holding them in memory.
+    """Stream batches into TEMP table `stage` (model columns + _key, _hash) without holding them in memory.
 
     `check` sees the schema before any row is staged, so a contract error stops the run before it reads on.
     """
@@ -87,7 +64,7 @@ def stage_model(con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch
     finally:
         con.unregister("model_stream")
     con.execute(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT *, {key_sql(key_columns)} AS _key, "
-                f"{row_hash_sql(schema)} AS _hash, rowid AS _seq FROM stage_raw")
+                f"{row_hash_sql(schema)} AS _hash FROM stage_raw")
     con.execute("DROP TABLE stage_raw")
     return schema
 
@@ -97,26 +74,37 @@ def find_violations(con: duckdb.DuckDBPyConnection, key_columns: list[str]) -> t
     any_null = " OR ".join(f"{quote(c)} IS NULL" for c in key_columns)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE violations AS
-        SELECT coalesce(_key, 'NULL') AS _key, 'null primary key' AS reason, count(*) AS n_rows
+        SELECT _key, 'null primary key (' || count(*) || ' rows)' AS reason, count(*) AS n_rows
           FROM stage WHERE {any_null} GROUP BY 1
         UNION ALL
         SELECT _key, 'duplicate primary key (' || count(*) || ' rows)' AS reason, count(*) AS n_rows
           FROM stage WHERE NOT ({any_null}) GROUP BY _key HAVING count(*) > 1""")
     rows = con.execute("SELECT sum(n_rows) FROM violations").fetchall()[0][0] or 0
-    samples = [f"{key}: {reason}" for key, reason in con.execute(
-        f"SELECT _key, reason FROM violations ORDER BY _key LIMIT {VIOLATION_SAMPLES}").fetchall()]
+    # A NULL key stays NULL (one column) or JSON null (several): never the text 'NULL', which a real key may be.
+    samples = [reason if key is None else f"{key}: {reason}" for key, reason in con.execute(
+        f"SELECT _key, reason FROM violations ORDER BY _key NULLS FIRST LIMIT {VIOLATION_SAMPLES}").fetchall()]
     return int(rows), samples
 
 
 def extract(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, sql: str, *, sync_name: str, sync: Sync,
             model: str, on_rows: Callable[[int], None] | None = None) -> Extracted:
-    """Run the model, check its contract, stage its rows and find key violations."""
+    """Run the model, check its contract, stage its rows (keys and hashes) and find key violations.
+
+    A warehouse that is itself DuckDB is read by the engine in one parallel pass (`stage_in_engine`); any
+    other streams Arrow batches through `stage_model`.
+    """
+    check = functools.partial(check_contract, sync_name, sync)
     try:
-        schema = stage_model(con, warehouse.stream(sql, sync=sync_name),
-                             empty_schema=lambda: warehouse.schema(sql, sync=sync_name), key_columns=sync.key_columns,
-                             check=lambda s: check_contract(sync_name, sync, s, model), on_rows=on_rows)
+        in_engine = getattr(warehouse, "stage_in_engine", None)
+        schema = in_engine(con, sql, sync=sync_name, key_columns=sync.key_columns, check=check) if in_engine else None
+        if schema is None:
+            schema = stage_model(con, warehouse.stream(sql, sync=sync_name),
+                                 empty_schema=lambda: warehouse.schema(sql, sync=sync_name),
+                                 key_columns=sync.key_columns, check=check, on_rows=on_rows)
     except WarehouseError as exc:
         raise exc.in_model(model) from exc
     rows = con.execute("SELECT count(*) FROM stage").fetchall()[0][0]
+    if on_rows and in_engine:
+        on_rows(rows)
     violations, samples = find_violations(con, sync.key_columns)
     return Extracted(rows=rows, schema=schema, violations=violations, violation_samples=samples)

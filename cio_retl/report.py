@@ -34,10 +34,15 @@ class SyncReport:
     contract_violations: int = 0
     violation_samples: list[str] = field(default_factory=list)
     operations: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    pending: int = 0
+    accepted: int = 0      # operations Customer.io accepted
+    rejected: int = 0      # operations refused (by Customer.io or a local check) and rows breaking the contract
+    pending: int = 0       # operations without an answer after the run's retries (the run fails; sent next run)
+    skipped: int = 0       # rows that needed no operation: no action matched, or an append-mode change
+    unchanged: int = 0     # rows equal to what Customer.io last accepted
+    fates: dict[str, int] = field(default_factory=dict)  # rows per fate: delivered, rejected, pending, skipped, unchanged
     stuck: int = 0
+    commit_groups: int = 0
+    recovered: dict[str, Any] = field(default_factory=dict)  # an interrupted run this run finished: run_id, fates
     requests: int = 0
     retries: int = 0
     duration_s: float = 0.0
@@ -58,7 +63,7 @@ class SyncReport:
     def summary(self) -> dict[str, Any]:
         """The flat fields of `run --json` (one object per sync)."""
         keys = ("sync", "status", "extracted", "added", "changed", "removed", "operations", "accepted",
-                "rejected", "pending", "requests", "duration_s", "error")
+                "rejected", "pending", "skipped", "requests", "duration_s", "error")
         data = {key: getattr(self, key) for key in keys}
         data["duration_s"] = round(self.duration_s, 3)
         return data
@@ -98,7 +103,8 @@ def report_metadata(report: SyncReport, *, window: tuple[datetime, datetime] | N
                         "status_code": r.status_code if r.status_code is not None else -1, "attempts": r.attempts}
                        for r in report.rejections[:MAX_REJECTION_ROWS]],
     }
-    for name in ("delivery", "fates"):  # delivery: rate limiting, bytes, splits; fates: where each row ended up
+    # delivery: rate limiting, bytes, splits; fates: where each row ended up; recovered: a crashed run finished
+    for name in ("delivery", "fates", "recovered"):
         if getattr(report, name, None):
             metadata[name] = dict(getattr(report, name))
     if window:

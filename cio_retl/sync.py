@@ -1,4 +1,4 @@
-"""run_sync(): finish a crashed run's leftovers, then extract → diff → convert → act → deliver → commit."""
+"""run_sync(): finish an interrupted run, then extract → diff → convert → act → deliver → commit."""
 
 from __future__ import annotations
 
@@ -12,21 +12,23 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from cio_retl.actions.apply import build_operations
-from cio_retl.commit import OutcomeWriter, checkpoint, close_rejections, recent_rejections, recover, write_ahead
+from cio_retl.commit import OutcomeWriter, Settled, recent_rejections, settle
 from cio_retl.config import Project, Sync
-from cio_retl.convert import build_calls, pending_rows_sql
-from cio_retl.diff import apply_mode, compute_diff, drop_violations, guard_mass_delete
-from cio_retl.errors import CioRetlError, SyncError
+from cio_retl.convert import attribute_columns, build_calls
+from cio_retl.diff import Diff, compute_diff
+from cio_retl.errors import CioRetlError, DeliveryIncompleteError, SyncError
 from cio_retl.extract import extract
-from cio_retl.incremental import render_model
+from cio_retl.guards import guard_mass_clear, guard_mass_delete
+from cio_retl.incremental import render_model, uses_last_sync_time
 from cio_retl.progress import Progress
 from cio_retl.report import SyncReport
-from cio_retl.snapshot import StateStore
+from cio_retl.state import StateStore
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.dialect import window_sql
+from cio_retl.writeahead import Operations, plan_operations, write_settled_rows
 
 Deliver = Callable[..., Any]
+Window = tuple[datetime, datetime]
 SAMPLE_CALLS = 10
 SAMPLE_OPERATIONS = 5
 
@@ -37,30 +39,40 @@ def new_run_id() -> str:
 
 
 def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry_run: bool = False,
-             allow_mass_delete: bool = False, window: tuple[datetime, datetime] | None = None,
+             allow_mass_delete: bool = False, allow_clear: bool = False, window: Window | None = None,
              progress: bool = False, deliver: Deliver | None = None) -> SyncReport:
     """Run one sync end to end and return its report; raise a SyncError (carrying `.report`) if it fails.
 
-    dry_run extracts, diffs and builds operations but sends nothing and changes no state. window limits a
-    track sync to rows whose `partition_by` falls in [start, end) and re-sends all of them.
+    Every row ends the run in one recorded fate (delivered, rejected, pending, skipped, unchanged). A run that
+    leaves operations pending after its retries fails, keeping what Customer.io accepted. dry_run extracts,
+    diffs and builds operations but sends nothing and changes no state. window limits an event sync to rows
+    whose `partition_by` falls in [start, end) and re-sends all of them. allow_mass_delete and allow_clear
+    let a run past the guards (cio_retl/guards.py).
     """
     sync = project.sync(sync_name)
     report = SyncReport(sync=sync_name, run_id=new_run_id(), dry_run=dry_run, full_resync=full_resync)
     started, clock = datetime.now(timezone.utc), time.monotonic()
     command = "dry-run" if dry_run else "run"
+    config_hash = project.config_hash(sync_name)
     with StateStore.open(project.state_path(), sync_name, run_id=report.run_id, command=command,
                          memory_limit=project.memory_limit) as state:
-        config_hash = project.config_hash(sync_name)
         try:
-            _run(project, sync_name, sync, state, report, window=window, allow_mass_delete=allow_mass_delete,
-                 config_hash=config_hash, progress=Progress(enabled=progress), deliver=deliver, started=started)
+            schema = _Run(project, sync_name, sync, state, report, config_hash, window=window,
+                          allowed={"mass_delete": allow_mass_delete, "clear": allow_clear},
+                          progress=Progress(enabled=progress), deliver=deliver).run()
+            if not dry_run:
+                state.set_meta("attribute_columns", json.dumps(attribute_columns(sync, schema)))
+                # The run's start, not its end: rows written while this run extracted are read again next time.
+                state.set_meta("last_success_started_at", str(int(started.timestamp())))
+                state.set_meta("config_hash", config_hash)
         except CioRetlError as exc:
             report.status, report.error = "failed", str(exc)
             raise _as_sync_error(sync_name, exc, report) from exc
         except Exception as exc:  # an unexpected bug: still record the run and name the sync
             report.status, report.error = "failed", f"{type(exc).__name__}: {exc}"
-            raise SyncError(sync_name, f"unexpected error: {report.error}",
-                            hint="this is a bug in cio-retl; please report it with the traceback") from exc
+            error = SyncError(sync_name, f"unexpected error: {report.error}",
+                              hint="this is a bug in cio-retl; please report it with the traceback")
+            raise _as_sync_error(sync_name, error, report) from exc
         finally:
             report.duration_s = time.monotonic() - clock
             if not dry_run:
@@ -74,59 +86,194 @@ def _as_sync_error(sync_name: str, exc: CioRetlError, report: SyncReport) -> Syn
     return error
 
 
-def _run(project: Project, sync_name: str, sync: Sync, state: StateStore, report: SyncReport, *,
-         window: tuple[datetime, datetime] | None, allow_mass_delete: bool, config_hash: str, progress: Progress,
-         deliver: Deliver | None, started: datetime) -> None:
-    con = state.con
-    timer = _StageTimer(report)
-    if not report.dry_run:
-        with timer("recover"):
-            recover(con)
-    report.full_resync = _needs_full_resync(state, sync, config_hash, report)
-    with timer("extract"), progress.task("extract", sync_name) as advance:
-        model, sql = _model_sql(project, sync_name, sync, state, window)
-        warehouse = open_warehouse(sync.warehouse, project.warehouses[sync.warehouse], project.root)
+class _Run:
+    """The stages of one run, in order; each records its duration and counts in the report."""
+
+    def __init__(self, project: Project, sync_name: str, sync: Sync, state: StateStore, report: SyncReport,
+                 config_hash: str, *, window: Window | None, allowed: dict[str, bool], progress: Progress,
+                 deliver: Deliver | None) -> None:
+        self.project, self.sync_name, self.sync, self.state, self.report = project, sync_name, sync, state, report
+        self.con = state.con
+        self.config_hash = config_hash
+        self.window, self.allowed, self.progress = window, allowed, progress
+        self.deliver_fn = deliver
+        self.timer = _StageTimer(report)
+
+    def run(self) -> pa.Schema:
+        """The stages in order; returns the model's schema."""
+        report = self.report
+        report.warnings.extend(self.state.notes)
+        if self.state.hash_function_changed():
+            report.full_resync = True
+            report.warnings.append("this DuckDB hashes rows differently from the one that wrote the snapshot: "
+                                   "every row is sent once more (a full resync)")
+        if not report.dry_run:
+            with self.timer("recover"):
+                self.finish_interrupted_run()
+        watermark = self.watermark()
+        with self.timer("extract"), self.progress.task("extract", self.sync_name) as advance:
+            schema = self.extract(watermark, advance)
+        with self.timer("diff"):
+            self.diff()
+        with self.timer("convert"):
+            build_calls(self.con, self.sync, schema, removed_from=report.extracted)
+            report.sample_calls = _sample_calls(self.con)
+            known = json.loads(self.state.get_meta("attribute_columns") or "[]")
+            guard_mass_clear(self.con, self.sync_name, self.sync, known, allowed=self.allowed["clear"])
+        with self.timer("act"):
+            operations = self.act(watermark)
+        if report.dry_run:
+            return schema
+        settled = self.deliver_and_commit(operations, watermark)
+        self.fail_if_pending(settled)
+        return schema
+
+    # ------------------------------------------------------------ recover
+
+    def finish_interrupted_run(self) -> None:
+        """Settle what a run killed mid-way left in the write-ahead; its pending rows are diffed again now."""
+        settled = settle(self.con, watermark=self.state.watermark(), history_runs=self.project.history_runs)
+        if settled.rows:
+            self.state.checkpoints.settled(self.con)
+            self.report.recovered = {"run_id": settled.run_id, "fates": settled.fates}
+            fates = ", ".join(f"{n} {fate}" for fate, n in sorted(settled.fates.items()))
+            self.report.warnings.append(f"finished interrupted run {settled.run_id}: {fates} "
+                                        "(pending rows are sent by this run)")
+
+    def watermark(self) -> int:
+        """`{{ last_sync_time }}`: 0 when rows must be re-evaluated under a new configuration (or --full-resync)."""
+        if self.report.full_resync or self.state.stale_rows(self.config_hash, append=self.sync.mode == "append"):
+            return 0
+        return self.state.watermark()
+
+    # ------------------------------------------------------------ extract, diff
+
+    def extract(self, watermark: int, advance: Callable[[int], None]) -> pa.Schema:
+        model, sql = _model_sql(self.project, self.sync_name, self.sync, watermark, self.window)
+        warehouse = open_warehouse(self.sync.warehouse, self.project.warehouses[self.sync.warehouse], self.project.root)
         try:
-            extracted = extract(con, warehouse, sql, sync_name=sync_name, sync=sync, model=model, on_rows=advance)
+            extracted = extract(self.con, warehouse, sql, sync_name=self.sync_name, sync=self.sync, model=model,
+                                on_rows=advance)
         finally:
             warehouse.close()
-    report.extracted = extracted.rows
-    report.contract_violations, report.violation_samples = extracted.violations, extracted.violation_samples
-    with timer("diff"):
-        diff = compute_diff(con, full_resync=report.full_resync, window=window is not None)
+        report = self.report
+        report.extracted = extracted.rows
+        report.contract_violations, report.violation_samples = extracted.violations, extracted.violation_samples
+        return extracted.schema
+
+    def diff(self) -> Diff:
+        report = self.report
+        diff = compute_diff(self.con, self.sync, config_hash=self.config_hash, resend_all=report.full_resync,
+                            window=self.window is not None)
         report.added, report.changed, report.removed = diff.added, diff.changed, diff.removed
-        guard_mass_delete(sync_name, sync, diff, allowed=allow_mass_delete)
-        report.removed = apply_mode(con, sync, resend=report.full_resync or window is not None)
-        drop_violations(con)
-    with timer("convert"):
-        build_calls(con, sync, extracted.schema)
-        report.sample_calls = _sample_calls(con)
-    with timer("act"):
-        ops_table = _prepare_ops(con, report, extracted.schema)
-        _build_ops(con, sync_name, sync, project, ops_table, report)
-    if report.dry_run:
-        return
-    with timer("deliver"):
-        _deliver_and_commit(con, project, sync_name, report, progress, deliver)
-    report.stuck = state.stuck_count()
-    state.set_meta("config_hash", config_hash)
-    # The run's start, not its end: rows written while this run extracted are read again next time.
-    state.set_meta("last_success_started_at", str(int(started.timestamp())))
+        if diff.stale:
+            report.full_resync = True
+            report.warnings.append(f"the model SQL, primary key or mappings changed since {diff.stale} row(s) were "
+                                   "sent: sending them again (full resync)")
+        if diff.unsent:
+            report.warnings.append(f"{diff.unsent} changed row(s) not re-sent: append mode sends each row once")
+        guard_mass_delete(self.sync_name, self.sync, diff, allowed=self.allowed["mass_delete"])
+        return diff
+
+    # ------------------------------------------------------------ act
+
+    def act(self, watermark: int) -> Operations:
+        """Compile the actions and count their operations; a dry run builds them all, a real run writes the rows
+        settled without delivery (the rest are written ahead chunk by chunk while delivering)."""
+        report = self.report
+        run_no = 0 if report.dry_run else self.state.next_run_no()
+        operations = plan_operations(self.con, sync_name=self.sync_name, sync=self.sync, overrides=self.project.actions,
+                                     run_id=report.run_id, config_hash=self.config_hash, run_no=run_no)
+        report.operations_by_action, report.operations = operations.by_action, operations.total
+        report.warnings.extend(operations.warnings)
+        report.rejected = report.contract_violations
+        if report.dry_run:
+            operations.materialize("plan_ops")
+            report.rejected += self.con.execute("SELECT count(*) FROM plan_ops WHERE reason IS NOT NULL").fetchall()[0][0]
+            report.sample_operations = _sample_operations(self.con, "plan_ops")
+            return operations
+        whole_model = self.window is None and (watermark == 0 or not uses_last_sync_time(
+            self.project.model_sql(self.sync_name)))
+        write_settled_rows(self.con, run_id=report.run_id, run_no=run_no, config_hash=self.config_hash,
+                           watermark=watermark, whole_model=whole_model)
+        return operations
+
+    # ------------------------------------------------------------ deliver, commit
+
+    def deliver_and_commit(self, operations: Operations, watermark: int) -> Settled:
+        """Deliver while writing ahead, then settle — also after a failure, so what was accepted stays committed."""
+        deliver = self.deliver_fn
+        if deliver is None:
+            from cio_retl.delivery import deliver
+        writer = OutcomeWriter(self.con, operations.run_no, on_group=self.state.checkpoints.committed_outcomes)
+        failure: BaseException | None = None
+        stats: Any = None
+        stream = operations.stream(on_written=lambda: self.state.checkpoints.wrote_ahead(self.con))
+        try:
+            with self.timer("deliver"), self.progress.task("deliver", self.sync_name, total=operations.total) as advance:
+                stats = deliver(_first_operations(stream, self.report), self.project.destination, on_outcomes=writer,
+                                sync=self.sync_name, progress=advance)
+        except BaseException as exc:  # settle first, then raise it
+            failure = exc
+        finally:
+            stream.close()
+            try:
+                writer.close()
+            except BaseException as exc:
+                failure = failure or exc
+        with self.timer("commit"):
+            try:
+                settled = settle(self.con, watermark=watermark, history_runs=self.project.history_runs)
+                self.state.checkpoints.settled(self.con)
+            except BaseException:
+                if failure is not None:
+                    raise failure from None  # the next run settles it (recover)
+                raise
+        self.report.commit_groups = writer.groups
+        if stats is not None:
+            self.report.requests, self.report.retries = stats.requests, getattr(stats, "retries", 0)
+            self.report.delivery = stats.as_dict() if hasattr(stats, "as_dict") else {}
+        self.account(settled)
+        if failure is not None:
+            raise failure
+        return settled
+
+    def account(self, settled: Settled) -> None:
+        """The run's counts of operations and of rows per fate (also for a run that failed while delivering)."""
+        report = self.report
+        report.accepted = settled.operations.get("accepted", 0)
+        report.rejected = report.contract_violations + settled.operations.get("rejected", 0)
+        report.pending = settled.operations.get("pending", 0)
+        fates = {fate: settled.fates.get(fate, 0) for fate in ("delivered", "rejected", "pending", "skipped")}
+        fates["rejected"] += report.contract_violations
+        fates["unchanged"] = report.extracted + report.removed - sum(fates.values())
+        report.fates, report.skipped, report.unchanged = fates, fates["skipped"], fates["unchanged"]
+        report.rejections = recent_rejections(self.con, report.run_id)
+        report.stuck = self.state.stuck_count()
+        for reason, n in settled.skipped_reasons.items():
+            report.warnings.append(f"{n} row(s) skipped: {reason}")
+
+    def fail_if_pending(self, settled: Settled) -> None:
+        """A run that could not deliver everything fails (exit 1), although what was accepted is committed."""
+        if self.report.pending:
+            raise DeliveryIncompleteError(self.sync_name, _pending_message(self.report, settled),
+                                          hint="nothing is lost: the next run sends them again; check the host, "
+                                               "the network, or Customer.io's status if this repeats")
+
+    # ------------------------------------------------------------ helpers
 
 
-def _needs_full_resync(state: StateStore, sync: Sync, config_hash: str, report: SyncReport) -> bool:
-    previous = state.get_meta("config_hash")
-    if report.full_resync or previous is None or previous == config_hash or sync.mode == "append":
-        return report.full_resync
-    report.warnings.append("the model SQL, primary key or mappings changed since the last run: full resync")
-    return True
+def _pending_message(report: SyncReport, settled: Settled) -> str:
+    reasons = "; ".join(f"{n} × {reason}" for reason, n in settled.pending_reasons.items())
+    gave_up = (report.delivery or {}).get("gave_up")
+    stopped = f" (stopped sending after every request in a row failed: {gave_up})" if gave_up else ""
+    return (f"{report.pending} operation(s) still pending after the run's retries{stopped}: {reasons}; "
+            f"{report.accepted} accepted operation(s) are committed")
 
 
-def _model_sql(project: Project, sync_name: str, sync: Sync, state: StateStore,
-               window: tuple[datetime, datetime] | None) -> tuple[str, str]:
+def _model_sql(project: Project, sync_name: str, sync: Sync, watermark: int, window: Window | None) -> tuple[str, str]:
     model = sync.model or ("query" if sync.query else f"table {sync.table}")
-    last = int(state.get_meta("last_success_started_at") or 0)
-    sql = render_model(project.model_sql(sync_name), last_sync_time=last).strip().rstrip(";")
+    sql = render_model(project.model_sql(sync_name), last_sync_time=watermark).strip().rstrip(";")
     if window is not None:
         if not sync.partition_by:
             raise SyncError(sync_name, "a partition window needs `partition_by` on the sync",
@@ -136,84 +283,26 @@ def _model_sql(project: Project, sync_name: str, sync: Sync, state: StateStore,
     return model, sql
 
 
-def _prepare_ops(con: duckdb.DuckDBPyConnection, report: SyncReport, schema: pa.Schema) -> str:
-    """The table operations go to: the persistent log for a real run, a TEMP table for a dry run."""
-    if report.dry_run:
-        con.execute("CREATE OR REPLACE TEMP TABLE plan_ops AS SELECT * FROM ops WHERE FALSE")
-        return "plan_ops"
-    write_ahead(con, pending_rows_sql(schema, report.run_id))
-    _record_violations(con, report.run_id)
-    return "ops"
-
-
-def _record_violations(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Null and duplicate keys become rejections (action 'model contract'), so they show up and count."""
-    con.execute(f"""
-        INSERT INTO ops SELECT -row_number() OVER (), _key, NULL, 'added', 'model contract', -1, 'none', NULL,
-               'rejected', NULL, reason || ': fix the model so each row has a unique, non-null primary key'
-          FROM violations""")
-
-
-def _build_ops(con: duckdb.DuckDBPyConnection, sync_name: str, sync: Sync, project: Project, ops_table: str,
-               report: SyncReport) -> None:
-    next_id = 1
-    for calls_table in ("calls", "delete_calls"):
-        summary = build_operations(con, sync_name=sync_name, calls_table=calls_table, ops_table=ops_table,
-                                   overrides=project.actions, convert_timestamps=sync.convert_timestamps,
-                                   first_op_id=next_id)
-        next_id = summary.next_op_id
-        report.warnings.extend(f"{label} ({count} row(s))" for label, count in summary.warnings.items())
-    counts = con.execute(f"SELECT action, count(*) FROM {ops_table} WHERE op_id > 0 GROUP BY 1 ORDER BY 1").fetchall()
-    report.operations_by_action = dict(counts)
-    report.operations = sum(report.operations_by_action.values())
-    report.rejected = con.execute(f"SELECT count(*) FROM {ops_table} WHERE status = 'rejected'").fetchall()[0][0]
-    report.sample_operations = [
-        {"action": action, "body": json.loads(body)} for action, body in con.execute(
-            f"SELECT action, body FROM {ops_table} WHERE status = 'pending' ORDER BY op_id LIMIT {SAMPLE_OPERATIONS}"
-        ).fetchall()]
-
-
-def _pending_batches(con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
-    """Pending operations in delivery order, streamed from a second cursor (the first one writes outcomes)."""
-    reader_con = con.cursor()
-    try:
-        priorities = [p for (p,) in reader_con.execute(
-            "SELECT DISTINCT priority FROM ops WHERE status = 'pending' ORDER BY 1").fetchall()]
-        for priority in priorities:
-            # ops are inserted in op_id order and DuckDB preserves insertion order, so no sort is needed.
-            reader = reader_con.sql("SELECT op_id, priority, endpoint, body FROM ops "
-                                    f"WHERE status = 'pending' AND priority = {int(priority)}").to_arrow_reader(5000)
-            yield from reader
-    finally:
-        reader_con.close()
-
-
-def _deliver_and_commit(con: duckdb.DuckDBPyConnection, project: Project, sync_name: str, report: SyncReport,
-                        progress: Progress, deliver: Deliver | None) -> None:
-    if deliver is None:
-        from cio_retl.delivery import deliver
-    writer = OutcomeWriter(con)
-    total = con.execute("SELECT count(*) FROM ops WHERE status = 'pending'").fetchall()[0][0]
-    try:
-        with progress.task("deliver", sync_name, total=total) as advance:
-            stats = deliver(_pending_batches(con), project.destination, on_outcomes=writer, sync=sync_name,
-                            progress=advance)
-    finally:
-        writer.flush()
-    report.requests, report.retries = stats.requests, getattr(stats, "retries", 0)
-    report.delivery = stats.as_dict() if hasattr(stats, "as_dict") else {}
-    report.accepted = writer.counts.get("accepted", 0)
-    report.rejected += writer.counts.get("rejected", 0)
-    close_rejections(con, report.run_id)
-    checkpoint(con)
-    report.pending = con.execute("SELECT count(*) FROM ops WHERE status IN ('pending', 'retryable')").fetchall()[0][0]
-    report.rejections = recent_rejections(con, report.run_id)
+def _first_operations(stream: Iterator[pa.RecordBatch], report: SyncReport) -> Iterator[pa.RecordBatch]:
+    """The stream, keeping its first operations as the report's samples on the way."""
+    for batch in stream:
+        if len(report.sample_operations) < SAMPLE_OPERATIONS:
+            report.sample_operations += [{"action": action, "body": json.loads(body)} for action, body, reason in zip(
+                *(batch.column(c).to_pylist()[:SAMPLE_OPERATIONS] for c in ("action", "body", "reason"))) if not reason]
+            report.sample_operations = report.sample_operations[:SAMPLE_OPERATIONS]
+        yield batch
 
 
 def _sample_calls(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    rows = con.sql(f"SELECT * EXCLUDE (_hash, _seq) FROM calls ORDER BY _seq LIMIT {SAMPLE_CALLS}").to_arrow_table()
-    extra = con.sql(f"SELECT * EXCLUDE (_hash, _seq) FROM delete_calls LIMIT {SAMPLE_CALLS}").to_arrow_table()
+    fields = "COLUMNS(lambda c: c = '_key' OR c = '_change' OR NOT starts_with(c, '_'))"
+    rows = con.sql(f"SELECT {fields} FROM calls ORDER BY _seq LIMIT {SAMPLE_CALLS}").to_arrow_table()
+    extra = con.sql(f"SELECT {fields} FROM delete_calls LIMIT {SAMPLE_CALLS}").to_arrow_table()
     return [_drop_nulls(row) for row in rows.to_pylist() + extra.to_pylist()][:SAMPLE_CALLS]
+
+
+def _sample_operations(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, Any]]:
+    return [{"action": action, "body": json.loads(body)} for action, body in con.execute(
+        f"SELECT action, body FROM {table} WHERE reason IS NULL ORDER BY op_id LIMIT {SAMPLE_OPERATIONS}").fetchall()]
 
 
 def _drop_nulls(row: dict[str, Any]) -> dict[str, Any]:

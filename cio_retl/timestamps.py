@@ -11,6 +11,7 @@ ISO_STRICT = r"^\d{4}-\d{2}-\d{2}((T\d{2}:\d{2}(:\d{2})?)(\.\d{1,9})?(Z|(\+|-)\d
 # What a top-level timestamp may look like: also a space or lowercase t, a comma fraction, lowercase z.
 _ISO_LENIENT = (r"^\s*(\d{4}-\d{2}-\d{2})(?:[Tt ](\d{2}:\d{2})(?::(\d{2}))?(?:[.,]\d+)?)?"
                 r"\s*(?:[Zz]|([+-])(\d{2}):?(\d{2})?)?\s*$")
+_HAS_OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
 _EPOCH_DIGITS = r"^\d+(\.\d+)?$"
 # Above this an epoch number is taken as milliseconds (our heuristic; 1e11 s is the year 5138).
 MS_THRESHOLD = 100_000_000_000
@@ -65,8 +66,67 @@ def seconds_sql(sql: str, dtype: duckdb.typing.DuckDBPyType | None) -> str:
 
 
 def attribute_seconds(text_sql: str) -> str:
-    """A string attribute as BIGINT seconds when it is a valid ISO-8601 date-time (strict), else NULL."""
-    return f"CASE WHEN regexp_full_match({text_sql}, {quote_str(ISO_STRICT)}) THEN {iso_seconds(text_sql)} END"
+    """A string attribute as BIGINT seconds when it is a valid ISO-8601 date-time (strict), else NULL.
+
+    The strict shape is one DuckDB's casts read: with an offset as TIMESTAMPTZ, without one as a naive
+    TIMESTAMP (so UTC, whatever the session's zone). Casts, not strptime/regexp_extract: they stay fast
+    inside the lambdas of `json_attribute_text`.
+    """
+    zoned = f"floor(epoch(TRY_CAST({text_sql} AS TIMESTAMPTZ)))"
+    naive = f"floor(epoch(TRY_CAST({text_sql} AS TIMESTAMP)))"
+    return (f"(CASE WHEN regexp_full_match({text_sql}, {quote_str(ISO_STRICT)}) THEN (CASE WHEN "
+            f"regexp_matches({text_sql}, {quote_str(_HAS_OFFSET)}) THEN {zoned} ELSE {naive} END)::BIGINT END)")
+
+
+# JSON text split at its quotes, once escaped backslashes and quotes are set aside: the odd pieces lie outside
+# strings, the even ones are the strings' contents. (U+0001/U+0002 never occur raw in JSON text.)
+_ESCAPED = ((r"\\", "chr(1)"), (r"\"", "chr(2)"))
+_MEMBER_VALUE = r":\s*$"  # the piece before a string ends with ':': the string is an object member's value
+_MAY_HOLD_DATE = r'"\d{4}-\d{2}-\d{2}'
+
+
+def _brackets(piece: str) -> str:
+    """How many '[' a piece of JSON text (outside strings) opens, minus the ']' it closes."""
+    return f"(length(replace({piece}, ']', '')) - length(replace({piece}, '[', '')))"
+
+
+def _walk(hidden: str, lists: bool) -> str:
+    """SQL rebuilding split JSON text with its objects' ISO strings converted; `lists`: track '[' depth too.
+
+    Each piece is zipped with the piece before it (and the depth before it as a letter, 'A' = 0) rather than
+    read through a lambda capturing the list, which DuckDB copies for every element.
+    """
+    deltas = f"list_transform(_p, lambda _x, _i: CASE WHEN _i % 2 = 1 THEN {_brackets('_x')} ELSE 0 END)"
+    depths = f"string_split(list_reduce({deltas}, lambda _a, _d: _a || chr((ascii(right(_a, 1)) + _d)::INTEGER), 'A'), '')"
+    zipped = f"list_zip(_p, list_prepend('', _p){', ' + depths if lists else ''}, true)"
+    quoted = "'\"' || _e[1] || '\"'"
+    outside = f"NOT regexp_matches(_e[2], {quote_str(_MEMBER_VALUE)})" + (" OR _e[3] <> 'A'" if lists else "")
+    # Nested WHENs, not AND: DuckDB evaluates a WHEN branch only for the elements that reach it.
+    piece = (f"CASE WHEN _i % 2 = 1 THEN _e[1] WHEN NOT regexp_full_match(_e[1], {quote_str(ISO_STRICT)}) THEN {quoted} "
+             f"WHEN {outside} THEN {quoted} ELSE coalesce(({attribute_seconds('_e[1]')})::VARCHAR, {quoted}) END")
+    walk = (f"list_transform([string_split({hidden}, '\"')], "
+            f"lambda _p: array_to_string(list_transform({zipped}, lambda _e, _i: {piece}), ''))[1]")
+    for escape, mark in reversed(_ESCAPED):
+        walk = f"replace({walk}, {mark}, {quote_str(escape)})"
+    return walk
+
+
+def json_attribute_text(json_sql: str) -> str:
+    """A JSON value's text with the strict ISO-8601 strings of its objects as Unix seconds, at any depth.
+
+    Lists are not entered (nor objects inside them), as the reference does. Done on the text, vectorised:
+    a string is converted when it is an object member's value (the text before it ends with ':') and no '['
+    outside strings is open before it. A JSON string at the top is an attribute value itself and converts
+    like a VARCHAR. Text with nothing date-like is returned as it is, text without '[' skips the depth count.
+    """
+    text = f"({json_sql})::VARCHAR"
+    hidden = text
+    for escape, mark in _ESCAPED:
+        hidden = f"replace({hidden}, {quote_str(escape)}, {mark})"
+    top = attribute_seconds(f"json_extract_string({json_sql}, '$')")
+    return (f"(CASE WHEN NOT coalesce(regexp_matches({text}, {quote_str(_MAY_HOLD_DATE)}), false) THEN {text} "
+            f"WHEN json_type({json_sql}) = 'VARCHAR' THEN coalesce(({top})::VARCHAR, {text}) "
+            f"WHEN NOT contains({text}, '[') THEN {_walk(hidden, False)} ELSE {_walk(hidden, True)} END)")
 
 
 def native_iso_text(sql: str, dtype: duckdb.typing.DuckDBPyType) -> str:

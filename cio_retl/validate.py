@@ -12,19 +12,17 @@ import pyarrow as pa
 from cio_retl.actions.apply import compile_enabled
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema
-from cio_retl.actions.mappings import expr_paths
+from cio_retl.actions.mappings import DIRECTIVES, compile_expr, expr_paths
+from cio_retl.actions.render import Scalar
 from cio_retl.actions.triggers import BoolOp, Compare, Exists, Node, Not, parse
 from cio_retl.config import Project, Sync
-from cio_retl.errors import CioRetlError
+from cio_retl.contract import contract_problem, model_label
+from cio_retl.errors import CioRetlError, WarehouseError
+from cio_retl.incremental import render_model
 from cio_retl.warehouse.sql import as_subquery
 
 MS_THRESHOLD = 100_000_000_000
 SAMPLE_ROWS = 1000
-IDENTITY = {"identify": (("user_id", "email", "anonymous_id"), "user_id, email or anonymous_id"),
-            "group": (("group_id",), "group_id"), "track": (("user_id", "anonymous_id"), "user_id or anonymous_id"),
-            "page": (("user_id", "anonymous_id"), "user_id or anonymous_id"),
-            "screen": (("user_id", "anonymous_id"), "user_id or anonymous_id"),
-            "alias": (("user_id",), "user_id (and previous_id)")}
 
 
 @dataclass(frozen=True)
@@ -53,22 +51,17 @@ def calls_schema(sync: Sync, model: pa.Schema) -> CallSchema:
 
 def validate_project(project: Project) -> list[Problem]:
     """Every problem of every sync and action override, errors and warnings, in one pass."""
-    from cio_retl.warehouse import open_warehouse
-
     problems: list[Problem] = []
     schemas: dict[str, CallSchema] = {}
     for name, sync in project.syncs.items():
         where = f"syncs.{name}"
         try:
-            warehouse = open_warehouse(sync.warehouse, project.warehouses[sync.warehouse], project.root)
-            try:
-                sql = project.model_sql(name)
-                model = warehouse.schema(sql, sync=name)
-                sample = _sample(warehouse, sql, name)
-            finally:
-                warehouse.close()
+            model, sample = _read_model(project, name)
+        except WarehouseError as exc:
+            problems.append(Problem("error", where, exc.in_model(model_label(sync)).detail))
+            continue
         except (CioRetlError, OSError) as exc:
-            problems.append(Problem("error", where, str(exc).splitlines()[0]))
+            problems.append(Problem("error", where, getattr(exc, "message", str(exc))))
             continue
         problems += _model_problems(where, sync, model, sample)
         problems += _partition_problems(where, sync, model)
@@ -83,36 +76,61 @@ def validate_project(project: Project) -> list[Problem]:
     return problems
 
 
+def _read_model(project: Project, name: str) -> tuple[pa.Schema, pa.Table | None]:
+    """The model's columns (LIMIT 0) and a small sample, rendered as a first run would ({{ last_sync_time }} = 0)."""
+    from cio_retl.warehouse import open_warehouse
+
+    sync = project.syncs[name]
+    warehouse = open_warehouse(sync.warehouse, project.warehouses[sync.warehouse], project.root)
+    try:
+        sql = render_model(project.model_sql(name), last_sync_time=0)
+        return warehouse.schema(sql, sync=name), _sample(warehouse, sql, name)
+    finally:
+        warehouse.close()
+
+
 def _sample(warehouse: object, sql: str, sync: str) -> pa.Table | None:
     batches = list(itertools.islice(warehouse.stream(f"SELECT * FROM {as_subquery(sql)} LIMIT {SAMPLE_ROWS}", sync=sync), 3))
     return pa.Table.from_batches(batches) if batches else None
 
 
 def _model_problems(where: str, sync: Sync, model: pa.Schema, sample: pa.Table | None) -> list[Problem]:
-    names = set(model.names)
-    problems = [Problem("error", where, f"primary key column {key!r} is not in the model (columns: {', '.join(model.names)})")
-                for key in sync.key_columns if key not in names]
-    needed, label = IDENTITY[sync.type]
-    if not names & set(needed):
-        problems.append(Problem("error", where, f"{sync.type} sync has no identifier column: select {label}"))
-    if sync.type == "alias" and "previous_id" not in names:
-        problems.append(Problem("error", where, "alias sync needs a previous_id column"))
-    if sync.type == "track" and "event" not in names and not sync.event:
-        problems.append(Problem("error", where, "track sync needs an event column or `event:` in the sync"))
-    if sync.type == "page" and "url" not in names:
-        problems.append(Problem("warning", where, "page sync has no url column: page operations need properties.url"))
-    if sync.type == "screen" and "name" not in names:
-        problems.append(Problem("error", where, "screen sync needs a name column"))
-    return problems + _millisecond_problems(where, model, sample)
+    breach = contract_problem(sync, model)  # the same contract `run` enforces
+    problems = [Problem("error", where, breach)] if breach else []
+    return problems + _millisecond_problems(where, model, sample) + _all_null_problems(where, sync, sample)
+
+
+# Call fields that are often NULL on purpose; every other column all NULL in the sample is suspicious.
+OPTIONAL_FIELDS = {"anonymous_id", "message_id", "timestamp"}
+ROW_NOUN = {"identify": "person", "group": "object"}
+
+
+def _all_null_problems(where: str, sync: Sync, sample: pa.Table | None) -> list[Problem]:
+    """Columns NULL in every sampled row: an attribute would be cleared for everyone (a broken join?)."""
+    from cio_retl.convert import CALL_FIELDS
+
+    if sample is None or sample.num_rows == 0 or sync.type == "alias":
+        return []
+    problems = []
+    for name in sample.column_names:
+        if sample.column(name).null_count < sample.num_rows or name in OPTIONAL_FIELDS:
+            continue
+        if name in CALL_FIELDS[sync.type] or name in ("group_id", "object_type_id", "context"):
+            effect = "no operation would carry it"
+        elif sync.type in ROW_NOUN:
+            effect = f"every {ROW_NOUN[sync.type]} would get {name} = null, clearing it in Customer.io"
+        else:
+            effect = f"every event would carry {name} = null"
+        problems.append(Problem("warning", where, f"column {name} is NULL in all {sample.num_rows} sampled rows: {effect}; "
+                                "a broken join? check the model"))
+    return problems
 
 
 def _partition_problems(where: str, sync: Sync, model: pa.Schema) -> list[Problem]:
-    """partition_by must name a timestamp or date column: partition windows compare it with UTC instants."""
-    if not sync.partition_by:
+    """partition_by must name a timestamp or date column: partition windows compare it with UTC instants.
+    (A partition_by the model lacks is a model-contract problem, reported with the others.)"""
+    if not sync.partition_by or sync.partition_by not in model.names:
         return []
-    if sync.partition_by not in model.names:
-        return [Problem("error", f"{where}.partition_by", f"{sync.partition_by!r} is not a column of the model "
-                        f"(columns: {', '.join(model.names)})")]
     kind = model.field(sync.partition_by).type
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         return []
@@ -140,20 +158,75 @@ def _override_problems(project: Project, schemas: dict[str, CallSchema]) -> list
         if slug not in ACTIONS or not override.enabled:
             continue
         where = f"actions.{slug}"
+        node = None
         if override.trigger:
             try:
                 node = parse(override.trigger)
             except CioRetlError as exc:
                 problems.append(Problem("error", f"{where}.trigger", exc.message))
-                node = None
             if node is not None and schemas and not any(_can_fire(node, project.syncs[n], s) for n, s in schemas.items()):
                 problems.append(Problem("warning", f"{where}.trigger", f"can never fire for any sync: {override.trigger!r} "
                                         f"(e.g. track calls carry properties, not traits; identify calls carry traits)"))
-        for path in sorted({p for expr in override.mapping.values() for p in expr_paths(expr)}):
+        firing = {n: s for n, s in schemas.items()
+                  if _can_fire(node or parse(ACTIONS[slug].trigger), project.syncs[n], s)}
+        wiped, wipe_problems = _null_leaf_problems(slug, override.mapping, firing)
+        problems += wipe_problems
+        for path in sorted({p for expr in override.mapping.values() for p in expr_paths(expr)} - wiped):
             if schemas and not any(s.resolve(path) for s in schemas.values()):
-                known = sorted({p for s in schemas.values() for p in s.paths()})
-                problems.append(Problem("warning", f"{where}.mapping", f"no column provides $.{path}{_near_miss(path, known)}"))
-    return problems
+                problems.append(Problem("warning", f"{where}.mapping", f"no column provides $.{path}{_near_miss(path, _known(schemas))}"))
+    return problems + _ignored_field_notes(project)
+
+
+def _known(schemas: dict[str, CallSchema]) -> list[str]:
+    return sorted({p for s in schemas.values() for p in s.paths()})
+
+
+def _null_leaf_problems(slug: str, mapping: dict, firing: dict[str, CallSchema]) -> tuple[set[str], list[Problem]]:
+    """Keys of object mappings that no column of a sync fills: every operation of that sync would send them as null."""
+    wiped: set[str] = set()
+    problems = []
+    for field, expr in mapping.items():
+        for key, leaf in _object_leaves(expr, field):
+            syncs = sorted(name for name, schema in firing.items() if _always_null(leaf, schema))
+            if not syncs:
+                continue
+            paths = expr_paths(leaf)
+            wiped.update(paths)
+            near = _near_miss(paths[0], _known({n: firing[n] for n in syncs})) if paths else ""
+            clearing = ", clearing it in Customer.io" if slug in ("createUpdatePerson", "createUpdateObject") else ""
+            problems.append(Problem("warning", f"actions.{slug}.mapping.{key}",
+                                    f"no column of sync {', '.join(syncs)} provides {', '.join('$.' + p for p in paths)}"
+                                    f"{near}: every {slug} operation would send {key.split('.', 1)[-1]} = null{clearing}"))
+    return wiped, problems
+
+
+def _always_null(expr: object, schema: CallSchema) -> bool:
+    try:
+        value = compile_expr(expr, schema)
+    except CioRetlError:
+        return False  # a malformed expression is reported when the actions compile
+    return isinstance(value, Scalar) and value.dtype is None
+
+
+def _object_leaves(expr: object, prefix: str) -> list[tuple[str, object]]:
+    """(dotted key, expression) of the values inside an object literal of a mapping (not the field itself)."""
+    if not isinstance(expr, dict) or (len(expr) == 1 and next(iter(expr)) in DIRECTIVES):
+        return []
+    leaves = []
+    for key, value in expr.items():
+        is_object = isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in DIRECTIVES)
+        leaves += _object_leaves(value, f"{prefix}.{key}") if is_object else [(f"{prefix}.{key}", value)]
+    return leaves
+
+
+def _ignored_field_notes(project: Project) -> list[Problem]:
+    """A note (as a warning: nothing to fix) naming the actions given UI-only fields, which are ignored."""
+    given = {slug: override.ignored for slug, override in project.actions.items() if override.ignored}
+    if not given:
+        return []
+    names = sorted({name for fields in given.values() for name in fields})
+    return [Problem("warning", "actions", f"note: {' and '.join(names)} (fields of Customer.io's UI) are accepted and "
+                    f"ignored in {', '.join(sorted(given))}: cio-retl sizes its own batches; nothing to fix")]
 
 
 def _near_miss(path: str, known: list[str]) -> str:

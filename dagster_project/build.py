@@ -18,7 +18,7 @@ RESOURCE_KEY = "customerio"
 def build_definitions(project: Project, project_file: Path) -> dg.Definitions:
     """Everything Dagster shows for a project; reads no secret and queries no warehouse.
 
-    Load `project` with `load_project(..., resolve_secrets=False)`: each run reads the file again, with them.
+    Load `project` with `load_project(..., credentials="none")`: each run reads the file again, with them.
     """
     jobs = {name: build_sync_job(name) for name in project.syncs}
     return dg.Definitions(

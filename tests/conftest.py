@@ -40,19 +40,20 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..
         monkeypatch.delenv(var, raising=False)
 
     def make(syncs: dict[str, dict[str, Any]], *, actions: dict[str, Any] | None = None,
-             destination: dict[str, Any] | None = None, models: dict[str, str] | None = None) -> Project:
+             destination: dict[str, Any] | None = None, models: dict[str, str] | None = None,
+             warehouse: dict[str, Any] | None = None) -> Project:
         (tmp_path / "sql").mkdir(exist_ok=True)
         for name, sql in (models or {}).items():
             (tmp_path / "sql" / name).write_text(sql)
         document = {
             "state": "state",
-            "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
+            "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb", **(warehouse or {})}},
             "destination": destination or {"site_id": "site-1", "api_key": "secret-track-key-123"},
             "syncs": {name: {"warehouse": "wh", **spec} for name, spec in syncs.items()},
         }
         if actions:
             document["actions"] = actions
-        (tmp_path / "cio_retl.yaml").write_text(yaml.safe_dump(document))
+        (tmp_path / "cio_retl.yaml").write_text(yaml.safe_dump(document, sort_keys=False))  # file order matters
         return load_project(tmp_path / "cio_retl.yaml")
 
     return make

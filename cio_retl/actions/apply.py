@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 
 from cio_retl.actions import limits
-from cio_retl.actions.catalog import ACTIONS, Action
+from cio_retl.actions.catalog import ACTIONS, UI_ONLY_FIELDS, Action, override_problems
 from cio_retl.actions.columns import CallSchema, quote_str
 from cio_retl.actions.mappings import compile_expr, is_literal_true
 from cio_retl.actions.operations import BUILDERS
@@ -55,16 +55,21 @@ class BuildSummary:
 def effective_mapping(action: Action, override: ActionOverride | None, replace: dict[str, Any] | None = None) -> dict[str, Any]:
     """The action's mapping: defaults merged with the override's, or `replace` as the complete mapping."""
     mapping = dict(replace) if replace is not None else {**action.default_mapping(), **(override.mapping if override else {})}
-    unknown = sorted(set(mapping) - {f.name for f in action.fields})
-    if unknown:
-        raise ActionError(f"actions.{action.slug}.mapping: unknown field(s) {', '.join(unknown)}",
-                          hint=f"fields of {action.slug}: {', '.join(f.name for f in action.fields)}")
+    for name in UI_ONLY_FIELDS:  # a complete mapping copied from Customer.io's UI carries them
+        mapping.pop(name, None)
+    problems = override_problems(action.slug, sorted(mapping))
+    if problems:
+        raise ActionError("; ".join(problems))
     return mapping
 
 
 def compile_action(action: Action, schema: CallSchema, *, sync_name: str, convert_timestamps: bool,
-                   override: ActionOverride | None = None, mapping: dict[str, Any] | None = None) -> CompiledAction:
-    """Compile one action's trigger and mappings against a calls schema (paths not in the schema are absent)."""
+                   override: ActionOverride | None = None, mapping: dict[str, Any] | None = None,
+                   skip_nulls: bool = False) -> CompiledAction:
+    """Compile one action's trigger and mappings against a calls schema (paths not in the schema are absent).
+
+    `skip_nulls` (the sync's `nulls: skip`) leaves NULL attributes out of the operation instead of clearing them.
+    """
     trigger = override.trigger if override and override.trigger else action.trigger
     try:
         trigger_sql = to_sql(parse(trigger), schema)
@@ -75,7 +80,7 @@ def compile_action(action: Action, schema: CallSchema, *, sync_name: str, conver
         if action.field("convert_timestamp") else False
     values = {f.name: compile_expr(mapping.get(f.name), schema, f"actions.{action.slug}.mapping.{f.name}")
               for f in action.fields}
-    plan = Plan()
+    plan = Plan(skip_nulls=skip_nulls)
     BUILDERS[action.slug](plan, values, convert, quote_str(sync_name))
     return CompiledAction(action, trigger_sql, plan)
 
@@ -96,13 +101,13 @@ def select_sql(compiled: CompiledAction, calls_table: str) -> str:
 
 
 def compile_enabled(schema: CallSchema, *, sync_name: str, overrides: dict[str, ActionOverride],
-                    convert_timestamps: bool) -> list[CompiledAction]:
+                    convert_timestamps: bool, skip_nulls: bool = False) -> list[CompiledAction]:
     """Every enabled action, compiled; an override naming an unknown action is an error."""
-    unknown = sorted(set(overrides) - set(ACTIONS))
-    if unknown:
-        raise ActionError(f"actions: unknown action(s) {', '.join(unknown)}", hint=f"actions are: {', '.join(ACTIONS)}")
+    problems = [p for slug in sorted(set(overrides) - set(ACTIONS)) for p in override_problems(slug, ())]
+    if problems:
+        raise ActionError("; ".join(problems))
     return [compile_action(action, schema, sync_name=sync_name, convert_timestamps=convert_timestamps,
-                           override=overrides.get(slug))
+                           override=overrides.get(slug), skip_nulls=skip_nulls)
             for slug, action in ACTIONS.items() if overrides.get(slug) is None or overrides[slug].enabled]
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from cio_retl.suggest import did_you_mean
 
 SEMANTIC_EVENTS = (
     "Application Installed", "Application Opened", "Application Uninstalled", "Device Created or Updated",
@@ -111,7 +114,7 @@ ACTIONS: dict[str, Action] = {a.slug: a for a in (
     )),
     Action("deleteRelationship", "Delete Relationship", _is("Relationship Deleted"), "object/delete_relationships",
            PRIORITY["delete"], (
-               _PERSON, Field("object_id", path("$.properties.objectId"), required=True), _OBJECT_TYPE,
+               _PERSON, _ANON, Field("object_id", path("$.properties.objectId"), required=True), _OBJECT_TYPE,
            )),
     Action("createUpdateDevice", "Create or Update Device",
            " or ".join(_is(e) for e in ("Application Installed", "Application Opened", "Device Created or Updated")),
@@ -152,3 +155,19 @@ ACTIONS: dict[str, Action] = {a.slug: a for a in (
 
 DELIVERY_METRICS = ("delivered", "opened", "clicked", "converted", "spammed", "bounced", "dropped", "deferred")
 CONTENT_ACTIONS = ("viewed_content", "clicked_content")
+
+
+# Every action in Customer.io's UI carries these two fields; a mapping copied from there is taken as it is.
+UI_ONLY_FIELDS = ("enable_batching", "batch_size")
+
+
+def override_problems(slug: str, fields: Iterable[str]) -> list[str]:
+    """What is wrong with an override of action `slug` that maps `fields`: an unknown action or unknown fields.
+
+    Checked when the project file loads and again when actions compile (test-action's --mapping).
+    """
+    if slug not in ACTIONS:
+        return [f"actions.{slug}: no action named '{slug}'{did_you_mean(slug, ACTIONS, listing='actions are')}"]
+    names = [f.name for f in ACTIONS[slug].fields]
+    return [f"actions.{slug}.mapping.{name}: {slug} has no field '{name}'{did_you_mean(name, names, listing='its fields are')}"
+            for name in fields if name not in names and name not in UI_ONLY_FIELDS]

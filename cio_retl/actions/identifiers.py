@@ -8,20 +8,33 @@ from cio_retl.actions.columns import quote_str
 EMAIL_RE = (r"(?i)^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
             r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 NO_IDENTIFIER = "no identifier: set user_id, email or anonymous_id"
+OBJECT_TYPE_RE = r"^[1-9][0-9]*$"
+OBJECT_TYPE_RULE = 'object type ids are whole numbers from 1, as strings ("1", "2")'
+INVALID_EMAIL = "invalid_email"  # a kind that is never sent: the operation is rejected
 
 
-def person_kind(person_id: str | None, email: str | None = None, anonymous_id: str | None = None) -> str:
+def is_email(sql: str) -> str:
+    """SQL: does this text look like an email address (the reference's email format)?"""
+    return f"regexp_full_match({sql}, {quote_str(EMAIL_RE)})"
+
+
+def person_kind(person_id: str | None, email: str | None = None, anonymous_id: str | None = None,
+                id_from_email: str | None = None) -> str:
     """SQL naming which identifier a person gets: cio_id, email, id, email, anonymous_id (in that order) or NULL.
 
-    Arguments are SQL texts that are already NULL when empty.
+    Arguments are SQL texts that are already NULL when empty. An email that is not an email address gives
+    INVALID_EMAIL (a rejection), never an `id`: from the email field, or a person id `id_from_email` says
+    came from the email (SQL condition).
     """
     arms = []
     if person_id:
         arms += [f"WHEN starts_with({person_id}, 'cio_') AND length({person_id}) > 4 THEN 'cio_id'",
-                 f"WHEN regexp_full_match({person_id}, {quote_str(EMAIL_RE)}) THEN 'email'",
-                 f"WHEN {person_id} IS NOT NULL THEN 'id'"]
+                 f"WHEN {is_email(person_id)} THEN 'email'"]
+        if id_from_email:
+            arms.append(f"WHEN {id_from_email} THEN '{INVALID_EMAIL}'")
+        arms.append(f"WHEN {person_id} IS NOT NULL THEN 'id'")
     if email:
-        arms.append(f"WHEN {email} IS NOT NULL THEN 'email'")
+        arms += [f"WHEN {is_email(email)} THEN 'email'", f"WHEN {email} IS NOT NULL THEN '{INVALID_EMAIL}'"]
     if anonymous_id:
         arms.append(f"WHEN {anonymous_id} IS NOT NULL THEN 'anonymous_id'")
     return f"CASE {' '.join(arms)} END" if arms else "NULL::VARCHAR"
@@ -31,9 +44,9 @@ def person_value(kind_col: str, person_id: str | None, email: str | None = None,
     """SQL of the identifier's value for the kind chosen by `person_kind` (held in column `kind_col`)."""
     pid = person_id or "NULL"
     by_email = f"coalesce({pid}, {email})" if email else pid
-    # When the kind is 'email' it came from the person id if that looks like an email, else from the email field.
+    # An email (valid or not) came from the person id when there is one, else from the email field.
     return (f"CASE {kind_col} WHEN 'cio_id' THEN substr({pid}, 5) "
-            f"WHEN 'email' THEN (CASE WHEN {pid} IS NOT NULL THEN {pid} ELSE {by_email} END) "
+            f"WHEN 'email' THEN {by_email} WHEN '{INVALID_EMAIL}' THEN {by_email} "
             f"WHEN 'id' THEN {pid} WHEN 'anonymous_id' THEN {anonymous_id or 'NULL'} END")
 
 

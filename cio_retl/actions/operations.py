@@ -8,8 +8,9 @@ from cio_retl.actions import limits
 from cio_retl.actions.catalog import CONTENT_ACTIONS, DELIVERY_METRICS
 from cio_retl.actions.columns import quote_str
 from cio_retl.actions.identifiers import identifiers_json, object_identifiers_json, person_kind, person_value
-from cio_retl.actions.plan import OBJECT_RESERVED, PERSON_RESERVED, Plan, attributes, id_limit, person, required, \
-    text, timestamp
+from cio_retl.actions.mappings import kind_of
+from cio_retl.actions.plan import PERSON_RESERVED, Plan, attributes, id_limit, object_attributes, object_type, person, \
+    required, text, timestamp
 from cio_retl.actions.render import MISSING, Val, json_text, text_of
 from cio_retl.actions.ulid import event_id_sql
 
@@ -25,23 +26,33 @@ def _anon_attribute(kind_col: str, anon: str) -> str:
     return f"(CASE WHEN {kind_col} IS DISTINCT FROM 'anonymous_id' THEN {_to_json(anon)} END)"
 
 
+def _created_at(p: Plan, v: Values, convert: bool) -> dict[str, str]:
+    """The created_at attribute as an `extras` entry; an empty or null value is left out, as the reference does."""
+    value = v["created_at"]
+    if value is MISSING:
+        return {}
+    text = json_text(value, convert)
+    if kind_of(value) in ("varchar", "json"):  # only text can be empty; other values are NULL or something
+        text = f"CASE WHEN {text_of(value)} IS NOT NULL THEN {text} END"
+    return {"created_at": p.col(text)}
+
+
 def _object_target(p: Plan, v: Values) -> tuple[str, str]:
     oid = text(p, v["object_id"] if "object_id" in v else v["id"])
-    otype = p.col(f"coalesce({text_of(v.get('object_type_id', MISSING))}, '1')")
     required(p, oid, "object id", "set group_id (or properties.objectId) for this call")
     id_limit(p, oid, "'object_id'")
+    otype = object_type(p, v.get("object_type_id", MISSING), "true")
     return oid, object_identifiers_json(otype, oid)
 
 
 def person_identify(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
     pid, email, anon = text(p, v["id"]), text(p, v["email"]), text(p, v["anonymous_id"])
-    kind, value = person(p, pid, email, anon)
-    extras = {"email": _to_json(email), "anonymous_id": _anon_attribute(kind, anon)}
-    if v["created_at"] is not MISSING:
-        extras = {"created_at": p.col(json_text(v["created_at"], convert)), **extras}
+    # The default person id falls back to traits.email: a person id equal to the email is an email.
+    kind, value = person(p, pid, email, anon, id_from_email=f"{pid} = {email}")
+    extras = {**_created_at(p, v, convert), "email": _to_json(email), "anonymous_id": _anon_attribute(kind, anon)}
     attrs = attributes(p, v["custom_attributes"], convert, PERSON_RESERVED, extras, layer=2)
     gid = text(p, v["group_id"])
-    otype = p.col(f"coalesce({text_of(v['object_type_id'])}, '1')")
+    otype = object_type(p, v["object_type_id"], f"{gid} IS NOT NULL")
     rel = p.col(json_text(v["relationship_attributes"], convert))
     rels = p.col(f"CASE WHEN {gid} IS NOT NULL THEN '[{{\"identifiers\":' || {object_identifiers_json(otype, gid)}"
                  f" || coalesce(',\"relationship_attributes\":' || {rel}, '') || '}}]' END", 1)
@@ -60,14 +71,15 @@ def object_identify(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
     ukind = p.col(person_kind(uid), 1)
     uvalue = p.col(person_value(ukind, uid), 2)
     id_limit(p, uvalue, ukind)
+    id_limit(p, anon, "'anonymous_id'")
     rel = p.col(json_text(v["relationship_attributes"], convert))
     target = p.col(f"CASE WHEN {uid} IS NOT NULL THEN {identifiers_json(ukind, uvalue)} "
                    f"WHEN {anon} IS NOT NULL THEN '{{\"anonymous_id\":' || {_to_json(anon)} || '}}' END", 3)
-    extras = {"created_at": p.col(json_text(v["created_at"], convert))} if v["created_at"] is not MISSING else {}
+    extras = _created_at(p, v, convert)
     p.const("type", "object")
     p.piece("identifiers", ident)
     p.piece("action", f"CASE WHEN {uid} IS NULL AND {anon} IS NOT NULL THEN '\"identify_anonymous\"' ELSE '\"identify\"' END")
-    p.piece("attributes", attributes(p, v["custom_attributes"], convert, OBJECT_RESERVED, extras))
+    p.piece("attributes", object_attributes(p, v["custom_attributes"], convert, extras))
     p.piece("cio_relationships", f"'[{{\"identifiers\":' || {target} || coalesce(',\"relationship_attributes\":' || {rel}, '') || '}}]'")
 
 
@@ -117,11 +129,8 @@ def object_delete(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
 
 def relationship_delete(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
     _, ident = _object_target(p, v)
-    pid = text(p, v["person_id"])
-    required(p, pid, "person_id", "Relationship Deleted needs the user id of the person (user_id)")
-    kind = p.col(person_kind(pid), 1)
-    value = p.col(person_value(kind, pid), 2)
-    id_limit(p, value, kind)
+    # The person of the relationship: identified, or anonymous (an identify_anonymous relationship).
+    kind, value = person(p, text(p, v["person_id"]), None, text(p, v["anonymous_id"]))
     p.const("type", "object")
     p.piece("identifiers", ident)
     p.const("action", "delete_relationships")

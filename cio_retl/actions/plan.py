@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from cio_retl.actions import limits
 from cio_retl.actions.columns import quote_str
-from cio_retl.actions.identifiers import NO_IDENTIFIER, person_kind, person_value
-from cio_retl.actions.render import Obj, Scalar, Val, as_object, json_text, key_json, text_of
+from cio_retl.actions.identifiers import INVALID_EMAIL, NO_IDENTIFIER, OBJECT_TYPE_RE, OBJECT_TYPE_RULE, person_kind, \
+    person_value
+from cio_retl.actions.render import Obj, Scalar, Val, as_object, json_text, key_json, object_text, text_of
 from cio_retl.timestamps import seconds_sql
 
 # Attribute keys the reference strips from person traits before sending them as attributes.
 PERSON_RESERVED = ("created_at", "createdAt", "object_type_id", "objectTypeId", "relationshipAttributes",
                    "relationship_attributes")
 OBJECT_RESERVED = PERSON_RESERVED
+# The Segment/Pipelines group shape: the object's attributes under traits.objectAttributes, minus the keys the
+# reference strips from them.
+NESTED = "objectAttributes"
+NESTED_RESERVED = ("object_type_id", "objectTypeId", "relationshipAttributes", "relationship_attributes")
 
 
 @dataclass
@@ -24,6 +30,7 @@ class Plan:
     body_pieces: list[str] = field(default_factory=list)
     checks: list[tuple[str, str]] = field(default_factory=list)
     warnings: dict[str, list[str]] = field(default_factory=dict)  # label → SQL conditions over the calls table
+    skip_nulls: bool = False  # the sync's `nulls: skip`: a NULL attribute is left out, not sent as null
     _n: int = 0
 
     def col(self, sql: str, layer: int = 0) -> str:
@@ -67,19 +74,38 @@ def timestamp(plan: Plan, val: Val, label: str = "timestamp") -> str:
     return plan.col(seconds)
 
 
-def person(plan: Plan, person_id: str | None, email: str | None = None, anonymous_id: str | None = None) -> tuple[str, str]:
+def person(plan: Plan, person_id: str | None, email: str | None = None, anonymous_id: str | None = None,
+           id_from_email: str | None = None) -> tuple[str, str]:
     """Resolve one person identifier from text columns: (kind column, value column), with the usual checks."""
-    kind_col = plan.col(person_kind(person_id, email, anonymous_id), 1)
+    kind_col = plan.col(person_kind(person_id, email, anonymous_id, id_from_email), 1)
     value_col = plan.col(person_value(kind_col, person_id, email, anonymous_id), 2)
     plan.reject(f"{kind_col} IS NULL", quote_str(NO_IDENTIFIER))
+    plan.reject(f"{kind_col} = '{INVALID_EMAIL}'",
+                f"'email ' || to_json(left({value_col}, 80)) || ' is not a valid email address, so it cannot identify "
+                f"the person: fix the email in the model, or select user_id'")
     id_limit(plan, value_col, kind_col)
     return kind_col, value_col
 
 
 def id_limit(plan: Plan, value_col: str, what_sql: str) -> None:
+    """An identifier must not be blank, nor longer than Customer.io takes."""
+    plan.reject(f"regexp_full_match({value_col}, '\\s+')",
+                f"'identifier ' || {what_sql} || ' is blank (' || to_json({value_col}) || '): fix the model so it holds "
+                f"a real id, or NULL'")
     plan.reject(f"strlen({value_col}) > {limits.MAX_ID_BYTES}",
                 f"'identifier ' || {what_sql} || ' is ' || strlen({value_col}) || ' bytes (limit {limits.MAX_ID_BYTES}):"
                 f" shorten it in the model or map a shorter identifier'")
+
+
+def object_type(plan: Plan, val: Val, used: str) -> str:
+    """A column with the object type id ("1" when absent); one that is not a whole number from 1 is rejected
+    where `used` (SQL) says the operation needs it."""
+    otype = plan.col(f"coalesce({text_of(val)}, '1')")
+    plan.reject(f"({used}) AND NOT regexp_full_match({otype}, {quote_str(OBJECT_TYPE_RE)})",
+                f"'object_type_id ' || to_json(left({otype}, 40)) || ' is not valid: ' || {quote_str(OBJECT_TYPE_RULE)} || "
+                f"'; set object_type_id to the number of the object type in Customer.io (numbered from 1 as they are "
+                f"created), or leave it out for 1'")
+    return otype
 
 
 def required(plan: Plan, column: str, field: str, hint: str) -> None:
@@ -103,15 +129,9 @@ def attributes(plan: Plan, base: Val, convert: bool, reserved: tuple[str, ...], 
     """A column (at `layer`) with the attributes object: `base` minus `reserved` keys, plus `extras` (key → JSON text SQL
     over layer 0, left out when NULL, and overriding a base key of the same name). Checks names, values and count."""
     nonfinite_warnings(plan, base)
-    obj = as_object(base)
-    if obj is None:  # a JSON/MAP/absent value: keys unknown when compiling, so merge in SQL
-        raw = plan.col(json_text(base, convert))  # layer 0: only it sees the calls table's columns
-        removal = "{" + ",".join(f'"{k}":null' for k in reserved if k not in extras) + "}"
-        added = "'{' || concat_ws(',', " + ", ".join(f"{key_json(k)} || {v}" for k, v in extras.items()) + ") || '}'" \
-            if extras else "'{}'"
-        sql = (f"json_merge_patch(json_merge_patch(coalesce({raw}, '{{}}')::JSON, {quote_str(removal)}), ({added})::JSON)"
-               f"::VARCHAR")
-        return plan.col(sql, layer)
+    obj = Obj(()) if isinstance(base, Scalar) and base.dtype is None else as_object(base)  # absent: no keys
+    if obj is None:  # a JSON/MAP value: keys unknown when compiling, so merge in SQL
+        return _bag_attributes(plan, _without(json_text(base, convert), reserved), extras, value_limit, what, layer)
     obj = obj.without(*reserved)
     present = plan.col(obj.present) if obj.present else "true"  # the struct itself may be NULL
     pieces = []
@@ -119,13 +139,88 @@ def attributes(plan: Plan, base: Val, convert: bool, reserved: tuple[str, ...], 
         value = plan.col(json_text(val, convert))
         if name in extras:
             value = f"coalesce({extras[name]}, {value})"
-        pieces.append(f"{key_json(name)} || (CASE WHEN {present} THEN coalesce({value}, 'null') END)")
+        shown = f"nullif({value}, 'null')" if plan.skip_nulls else f"coalesce({value}, 'null')"
+        pieces.append(f"{key_json(name)} || (CASE WHEN {present} THEN {shown} END)")
         if value_limit:
             _value_limit(plan, name, value, val, value_limit, what)
     names = {name for name, _ in obj.fields}
     pieces += [f"{key_json(k)} || {v}" for k, v in extras.items() if k not in names]
     _static_limits(plan, [n for n, _ in obj.fields] + [k for k in extras if k not in names], what)
     return plan.col("'{' || concat_ws(',', " + (", ".join(pieces) or "''") + ") || '}'", layer)
+
+
+def object_attributes(plan: Plan, base: Val, convert: bool, extras: dict[str, str]) -> str:
+    """A group call's object attributes: the flat traits minus OBJECT_RESERVED, and over them the fields of
+    `traits.objectAttributes` (the reference's attributes) minus NESTED_RESERVED; `extras` as in `attributes`."""
+    obj = as_object(base)
+    if obj is not None and NESTED not in {name for name, _ in obj.fields}:
+        return attributes(plan, base, convert, OBJECT_RESERVED, extras)  # keys known when compiling
+    nonfinite_warnings(plan, base)
+    if obj is not None:
+        raw, flat = "'{}'", object_text(obj.without(NESTED, *OBJECT_RESERVED), convert)
+        inner = json_text(dict(obj.fields)[NESTED], convert)
+    else:
+        raw = json_text(base, convert)
+        flat, inner = _without(raw, (NESTED, *OBJECT_RESERVED)), f"(({raw})::JSON -> {quote_str(NESTED)})"
+    inner = f"(CASE WHEN json_type({inner}) = 'OBJECT' THEN {_without(inner, NESTED_RESERVED)} END)"
+    merged = f"(CASE WHEN coalesce(json_type({raw}), 'OBJECT') = 'OBJECT' THEN {_merge_objects(flat, inner)} ELSE {raw} END)"
+    return _bag_attributes(plan, merged, extras, limits.MAX_ATTRIBUTE_VALUE_BYTES, "attribute", 1)
+
+
+def _without(json_sql: str, keys: tuple[str, ...]) -> str:
+    """SQL of a JSON object without some keys (a value that is not an object is left as it is)."""
+    if not keys:
+        return json_sql
+    patch = quote_str(json.dumps(dict.fromkeys(keys)))
+    return f"(CASE WHEN json_type({json_sql}) = 'OBJECT' THEN json_merge_patch({json_sql}, {patch})::VARCHAR ELSE {json_sql} END)"
+
+
+def _merge_objects(first: str, second: str) -> str:
+    """SQL of two JSON objects' members in one object, the second's winning; unlike a merge patch, nulls are kept."""
+    as_map = "TRY_CAST(({})::JSON AS MAP(VARCHAR, JSON))"
+    return f"to_json(map_concat({as_map.format(first)}, {as_map.format(second)}))::VARCHAR"
+
+
+_JSON_KINDS = ("CASE json_type({0}) WHEN 'ARRAY' THEN 'a list' WHEN 'VARCHAR' THEN 'a string' "
+               "WHEN 'BOOLEAN' THEN 'a boolean' ELSE 'a number' END")
+
+
+def _bag_attributes(plan: Plan, raw_sql: str, extras: dict[str, str], value_limit: int | None, what: str,
+                    layer: int) -> str:
+    """The attributes column of an object whose keys come with the data (JSON text `raw_sql` over the calls table)."""
+    raw = plan.col(raw_sql)  # layer 0: only it sees the calls table's columns
+    plan.reject(f"{raw} IS NOT NULL AND json_type({raw}) NOT IN ('OBJECT', 'NULL')",
+                f"'{what}s must be an object (key → value), not ' || {_JSON_KINDS.format(raw)} || "
+                f"': map the field to an object, a struct or a JSON object column'")
+    added = "'{' || concat_ws(',', " + ", ".join(f"{key_json(k)} || {v}" for k, v in extras.items()) + ") || '}'" \
+        if extras else "'{}'"
+    start = f"CASE WHEN json_type({raw}) = 'OBJECT' THEN {raw} ELSE '{{}}' END"
+    if plan.skip_nulls:  # top-level null members left out (nested values are sent as they are)
+        start = (f"to_json(map_from_entries(list_filter(map_entries(TRY_CAST(({start})::JSON AS MAP(VARCHAR, JSON))), "
+                 f"lambda _e: json_type(_e.value) <> 'NULL')))::VARCHAR")
+    merged = plan.col(f"json_merge_patch(({start})::JSON, ({added})::JSON)::VARCHAR", layer)
+    _bag_limits(plan, merged, value_limit, what, layer + 1)
+    return merged
+
+
+def _bag_limits(plan: Plan, merged: str, value_limit: int | None, what: str, layer: int) -> None:
+    """The limits of `_static_limits` and `_value_limit`, checked in SQL on an object whose keys come with the data."""
+    entries = plan.col(f"map_entries(TRY_CAST(({merged})::JSON AS MAP(VARCHAR, JSON)))", layer)
+    long_name = plan.col(f"list_filter({entries}, lambda _n: strlen(_n.key) > {limits.MAX_ATTRIBUTE_NAME_BYTES})[1].key",
+                         layer + 1)
+    plan.reject(f"{long_name} IS NOT NULL",
+                f"'{what} name ' || left({long_name}, 40) || '… is ' || strlen({long_name}) || "
+                f"' bytes (limit {limits.MAX_ATTRIBUTE_NAME_BYTES}): rename the key'")
+    plan.reject(f"len({entries}) > {limits.MAX_ATTRIBUTES}",
+                f"len({entries}) || ' {what}s (limit {limits.MAX_ATTRIBUTES}): send fewer keys'")
+    if value_limit:
+        # A string's JSON text carries two quotes more than its bytes.
+        size = "strlen(_v.value) - CASE WHEN starts_with(_v.value, '\"') THEN 2 ELSE 0 END"
+        big = plan.col(f"list_filter(list_transform({entries}, lambda _v: {{'key': _v.key, 'size': {size}}}), "
+                       f"lambda _s: _s.size > {value_limit})[1]", layer + 1)
+        plan.reject(f"{big} IS NOT NULL",
+                    f"'{what} ' || {big}.key || ' is ' || {big}.size || ' bytes (limit {value_limit:,}): "
+                    f"shorten it or leave it out of the model'")
 
 
 def _value_limit(plan: Plan, name: str, value: str, val: Val, limit: int, what: str) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 
 import duckdb
 
 from cio_retl.actions.columns import kind, quote_ident, quote_str, struct_fields
-from cio_retl.timestamps import NATIVE, attribute_seconds, native_iso_text, native_seconds
+from cio_retl.timestamps import NATIVE, attribute_seconds, json_attribute_text, native_iso_text, native_seconds
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Obj:
 Val = Scalar | Obj
 MISSING = Scalar("NULL", None)
 FLOATS = {"float", "double"}
+_LAMBDA_NAMES = itertools.count()  # nested lambdas need distinct parameter names
 
 
 def has_float(dtype: duckdb.typing.DuckDBPyType) -> bool:
@@ -45,10 +47,12 @@ def has_float(dtype: duckdb.typing.DuckDBPyType) -> bool:
     return False
 
 
-def has_native_time(dtype: duckdb.typing.DuckDBPyType) -> bool:
-    """Does a struct hold native timestamps (outside lists) that conversion would change?"""
+def has_convertible(dtype: duckdb.typing.DuckDBPyType) -> bool:
+    """Could timestamp conversion change this value: native times, strings, JSON or MAPs, outside lists?"""
     k = kind(dtype)
-    return k in NATIVE or (k == "struct" and any(has_native_time(c) or kind(c) == "varchar" for _, c in struct_fields(dtype)))
+    if k in NATIVE or k in ("varchar", "json", "map"):
+        return True
+    return k == "struct" and any(has_convertible(c) for _, c in struct_fields(dtype))
 
 
 def finite(sql: str, dtype: duckdb.typing.DuckDBPyType) -> str:
@@ -60,7 +64,8 @@ def finite(sql: str, dtype: duckdb.typing.DuckDBPyType) -> str:
         return f"(CASE WHEN isfinite({sql}) THEN {sql} END)"
     if k in ("list", "array"):
         child = dict(dtype.children)["child"]
-        return f"list_transform({sql}, v -> {finite('v', child)})"
+        var = f"_f{next(_LAMBDA_NAMES)}"
+        return f"list_transform({sql}, lambda {var}: {finite(var, child)})"
     if k == "struct":
         packed = ", ".join(f"{quote_ident(n)} := {finite(f'{sql}.{quote_ident(n)}', c)}" for n, c in struct_fields(dtype))
         return f"(CASE WHEN {sql} IS NOT NULL THEN struct_pack({packed}) END)"
@@ -81,15 +86,28 @@ def json_text(val: Val, convert: bool) -> str:
     if k == "null":
         return "NULL::VARCHAR"
     if k == "json":
-        return f"({sql})::VARCHAR"
+        return json_attribute_text(sql) if convert else f"({sql})::VARCHAR"
     if k in NATIVE:
         return f"({native_seconds(sql, dtype)})::VARCHAR" if convert else f"to_json({native_iso_text(sql, dtype)})::VARCHAR"
     if k == "varchar" and convert:
         return f"coalesce(({attribute_seconds(sql)})::VARCHAR, to_json({sql})::VARCHAR)"
-    if k == "struct" and (has_float(dtype) or (convert and has_native_time(dtype))):
+    # Entered field by field when a field needs it (NaN, a timestamp to convert or to write as ISO text).
+    if k == "struct" and (has_float(dtype) or has_convertible(dtype)):
         fields = tuple((n, Scalar(f"{sql}.{quote_ident(n)}", c)) for n, c in struct_fields(dtype))
         return object_text(Obj(fields, f"({sql}) IS NOT NULL"), convert)
+    if k == "map" and (has_float(dtype) or has_convertible(dtype)):
+        return map_text(sql, dtype, convert)
     return f"to_json({finite(sql, dtype)})::VARCHAR"
+
+
+def map_text(sql: str, dtype: duckdb.typing.DuckDBPyType, convert: bool) -> str:
+    """SQL of a MAP as a JSON object whose values are written (and converted) like a struct's fields."""
+    types = dict(dtype.children)
+    entry = f"_m{next(_LAMBDA_NAMES)}"
+    value = json_text(Scalar(f"{entry}.value", types["value"]), convert)
+    member = f"to_json(CAST({entry}.key AS VARCHAR))::VARCHAR || ':' || coalesce({value}, 'null')"
+    return (f"(CASE WHEN ({sql}) IS NOT NULL THEN '{{' || array_to_string(list_transform(map_entries({sql}), "
+            f"lambda {entry}: {member}), ',') || '}}' END)")
 
 
 def object_text(obj: Obj, convert: bool, optional: frozenset[str] = frozenset()) -> str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
+
+from cio_retl.actions.identifiers import OBJECT_TYPE_RE, OBJECT_TYPE_RULE
+from cio_retl.validation_messages import describe, location
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=150)]
 Ulid = Annotated[str, StringConstraints(pattern=r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
@@ -40,7 +43,7 @@ class MergeIds(PersonIds):
 
 
 class ObjectIds(_Strict):
-    object_type_id: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*$")]
+    object_type_id: Annotated[str, StringConstraints(pattern=OBJECT_TYPE_RE)]
     object_id: Id
 
 
@@ -180,3 +183,18 @@ def operations_adapter() -> TypeAdapter[Any]:
     """A TypeAdapter over every v2 operation model (for JSON-schema export in docs)."""
     return TypeAdapter(PersonIdentify | PersonSimple | PersonEvent | PersonAddDevice | PersonDeleteDevice
                        | PersonMerge | ObjectIdentify | ObjectDelete | ObjectDeleteRelationships)
+
+
+PATTERN_RULES = {"object_type_id": OBJECT_TYPE_RULE, "id": "event ids are ULIDs: 26 characters of Crockford base 32"}
+
+
+def operation_problems(body: dict[str, Any], endpoint: str = "batch") -> list[str]:
+    """What keeps an operation from fitting the Track API, in our words (field, value, rule); [] when it fits."""
+    try:
+        validate_operation(body, endpoint)
+    except ValidationError as exc:
+        return [f"{location(e) or 'the operation'}: {describe(e, patterns=PATTERN_RULES)}"
+                for e in exc.errors(include_url=False)]
+    except ValueError as exc:
+        return [str(exc)]
+    return []

@@ -10,12 +10,11 @@ import json
 from typing import Any
 
 import duckdb
-from pydantic import ValidationError
-
 from cio_retl.actions.apply import compile_action, compile_enabled, select_sql
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema, quote_ident, quote_str
-from cio_retl.actions.schema import validate_operation
+from cio_retl.actions.explain import explain_no_match
+from cio_retl.actions.schema import operation_problems
 from cio_retl.config import TRACK_HOSTS, ActionOverride
 from cio_retl.errors import ActionError
 
@@ -34,9 +33,8 @@ def load_event(con: duckdb.DuckDBPyConnection, event: dict[str, Any], table: str
         if key.startswith("_"):
             continue
         value = f"e.{quote_ident(key)}"
-        if key in ID_FIELDS:  # ids are always text, whatever JSON type they came as
-            value = f"CASE WHEN json_type(j -> {quote_str(key)}) = 'VARCHAR' THEN j ->> {quote_str(key)} " \
-                    f"ELSE (j -> {quote_str(key)})::VARCHAR END"
+        if key in ID_FIELDS:  # ids are always text, whatever JSON type they came as; a JSON null is no id at all
+            value = f"json_extract_string(j, {quote_str('$.' + json.dumps(key))})"
         columns.append(f"{value} AS {quote_ident(key)}")
     key = str(event.get("messageId") or "test")
     try:
@@ -90,8 +88,18 @@ def simulate(event: dict[str, Any], *, action: str | None = None, mapping: dict[
         con.close()
 
 
-def _check(slug: str, body: dict[str, Any], endpoint: str) -> None:
+def why_no_action(event: dict[str, Any], *, overrides: dict[str, ActionOverride] | None = None) -> list[dict[str, Any]]:
+    """For an event no action takes: each action's trigger and the part that was false for it."""
+    con = duckdb.connect()
     try:
-        validate_operation(body, endpoint)
-    except (ValidationError, ValueError) as exc:
-        raise ActionError(f"{slug}: the operation does not fit the Track API: {exc}") from exc
+        load_event(con, event)
+        return explain_no_match(con, "calls", overrides or {})
+    finally:
+        con.close()
+
+
+def _check(slug: str, body: dict[str, Any], endpoint: str) -> None:
+    problems = operation_problems(body, endpoint)
+    if problems:
+        raise ActionError(f"{slug}: the operation does not fit the Track API: {'; '.join(problems)}",
+                          hint=f"check the mapping of {slug} (cio-retl test-action --action {slug} --mapping FILE)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -179,22 +180,37 @@ def evaluate(node: Node, event: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------- compilation to SQL
 
 
+def text_sql(path: str, schema: CallSchema) -> str:
+    """SQL of a field's value as the text triggers compare (NULL when absent)."""
+    found = schema.resolve(path)
+    if found is None:
+        return "NULL::VARCHAR"
+    if kind(found[1]) == "json":
+        return f"json_extract_string({found[0]}, '$')"
+    if kind(found[1]) == "boolean":
+        return f"(CASE WHEN {found[0]} THEN 'true' WHEN NOT {found[0]} THEN 'false' END)"
+    return f"CAST({found[0]} AS VARCHAR)"
+
+
 def to_sql(node: Node, schema: CallSchema) -> str:
     """A SQL boolean (never NULL) over the calls table; a path no column provides is simply absent."""
-    if isinstance(node, (Compare, Exists)):
+    if isinstance(node, Exists):
         found = schema.resolve(node.path)
-        if isinstance(node, Exists):
-            return "false" if found is None else f"({found[0]} IS NOT NULL)"
-        if found is None:
-            text = "NULL"
-        elif kind(found[1]) == "json":
-            text = f"json_extract_string({found[0]}, '$')"
-        elif kind(found[1]) == "boolean":
-            text = f"(CASE WHEN {found[0]} THEN 'true' WHEN NOT {found[0]} THEN 'false' END)"
-        else:
-            text = f"CAST({found[0]} AS VARCHAR)"
-        equal = f"coalesce({text} = {quote_str(node.value)}, false)"
+        return "false" if found is None else f"({found[0]} IS NOT NULL)"
+    if isinstance(node, Compare):
+        equal = f"coalesce({text_sql(node.path, schema)} = {quote_str(node.value)}, false)"
         return equal if node.op == "=" else f"(NOT {equal})"
     if isinstance(node, Not):
         return f"(NOT {to_sql(node.inner, schema)})"
     return "(" + f" {node.op.upper()} ".join(to_sql(item, schema) for item in node.items) + ")"
+
+
+def render(node: Node) -> str:
+    """A trigger (or a part of one) written back in the condition language."""
+    if isinstance(node, Exists):
+        return f"{node.path} exists"
+    if isinstance(node, Compare):
+        return f"{node.path} {node.op} {json.dumps(node.value, ensure_ascii=False)}"
+    if isinstance(node, Not):
+        return f"not ({render(node.inner)})"
+    return f" {node.op} ".join(f"({render(i)})" if isinstance(i, BoolOp) else render(i) for i in node.items)

@@ -1,4 +1,4 @@
-"""Pack serialized operations into request bodies on their Arrow bytes, never re-serializing them."""
+"""Pack serialized operations into request bodies on their Arrow bytes, filled to the byte limit, never re-serialized."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cio_retl.delivery.limits import BATCH_PREFIX, BATCH_SUFFIX, MAX_BATCH_BODY_BYTES, MAX_BATCH_OPS, MAX_OP_BYTES
-from cio_retl.delivery.outcomes import Outcome
+from cio_retl.delivery.outcomes import outcome_table
 
 # The bytes a batch body spends besides its operations: the envelope; each operation after the first adds a comma.
 _ENVELOPE = len(BATCH_PREFIX) + len(BATCH_SUFFIX) - 1
@@ -25,7 +25,7 @@ class Request:
 
     endpoint: str
     priority: int
-    op_ids: list[int]
+    op_ids: np.ndarray
     bodies: pa.Array
     _body: bytes | None = field(default=None, repr=False)
 
@@ -52,21 +52,25 @@ class Request:
 
 
 class Packer:
-    """Greedy packer: fills each batch up to the byte and count limits; a partial batch carries over between
-    record batches and is flushed when the priority changes or the input ends."""
+    """Greedy packer: fills each batch up to the byte limit (and the count cap, if one is set); a partial batch
+    carries over between record batches and is flushed when the priority changes or the input ends."""
 
-    def __init__(self, *, max_body_bytes: int = MAX_BATCH_BODY_BYTES, max_ops: int = MAX_BATCH_OPS,
+    def __init__(self, *, max_body_bytes: int = MAX_BATCH_BODY_BYTES, max_ops: int | None = MAX_BATCH_OPS,
                  max_op_bytes: int = MAX_OP_BYTES) -> None:
         self.max_body_bytes = max_body_bytes
-        self.max_ops = max_ops
+        self.max_ops = max_ops or 1 << 62
         self.max_op_bytes = max_op_bytes
         self._priority: int | None = None
-        self._ids: list[int] = []
+        self._ids: list[np.ndarray] = []
+        self._count = 0
         self._pieces: list[pa.Array] = []
         self._bytes = _ENVELOPE
 
-    def feed(self, batch: pa.RecordBatch) -> Iterator[Request | list[Outcome]]:
-        """Requests completed by this record batch (plus local rejections, as a list of outcomes)."""
+    def feed(self, batch: pa.RecordBatch) -> Iterator[Request | pa.Table]:
+        """Requests completed by this record batch, and local rejections (as a table of outcomes).
+
+        A batch may carry a `reason` column: an operation with a reason was refused by a local check.
+        """
         if batch.num_rows == 0:
             return
         bodies = batch.column("body")
@@ -74,9 +78,11 @@ class Packer:
         op_ids = batch.column("op_id").to_numpy(zero_copy_only=False)
         priorities = batch.column("priority").to_numpy(zero_copy_only=False)
         metrics = pc.fill_null(pc.equal(batch.column("endpoint"), "metrics"), False).to_numpy(zero_copy_only=False)
-        bad = (lengths >= self.max_op_bytes) | (lengths == 0)
+        refused = (pc.is_valid(batch.column("reason")).to_numpy(zero_copy_only=False)
+                   if "reason" in batch.schema.names else np.zeros(len(op_ids), bool))
+        bad = (lengths >= self.max_op_bytes) | (lengths == 0) | refused
         if bad.any():
-            yield [_local_rejection(int(op_ids[i]), int(lengths[i])) for i in np.flatnonzero(bad)]
+            yield _local_rejections(batch, np.flatnonzero(bad), lengths)
         # Runs of one (priority, endpoint): each is packed on its own, in order.
         change = np.flatnonzero((np.diff(priorities) != 0) | (np.diff(metrics) != 0)) + 1
         bounds = [0, *change.tolist(), len(op_ids)]
@@ -91,7 +97,7 @@ class Packer:
             if metrics[start]:
                 yield from self.finish()
                 for i in keep.tolist():
-                    yield Request("metrics", priority, [int(op_ids[i])], bodies.slice(i, 1))
+                    yield Request("metrics", priority, op_ids[i:i + 1], bodies.slice(i, 1))
             else:
                 yield from self._pack(keep, op_ids, lengths, bodies)
 
@@ -101,24 +107,25 @@ class Packer:
         while done < len(keep):
             room = self.max_body_bytes - self._bytes
             fit = int(np.searchsorted(cost, spent + room, side="right")) - done
-            fit = min(fit, self.max_ops - len(self._ids))
-            if fit <= 0 and self._ids:
+            fit = min(fit, self.max_ops - self._count)
+            if fit <= 0 and self._count:
                 yield self._emit()
                 continue
             fit = max(fit, 1)  # an operation larger than the body budget still goes, alone
             chosen = keep[done:done + fit]
             contiguous = int(chosen[-1] - chosen[0]) == fit - 1
             self._pieces.append(bodies.slice(int(chosen[0]), fit) if contiguous else bodies.take(pa.array(chosen)))
-            self._ids.extend(op_ids[chosen].tolist())
+            self._ids.append(op_ids[chosen])
+            self._count += fit
             self._bytes += int(cost[done + fit - 1] - spent)
             spent = int(cost[done + fit - 1])
             done += fit
-            if len(self._ids) >= self.max_ops:
+            if self._count >= self.max_ops or self._bytes >= self.max_body_bytes:
                 yield self._emit()
 
     def finish(self) -> Iterator[Request]:
         """The partial batch, if any."""
-        if self._ids:
+        if self._count:
             yield self._emit()
 
     def _emit(self) -> Request:
@@ -126,21 +133,25 @@ class Packer:
         if len({piece.type for piece in pieces}) > 1:
             pieces = [piece.cast(pa.large_string()) for piece in pieces]
         bodies = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
-        request = Request("batch", self._priority or 0, self._ids, bodies)
-        self._ids, self._pieces, self._bytes = [], [], _ENVELOPE
+        ids = self._ids[0] if len(self._ids) == 1 else np.concatenate(self._ids)
+        request = Request("batch", self._priority or 0, ids, bodies)
+        self._ids, self._pieces, self._count, self._bytes = [], [], 0, _ENVELOPE
         return request
 
 
-def pack(batches: Iterable[pa.RecordBatch], **limits: int) -> Iterator[Request | list[Outcome]]:
-    """Requests for a stream of record batches sorted by (priority, op_id), and lists of local rejections."""
+def pack(batches: Iterable[pa.RecordBatch], **limits: int | None) -> Iterator[Request | pa.Table]:
+    """Requests for a stream of record batches sorted by priority, and tables of local rejections."""
     packer = Packer(**limits)
     for batch in batches:
         yield from packer.feed(batch)
     yield from packer.finish()
 
 
-def _local_rejection(op_id: int, length: int) -> Outcome:
-    if length == 0:
-        return Outcome(op_id, "rejected", None, "empty operation body")
-    return Outcome(op_id, "rejected", None,
-                   f"operation is {length:,} bytes; Customer.io accepts at most {MAX_OP_BYTES:,} bytes per operation")
+def _local_rejections(batch: pa.RecordBatch, rows: np.ndarray, lengths: np.ndarray) -> pa.Table:
+    reasons = batch.column("reason").to_pylist() if "reason" in batch.schema.names else [None] * batch.num_rows
+    why = [reasons[i] or ("empty operation body" if lengths[i] == 0 else
+                          f"operation is {lengths[i]:,} bytes; Customer.io accepts at most {MAX_OP_BYTES:,} bytes "
+                          "per operation") for i in rows.tolist()]
+    bodies = batch.column("body").take(pa.array(rows)).cast(pa.string())
+    bodies = pc.utf8_slice_codeunits(bodies, 0, 2000)
+    return outcome_table(batch.column("op_id").to_numpy(zero_copy_only=False)[rows], "rejected", None, why, bodies)

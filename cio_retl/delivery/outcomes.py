@@ -9,6 +9,9 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
+import pyarrow as pa
+
 from cio_retl.delivery.limits import RetryPolicy
 
 Status = Literal["accepted", "rejected", "retryable"]
@@ -18,12 +21,45 @@ SPLIT_STATUSES = {400, 413, 422}
 
 
 class Outcome(NamedTuple):
-    """What happened to one operation: the row in `ops` gets this status, code and reason."""
+    """What happened to one operation (the row form of OUTCOME_SCHEMA; delivery itself hands over tables)."""
 
     op_id: int
     status: Status
     status_code: int | None
     reason: str | None
+    body: str | None = None  # kept for refused operations, to show what was refused
+
+
+OUTCOME_SCHEMA = pa.schema([("op_id", pa.int64()), ("status", pa.string()), ("status_code", pa.int32()),
+                            ("reason", pa.string()), ("body", pa.string())])
+
+
+def outcome_table(op_ids: np.ndarray | list[int], status: Status, status_code: int | None = None,
+                  reasons: list[str | None] | None = None, bodies: pa.Array | list[str | None] | None = None) -> pa.Table:
+    """Outcomes of many operations sharing a status, as one table (no Python object per operation)."""
+    n = len(op_ids)
+    return pa.Table.from_arrays([
+        pa.array(op_ids, pa.int64()), pa.array([status] * n, pa.string()),
+        pa.array([status_code] * n, pa.int32()), pa.array(reasons if reasons is not None else [None] * n, pa.string()),
+        (bodies.cast(pa.string()) if isinstance(bodies, pa.Array) else pa.array(bodies if bodies is not None
+                                                                                   else [None] * n, pa.string())),
+    ], schema=OUTCOME_SCHEMA)
+
+
+def as_outcome_table(outcomes: pa.Table | list[Any]) -> pa.Table:
+    """Outcomes as a table, whether delivery handed a table or (tests, other deliveries) a list of Outcome rows."""
+    if isinstance(outcomes, pa.Table):
+        return outcomes
+    rows = [Outcome(*o) if not isinstance(o, Outcome) and isinstance(o, tuple) else o for o in outcomes]
+    return pa.Table.from_arrays([
+        pa.array([o.op_id for o in rows], pa.int64()), pa.array([o.status for o in rows], pa.string()),
+        pa.array([o.status_code for o in rows], pa.int32()), pa.array([o.reason for o in rows], pa.string()),
+        pa.array([getattr(o, "body", None) for o in rows], pa.string())], schema=OUTCOME_SCHEMA)
+
+
+def status_counts(outcomes: pa.Table) -> dict[str, int]:
+    """How many outcomes of each status."""
+    return {item["values"]: item["counts"] for item in outcomes.column("status").value_counts().to_pylist()}
 
 
 @dataclass(frozen=True)

@@ -8,24 +8,30 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from cio_retl.config import Destination
 from cio_retl.delivery.batching import Request, pack
 from cio_retl.delivery.client import TrackClient, TransportFailure, auth_failure, fetch_region
 from cio_retl.delivery.limits import BATCH_PATH, DEFAULT_POLICY, METRICS_PATH, RetryPolicy
-from cio_retl.delivery.outcomes import Outcome, Verdict, backoff_delay, classify
+from cio_retl.delivery.outcomes import Verdict, backoff_delay, classify, outcome_table, status_counts
 from cio_retl.delivery.ratelimit import TokenBucket
 from cio_retl.errors import DestinationAuthError, DestinationError
 
 log = logging.getLogger(__name__)
-OnOutcomes = Callable[[list[Outcome]], None]
+OnOutcomes = Callable[[pa.Table], None]  # a table of OUTCOME_SCHEMA per request
 # Requests packed ahead of the senders: enough to keep every connection busy while the caller's thread
 # is writing outcomes, few enough to bound memory (each holds up to 475 KB of operations).
 PREFETCH_PER_CONNECTION = 2
+# A run stops sending after this many requests in a row ran out of attempts with nothing accepted between
+# them (at least max_concurrency): the host is unreachable or refuses everything, and the rest would only
+# take as long to fail. What is left stays pending, and the run fails saying why.
+GIVE_UP_AFTER = 3
 
 
 @dataclass
@@ -45,6 +51,8 @@ class DeliveryStats:
     rate_wait_s: float = 0.0   # time requests waited for the token bucket
     backoff_wait_s: float = 0.0
     final_rate: float = 0.0    # the bucket's rate at the end (below the configured one after 429s)
+    unsent_causes: dict[str, int] = field(default_factory=dict)  # why requests ran out of attempts → how many
+    gave_up: str | None = None  # set when the run stopped sending early (see GIVE_UP_AFTER)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -56,6 +64,16 @@ class DeliveryStats:
         with self._lock:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
+
+    def note_unsent(self, cause: str) -> None:
+        """A request ran out of attempts for this reason (e.g. "HTTP 503 from track.customer.io")."""
+        with self._lock:
+            self.unsent_causes[cause] = self.unsent_causes.get(cause, 0) + 1
+
+    @property
+    def main_cause(self) -> str | None:
+        """The most frequent reason requests ran out of attempts."""
+        return max(self.unsent_causes, key=self.unsent_causes.__getitem__) if self.unsent_causes else None
 
     def as_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies every field, and the private lock cannot be copied.
@@ -76,6 +94,8 @@ class _Sender:
         self.stats = stats
         self.client = TrackClient(destination, connections=destination.max_concurrency)
         self.stopping = threading.Event()
+        self._exhausted_in_a_row = 0
+        self._breaker = threading.Lock()
 
     def deliver(self, request: Request) -> None:
         """Send one request until it has a final answer; put its outcomes on the results queue."""
@@ -87,19 +107,46 @@ class _Sender:
             for half in request.halves():
                 self.deliver(half)
             return
+        self._count_towards_giving_up(verdict)
         self.results.put(self._outcomes(request, verdict))
 
-    def _outcomes(self, request: Request, verdict: Verdict) -> list[Outcome]:
+    def _count_towards_giving_up(self, verdict: Verdict) -> None:
+        if verdict.action != "retry":
+            with self._breaker:
+                self._exhausted_in_a_row = 0
+            return
+        cause = self.cause(verdict)
+        self.stats.note_unsent(cause)
+        with self._breaker:
+            self._exhausted_in_a_row += 1
+            if self._exhausted_in_a_row >= max(GIVE_UP_AFTER, self.destination.max_concurrency):
+                self.stats.gave_up = cause
+                self.stopping.set()
+
+    def cause(self, verdict: Verdict) -> str:
+        """Why a request was not delivered, with the host: `HTTP 503 (…) from track.customer.io`."""
+        host = urlsplit(self.client.base_url).netloc.rpartition("@")[2]
+        what = f"HTTP {verdict.status_code}" if verdict.status_code else "no response"
+        detail = (verdict.message or "")[:200]
+        return f"{what} ({detail}) from {host}" if detail and detail != what else f"{what} from {host}"
+
+    def _outcomes(self, request: Request, verdict: Verdict) -> pa.Table:
         code = verdict.status_code
         if verdict.action == "accept":
             if not verdict.rejected:
-                return [Outcome(op, "accepted", code, None) for op in request.op_ids]
-            return [Outcome(op, "rejected", code, verdict.rejected[i]) if i in verdict.rejected
-                    else Outcome(op, "accepted", code, None) for i, op in enumerate(request.op_ids)]
+                return outcome_table(request.op_ids, "accepted", code)
+            refused = np.zeros(len(request), bool)
+            refused[list(verdict.rejected)] = True
+            bad = np.flatnonzero(refused)
+            return pa.concat_tables([
+                outcome_table(request.op_ids[~refused], "accepted", code),
+                outcome_table(request.op_ids[bad], "rejected", code, [verdict.rejected[i] for i in bad.tolist()],
+                              request.bodies.take(pa.array(bad)))])
         if verdict.action == "split":  # one operation left: it is the bad one
-            return [Outcome(request.op_ids[0], "rejected", code, verdict.message or f"HTTP {code}")]
-        reason = f"not delivered after {self.destination.max_attempts} attempt(s): {verdict.message}"
-        return [Outcome(op, "retryable", code, reason) for op in request.op_ids]
+            return outcome_table(request.op_ids[:1], "rejected", code, [verdict.message or f"HTTP {code}"],
+                                 request.bodies.slice(0, 1))
+        reason = f"not delivered after {self.destination.max_attempts} attempt(s): {self.cause(verdict)}"
+        return outcome_table(request.op_ids, "retryable", code, [reason] * len(request))
 
     def _attempts(self, request: Request) -> Verdict | None:
         path = METRICS_PATH if request.endpoint == "metrics" else BATCH_PATH
@@ -165,8 +212,10 @@ def deliver(batches: Iterable[pa.RecordBatch], destination: Destination, *, on_o
     started, waited_before = time.monotonic(), bucket.waited_s
     try:
         priority = None
-        for item in pack(batches):
-            if isinstance(item, list):  # operations rejected locally (empty or oversize)
+        for item in pack(batches, max_ops=destination.max_batch_operations):
+            if sender.stopping.is_set():  # gave up: what is left stays pending
+                break
+            if isinstance(item, pa.Table):  # operations rejected locally (a local check, empty or oversize)
                 pump.emit(item)
                 continue
             if priority is not None and item.priority != priority:
@@ -218,14 +267,11 @@ class _Pump:
         if not future.cancelled() and future.exception() is not None:
             raise future.exception()
 
-    def emit(self, outcomes: list[Outcome]) -> None:
-        counts: dict[str, int] = {}
-        for outcome in outcomes:
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        self.stats.add(operations=len(outcomes), **counts)
+    def emit(self, outcomes: pa.Table) -> None:
+        self.stats.add(operations=outcomes.num_rows, **status_counts(outcomes))
         self.on_outcomes(outcomes)
         if self.progress:
-            self.progress(len(outcomes))
+            self.progress(outcomes.num_rows)
 
     def abandon(self) -> None:
         """At the end or after an error: cancel what has not started, and report outcomes that already arrived."""

@@ -405,8 +405,9 @@ def dump_connection(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, 
                          "LEFT JOIN people p USING (cio_id) ORDER BY p.id, p.email, 2, 3",
         "devices": f"SELECT {person} AS person, d.token, d.platform, d.last_used, d.attributes FROM devices d "
                    "LEFT JOIN people p USING (cio_id) ORDER BY d.token",
-        "events": "SELECT e.id, e.type, e.name, e.identifiers AS person, e.timestamp, e.attributes FROM events e "
-                  "ORDER BY e.received_at, e.id",
+        # person_known: the person existed when the event arrived (an event before its identify is not)
+        "events": "SELECT e.id, e.type, e.name, e.identifiers AS person, e.cio_id IS NOT NULL AS person_known, "
+                  "e.timestamp, e.attributes FROM events e ORDER BY e.received_at, e.id",
         "suppressed": "SELECT kind, value FROM suppressed ORDER BY 1, 2",
     }
     result = {}

@@ -26,5 +26,5 @@ def analytics_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 # The project loaded without its secrets, as dagster_project.definitions does: each run reads it again, with them.
 defs = dg.Definitions.merge(
     dg.Definitions(assets=[analytics_models], resources={"dbt": DbtCliResource(project_dir=analytics)}),
-    build_definitions(load_project(HERE / "cio_retl.yaml", resolve_secrets=False), HERE / "cio_retl.yaml"),
+    build_definitions(load_project(HERE / "cio_retl.yaml", credentials="none"), HERE / "cio_retl.yaml"),
 )

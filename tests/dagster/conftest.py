@@ -143,7 +143,7 @@ def dagster_project(tmp_path: Path, clean_env: pytest.MonkeyPatch, sandbox: Sand
         file = write_project(tmp_path, syncs, destination=sandbox_destination(sandbox), dagster=dagster)
         if faults:
             sandbox.faults = faults
-        project = load_project(file, resolve_secrets=False)
+        project = load_project(file, credentials="none")
         defs = build_definitions(project, file)
         # Loaded as production loads them: the key is still the ${VAR} reference, the resource holds an EnvVar.
         assert project.destination.api_key.get_secret_value() == "${" + KEY_ENV + "}"

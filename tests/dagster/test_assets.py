@@ -155,6 +155,22 @@ def test_a_failed_sync_fails_the_asset_with_its_counts(dagster_project) -> None:
     assert built.sandbox.counts()["people"] == 10  # nothing was deleted
 
 
+def test_operations_left_pending_fail_the_asset_with_the_counts(dagster_project) -> None:
+    built = dagster_project(faults=Faults(error_every=1, error_status=503))  # Customer.io down for the whole run
+    result = built.materialize("people")
+    assert not result.success
+    assert result.asset_materializations_for_node("customerio__people") == []
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    data = failure.step_failure_data.user_failure_data
+    assert "sync 'people'" in data.description and "503" in data.description
+    counts = {name: value.value for name, value in data.metadata.items()}
+    assert (counts["extracted"], counts["accepted"], counts["pending"], counts["status"]) == (10, 0, 10, "failed")
+
+    built.sandbox.faults = Faults()  # back up: the next run sends what was left pending
+    again = metadata_values(built.materialize("people"), "people")
+    assert (again["accepted"], again["pending"]) == (10, 0) and built.sandbox.counts()["people"] == 10
+
+
 def test_the_stored_event_log_never_holds_a_secret(dagster_project, tmp_path) -> None:
     # The model fails with a message quoting the key (as a driver may echo a connection string): the failure
     # shown, its metadata, the exception chain Dagster keeps and the logs must all mask it.

@@ -106,20 +106,24 @@ def test_automation_requests_the_sync_after_its_dbt_upstream_materializes(tmp_pa
     assert len(sandbox.dump()["people"]) == 4
 
 
-def validate(target: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "dagster"), "definitions", "validate", *target], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def validate(target: list[str], cwd: Path, env: dict[str, str], home: Path) -> subprocess.Popen:
+    """`dagster definitions validate` in its own DAGSTER_HOME: two processes creating one instance's SQLite
+    storage at once collide."""
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return subprocess.Popen([str(BIN / "dagster"), "definitions", "validate", *target], cwd=cwd,
+                            env={**env, "DAGSTER_HOME": str(home)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
 
 
 def test_dagster_definitions_validate_passes_for_both_code_locations(tmp_path, clean_env) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CUSTOMERIO_", "CIO_RETL_"))}
-    env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", DAGSTER_HOME=str(tmp_path), DAGSTER_DISABLE_TELEMETRY="1")
-    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", DAGSTER_DISABLE_TELEMETRY="1")
     example = tmp_path / "example"
     shutil.copytree(EXAMPLE, example, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb*", ".cio_retl"))
     # Both at once: each is mostly Python imports, and they share nothing.
-    checks = {"repo": validate(["-w", "workspace.yaml"], REPO, env),  # the repo's example project, ./cio_retl.yaml
-              "dbt example": validate(["-f", "definitions.py"], example, env)}
+    checks = {"repo": validate(["-w", "workspace.yaml"], REPO, env, tmp_path / "home_repo"),  # ./cio_retl.yaml
+              "dbt example": validate(["-f", "definitions.py"], example, env, tmp_path / "home_dbt")}
     for name, process in checks.items():
         output = process.communicate(timeout=300)[0]
         assert process.returncode == 0 and "All code locations passed validation" in output, f"{name}:\n{output}"

@@ -72,9 +72,9 @@ def test_the_dagster_block_is_validated_like_the_rest(tmp_path, clean_env) -> No
     with pytest.raises(ConfigError) as error:
         load_project(tmp_path / "cio_retl.yaml")
     assert set(error.value.problems) == {
-        "dagster.pool: String should have at least 1 character",
-        "dagster.rejection_rate_warn: Input should be less than or equal to 1",
-        "dagster.sample_operation: unknown setting (check the spelling; see the configuration reference in README.md)"}
+        "dagster.pool: must not be empty",
+        "dagster.rejection_rate_warn: must be at most 1.0 (got 2)",
+        "dagster.sample_operation: unknown setting (did you mean sample_operations?)"}
 
 
 def test_upstream_keys_replace_the_external_warehouse_asset(dagster_project) -> None:

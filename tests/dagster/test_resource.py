@@ -32,7 +32,7 @@ def test_overrides_are_laid_over_the_project_file(tmp_path: Path, clean_env) -> 
         CustomerIoSync(config_path=str(file), warehouses={"nope": {"path": "x"}}).load_project()
     with pytest.raises(ConfigError) as error:
         CustomerIoSync(config_path=str(file), warehouses={"wh": {"batch_size": 0}}).load_project()
-    assert error.value.problems == ["warehouses.wh.duckdb.batch_size: Input should be greater than 0"]
+    assert error.value.problems == ["warehouses.wh.batch_size: must be greater than 0 (got 0)"]
 
 
 def test_from_environment_binds_only_variables_that_are_set(tmp_path: Path, clean_env) -> None:

@@ -1,4 +1,4 @@
-"""`cio-retl test-action` through the CLI: JSON out, [] when nothing matches, {"error"} and exit 1 on rejection."""
+"""`cio-retl test-action` through the CLI: JSON out, why nothing matched, {"error"} and exit 1 on rejection."""
 
 from __future__ import annotations
 
@@ -30,7 +30,11 @@ def test_matching_event_prints_requests(tmp_path: Path) -> None:
 
 
 def test_no_match_and_errors() -> None:
-    assert run(["--event", "-"], json.dumps({"type": "nothing"})) == (0, [])
+    code, out = run(["--event", "-"], json.dumps({"type": "nothing"}))
+    assert code == 0 and out["requests"] == [] and len(out["no_match"]) == 15
+    track = next(item for item in out["no_match"] if item["action"] == "trackEvent")
+    assert track["false"] == 'type = "track"' and track["because"] == 'type is "nothing"'
+    assert track["explanation"] == 'trackEvent: type = "track" was false (type is "nothing")'
     code, out = run(["--event", "-"], json.dumps({"type": "identify", "traits": {}}))
     assert code == 1 and out == {"error": "createUpdatePerson: no identifier: set user_id, email or anonymous_id"}
     code, out = run(["--event", "-"], "not json")
@@ -38,7 +42,22 @@ def test_no_match_and_errors() -> None:
 
 
 def test_action_with_mapping_file(tmp_path: Path) -> None:
-    (tmp_path / "m.json").write_text(json.dumps({"id": {"@path": "$.userId"}, "custom_attributes": {"k": 1}}))
+    (tmp_path / "m.json").write_text(json.dumps({"id": {"@path": "$.userId"}, "custom_attributes": {"k": 1},
+                                                 "enable_batching": True, "batch_size": 50}))  # as Customer.io's UI has it
     code, out = run(["--event", "-", "--action", "createUpdatePerson", "--mapping", "m.json"],
                     json.dumps({"type": "track", "userId": "u"}))
     assert code == 0 and out[0]["body"]["attributes"] == {"k": 1}
+
+
+def test_no_match_names_the_false_part_of_an_overridden_trigger_and_disabled_actions(tmp_path: Path) -> None:
+    (tmp_path / "cio_retl.yaml").write_text(json.dumps({
+        "warehouses": {"wh": {"type": "duckdb", "path": ":memory:"}}, "syncs": {},
+        "actions": {"createUpdatePerson": {"trigger": 'type = "identify" and traits.plan = "pro"'},
+                    "mergePeople": {"enabled": False}}}))
+    code, out = run(["--event", "-"], json.dumps({"type": "identify", "userId": "u1", "traits": {"plan": "free"}}))
+    assert code == 0 and out["requests"] == []
+    by_action = {item["action"]: item for item in out["no_match"]}
+    assert by_action["createUpdatePerson"]["explanation"] == (
+        'createUpdatePerson: traits.plan = "pro" was false (traits.plan is "free")')
+    assert by_action["mergePeople"] == {"action": "mergePeople", "disabled": True,
+                                        "explanation": "mergePeople: disabled (actions.mergePeople.enabled)"}

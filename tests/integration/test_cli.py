@@ -36,7 +36,7 @@ def test_run_json_prints_one_object_and_exit_code_1_when_a_sync_fails(make_proje
     assert by_sync["people"]["status"] == "success" and by_sync["people"]["added"] == 5
     assert by_sync["people"]["operations"] == 5 and by_sync["people"]["error"] is None
     assert set(by_sync["people"]) == {"sync", "status", "extracted", "added", "changed", "removed", "operations",
-                                      "accepted", "rejected", "pending", "requests", "duration_s", "error"}
+                                      "accepted", "rejected", "pending", "skipped", "requests", "duration_s", "error"}
     assert by_sync["broken"]["status"] == "failed"
     assert "sync 'broken'" in by_sync["broken"]["error"] and "missing_table" in by_sync["broken"]["error"]
     only_people = cli(tmp_path, "run", "people", "--dry-run", "--json")
@@ -50,7 +50,7 @@ def test_configuration_errors_exit_2(make_project, warehouse_sql, tmp_path) -> N
     (tmp_path / "cio_retl.yaml").write_text("warehouses: {}\nsyncs: {x: {type: nope}}\n")
     result = cli(tmp_path, "run")
     assert result.returncode == 2
-    assert "syncs.x.type: must be" in result.stderr and "syncs.x.warehouse: Field required" in result.stderr
+    assert "syncs.x.type: must be" in result.stderr and "syncs.x.warehouse: is required" in result.stderr
 
 
 def test_plan_shows_calls_and_operations_and_changes_nothing(make_project, warehouse_sql, tmp_path) -> None:

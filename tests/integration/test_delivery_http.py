@@ -146,14 +146,41 @@ def test_partial_batches_carry_over_record_batches(sandbox, destination) -> None
     assert len(got) == 60 and stats.requests == 1  # 60 one-row record batches, one request
 
 
+class BookedBucket(TokenBucket):
+    """The real token bucket, keeping the send time it booked for each request (its own accounting)."""
+
+    def __init__(self, rate: float) -> None:
+        self.now = 0.0
+        super().__init__(rate, clock=self._clock)
+        self.slots: list[float] = []
+
+    def _clock(self) -> float:
+        self.now = time.monotonic()
+        return self.now
+
+    def reserve(self) -> float:
+        wait = super().reserve()
+        self.slots.append(self.now + wait)
+        return wait
+
+
 def test_request_rate_is_limited(sandbox) -> None:
+    """No upper bound on time (a busy machine is slow, never too fast): the bucket's bookings and lower bounds."""
     metrics = [f'{{"delivery_id":"d{i}","metric":"opened"}}' for i in range(41)]
+    bucket = BookedBucket(40)
     started = time.monotonic()
-    got, stats = run(ops_batches(metrics, endpoint="metrics"), destination_for(sandbox, requests_per_second=40))
+    got, stats = run(ops_batches(metrics, endpoint="metrics"), destination_for(sandbox, requests_per_second=40),
+                     bucket=bucket)
     elapsed = time.monotonic() - started
     assert stats.requests == 41 and len(got.by_status("accepted")) == 41
-    assert 0.8 <= elapsed < 2.0, elapsed  # 41 requests at 40/s after a burst of 4: about 0.93 s
-    assert stats.rate_wait_s > 0
+    assert len(bucket.slots) == 41 and bucket.burst == 4
+    slots = sorted(bucket.slots)
+    for i, first in enumerate(slots):  # any k+burst consecutive requests span at least k intervals of 1/40 s
+        for j in range(i + 1, len(slots)):
+            assert slots[j] - first >= (j - i - (bucket.burst - 1)) / 40 - 1e-9, (i, j)
+    assert slots[-1] - slots[0] >= 37 / 40 - 1e-9  # 41 requests after a burst of 4: 37 intervals
+    assert elapsed >= 37 / 40 - 0.01  # and the senders waited for their slots
+    assert stats.rate_wait_s == pytest.approx(bucket.waited_s) and stats.rate_wait_s > 0
 
 
 def test_fatal_404_and_redirects_only_to_customer_io(sandbox) -> None:

@@ -34,7 +34,7 @@ def test_doctor_wrong_region_and_unreachable(make_project, warehouse_sql, tmp_pa
     with serve_sandbox(site_id=SITE_ID, api_key=API_KEY, region="eu") as eu:
         make_project(SYNC, destination={"site_id": SITE_ID, "api_key": API_KEY, "url": eu.url, "region": "us"})
         [*_, region] = run_checks(tmp_path / "cio_retl.yaml")
-        assert region.status == "warn" and "region 'eu'" in region.detail and region.hint == "set region: eu"
+        assert region.status == "fail" and "region 'eu'" in region.detail and region.hint == "set region: eu"
         url = eu.url
     make_project(SYNC, destination={"site_id": SITE_ID, "api_key": API_KEY, "url": url})
     [*_, unreachable] = run_checks(tmp_path / "cio_retl.yaml")

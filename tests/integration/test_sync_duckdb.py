@@ -12,8 +12,8 @@ import pytest
 
 from cio_retl.rowhash import row_hash_sql
 from cio_retl.warehouse.types import normalize_batch
-from cio_retl.errors import MassDeleteError, ModelContractError, SyncError, SyncLockedError
-from cio_retl.snapshot import StateStore
+from cio_retl.errors import DeliveryIncompleteError, MassDeleteError, ModelContractError, SyncError, SyncLockedError
+from cio_retl.state import StateStore
 from cio_retl.sync import run_sync
 from tests.conftest import RecordingDelivery
 
@@ -112,14 +112,15 @@ def test_composite_keys(make_project, warehouse_sql) -> None:
 
 def test_null_and_duplicate_keys_are_recorded_and_the_rest_goes_on(make_project, warehouse_sql) -> None:
     warehouse_sql(PEOPLE + "; INSERT INTO people VALUES (NULL, 'nokey@example.com', 'free', NULL), "
-                  "('u3', 'again@example.com', 'pro', NULL)")
+                  "('u3', 'again@example.com', 'pro', NULL), ('NULL', 'literal@example.com', 'pro', NULL)")
     project = make_project(PEOPLE_SYNC)
     delivery = RecordingDelivery()
     report = run_sync(project, "people", deliver=delivery)
     assert report.contract_violations == 3
-    assert report.violation_samples == ["NULL: null primary key", "u3: duplicate primary key (2 rows)"]
-    assert ids(delivery.sent, "identify") == sorted(f"u{i}" for i in range(1, 11) if i != 3)
-    assert {(r.key, r.action) for r in report.rejections} == {("NULL", "model contract"), ("u3", "model contract")}
+    assert report.violation_samples == ["null primary key (1 rows)", "u3: duplicate primary key (2 rows)"]
+    # A person whose id is the text 'NULL' is a real key: sent, not mistaken for the row without a key.
+    assert ids(delivery.sent, "identify") == sorted(["NULL", *(f"u{i}" for i in range(1, 11) if i != 3)])
+    assert {(r.key, r.action) for r in report.rejections} == {(None, "model contract"), ("u3", "model contract")}
     assert "unique, non-null primary key" in report.rejections[0].reason
     assert "u3" not in snapshot_keys(project, "people")
 
@@ -182,22 +183,28 @@ def real_hashes(tmp_path) -> dict[str, str]:
     return dict(con.execute(f"SELECT user_id, {row_hash_sql(table.schema)} FROM p").fetchall())
 
 
-def test_outcomes_recorded_but_not_checkpointed_are_committed_by_the_next_run(make_project, warehouse_sql,
-                                                                             tmp_path) -> None:
+def test_outcomes_recorded_but_not_settled_are_committed_by_the_next_run(make_project, warehouse_sql,
+                                                                         tmp_path) -> None:
     warehouse_sql(PEOPLE)
     project = make_project(PEOPLE_SYNC)
     hashes = real_hashes(tmp_path)
-    # Simulate a process killed after writing outcomes for u1..u3 but before its checkpoint.
+    config_hash = project.config_hash("people")
+    # A process killed after committing outcomes for u1..u3 (accepted) but before settling its write-ahead.
     with StateStore.open(project.state_path(), "people", run_id="crashed") as state:
-        for i in range(1, 5):
-            state.con.execute("INSERT INTO pending_rows VALUES (?, ?, 'added', ?, NULL, NULL, NULL, NULL, 'crashed')",
-                              [f"u{i}", hashes[f"u{i}"], f"u{i}"])
-        state.con.execute("INSERT INTO ops SELECT i, 'u' || i, 'h', 'added', 'createUpdatePerson', 1, 'batch', '{}', "
-                          "CASE WHEN i < 4 THEN 'accepted' ELSE 'pending' END, NULL, NULL FROM range(1, 5) t(i)")
+        for i in range(1, 5):  # each needs one operation, op_id = row_id * 16 + 1 (createUpdatePerson)
+            state.con.execute("INSERT INTO pending_rows BY NAME SELECT ? AS row_id, ? AS _key, ? AS _hash, "
+                              "'added' AS _change, ? AS user_id, 'crashed' AS run_id, ? AS config_hash, 1 AS n_ops, "
+                              "1 AS run_no",
+                              [i, f"u{i}", hashes[f"u{i}"], f"u{i}", config_hash])
+        state.con.execute("INSERT INTO outcomes BY NAME SELECT i * 16 AS op_id, 'accepted' AS status, 200 AS status_code, "
+                          "1 AS run_no FROM range(1, 4) t(i)")
+        state.set_meta("run_no", "1")
     rerun = RecordingDelivery()
-    run_sync(project, "people", deliver=rerun)
+    report = run_sync(project, "people", deliver=rerun)
     assert "u1" not in ids(rerun.sent, "identify") and "u4" in ids(rerun.sent, "identify")
     assert len(rerun.sent) == 7
+    assert any("finished interrupted run crashed: 3 delivered, 1 pending" in w for w in report.warnings)
+    assert report.fates == {"delivered": 7, "rejected": 0, "pending": 0, "skipped": 0, "unchanged": 3}
 
 
 def test_rejected_rows_stay_out_of_the_snapshot_and_are_retried(make_project, warehouse_sql) -> None:
@@ -205,9 +212,13 @@ def test_rejected_rows_stay_out_of_the_snapshot_and_are_retried(make_project, wa
     project = make_project(PEOPLE_SYNC)
     refuse_u2 = RecordingDelivery(reject=lambda op: "invalid: email is not valid" if op["identifiers"] == {"id": "u2"} else None,
                                   retryable=lambda op: op["identifiers"] == {"id": "u3"})
-    report = run_sync(project, "people", deliver=refuse_u2)
-    assert (report.accepted, report.rejected, report.pending) == (8, 1, 1)
-    assert [(r.key, r.status_code, r.reason) for r in report.rejections] == [("u2", 400, "invalid: email is not valid")]
+    with pytest.raises(DeliveryIncompleteError, match=r"1 operation\(s\) still pending .*service unavailable.*8 accepted"):
+        run_sync(project, "people", deliver=refuse_u2)
+    report = last_report(project, "people")
+    assert (report["status"], report["accepted"], report["rejected"], report["pending"]) == ("failed", 8, 1, 1)
+    assert report["fates"] == {"delivered": 8, "rejected": 1, "pending": 1, "skipped": 0, "unchanged": 0}
+    assert [(r["key"], r["status_code"], r["reason"]) for r in report["rejections"]] == [
+        ("u2", 400, "invalid: email is not valid")]
     assert snapshot_keys(project, "people") == {f"u{i}" for i in range(1, 11)} - {"u2", "u3"}
     for attempt in range(2, 6):
         report = run_sync(project, "people", deliver=RecordingDelivery(reject=refuse_u2.reject))
@@ -217,6 +228,14 @@ def test_rejected_rows_stay_out_of_the_snapshot_and_are_retried(make_project, wa
     run_sync(project, "people", deliver=fixed)
     assert ids(fixed.sent, "identify") == ["u2"]
     assert snapshot_keys(project, "people") == {f"u{i}" for i in range(1, 11)}
+
+
+def last_report(project, sync: str) -> dict:
+    """The JSON report of the sync's most recent run, from the run history."""
+    import json
+
+    with StateStore.open(project.state_path(), sync, run_id="test") as state:
+        return json.loads(state.con.execute("SELECT report FROM runs ORDER BY finished_at DESC LIMIT 1").fetchall()[0][0])
 
 
 def test_mass_delete_guard(make_project, warehouse_sql) -> None:

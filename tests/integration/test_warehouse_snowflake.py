@@ -6,11 +6,14 @@ back as NULL rather than 1970-01-01, and REJECTED_PASSWORD gets Snowflake's own 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import jwt
 import pyarrow as pa
 import pytest
 
@@ -20,8 +23,9 @@ from cio_retl.sync import run_sync
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.types import normalize_type
 from tests.conftest import RecordingDelivery
-from tests.integration.warehouse_cloud_fixtures import (REJECTED_PASSWORD, every_type_table, load_snowflake,
-                                                        run_snowflake, snowflake_warehouse_config, write_project)
+from tests.integration.warehouse_cloud_fixtures import (REJECTED_PASSWORD, SNOWFLAKE_LOGINS, every_type_table,
+                                                        load_snowflake, run_snowflake, snowflake_warehouse_config,
+                                                        write_project)
 
 
 def number(value: object) -> Decimal:
@@ -146,10 +150,21 @@ def test_key_pair_authentication(snowflake_server, tmp_path: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (tmp_path / "key.p8").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                         serialization.NoEncryption()))
-    # fakesnow does not verify the JWT; this checks the key is loaded and handed to the connector.
     warehouse = reader(snowflake_server, "ERR_DB", tmp_path, password=None, private_key_path="key.p8")
+    SNOWFLAKE_LOGINS.clear()
     warehouse.check()
     warehouse.close()
+    # fakesnow accepts any login, so verify here what Snowflake would: a JWT signed with this very key.
+    [login] = SNOWFLAKE_LOGINS
+    assert login["AUTHENTICATOR"] == "SNOWFLAKE_JWT" and "PASSWORD" not in login
+    claims = jwt.decode(login["TOKEN"], key.public_key(), algorithms=["RS256"])
+    fingerprint = base64.b64encode(hashlib.sha256(key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).digest()).decode()
+    user = f"{snowflake_server['account']}.{snowflake_server['user']}".upper()
+    assert claims["sub"] == user and claims["iss"] == f"{user}.SHA256:{fingerprint}"
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(jwt.InvalidSignatureError):  # the check above can fail: another key does not verify it
+        jwt.decode(login["TOKEN"], other.public_key(), algorithms=["RS256"])
 
 
 def test_a_number_beyond_64_bits_fails_loudly_instead_of_wrapping() -> None:

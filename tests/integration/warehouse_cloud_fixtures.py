@@ -17,7 +17,8 @@ Reuse from any test module under tests/integration (tests/integration/conftest.p
 
 Two local patches keep the emulators honest, both applied only while the session's servers run:
 fakesnow's server returns a NULL TIMESTAMP_* as 1970-01-01 (its Arrow struct has no null mask), and it accepts
-any password, so logins with REJECTED_PASSWORD get Snowflake's own 390100 answer.
+any password, so logins with REJECTED_PASSWORD get Snowflake's own 390100 answer. The same hook keeps what each
+login sent in SNOWFLAKE_LOGINS (fakesnow verifies no key-pair JWT; tests verify it against the public key).
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ import yaml
 
 from cio_retl.config import Project, load_project
 
-__all__ = ["REJECTED_PASSWORD", "SNOWFLAKE_SCHEMA", "bigquery_endpoint", "bigquery_warehouse_config", "load_bigquery",
+__all__ = ["REJECTED_PASSWORD", "SNOWFLAKE_LOGINS", "SNOWFLAKE_SCHEMA", "bigquery_endpoint", "bigquery_warehouse_config", "load_bigquery",
            "every_type_table", "load_snowflake", "run_bigquery", "run_snowflake", "snowflake_server",
            "snowflake_warehouse_config", "write_project"]
 
 SNOWFLAKE_SCHEMA = "S1"
 REJECTED_PASSWORD = "rejected-password-5up3r-s3cret"
+SNOWFLAKE_LOGINS: list[dict[str, Any]] = []  # the `data` of each login request the server received, in order
 _LOGIN_PATH = "/session/v1/login-request"
 
 
@@ -83,6 +85,7 @@ def _patch_fakesnow(server: Any, arrow: Any) -> Any:
 
         body = await request.body()  # cached on the request, so the original handler can read it again
         body = gzip.decompress(body) if request.headers.get("Content-Encoding") == "gzip" else body
+        SNOWFLAKE_LOGINS.append(json.loads(body)["data"])
         if json.loads(body)["data"].get("PASSWORD") == REJECTED_PASSWORD:
             return JSONResponse({"data": None, "code": "390100", "success": False,
                                  "message": "Incorrect username or password was specified."})

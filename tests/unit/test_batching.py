@@ -53,35 +53,51 @@ def test_exact_body_bytes_and_count_cap() -> None:
 def test_partial_batch_carries_over_between_record_batches() -> None:
     batches = [ops_batch([op(i)] * 3, first_id=1 + 3 * i) for i in range(4)]
     out = requests(list(pack(batches)))
-    assert len(out) == 1 and out[0].op_ids == list(range(1, 13))
+    assert len(out) == 1 and out[0].op_ids.tolist() == list(range(1, 13))
 
 
 def test_priority_change_flushes_and_metrics_go_alone() -> None:
     batch = ops_batch([op(1), op(2), op(3), '{"delivery_id":"d1","metric":"opened"}', op(5)],
                       priority=[0, 0, 1, 3, 3], endpoint=["batch", "batch", "batch", "metrics", "batch"])
     out = requests(list(pack([batch])))
-    assert [(r.endpoint, r.priority, r.op_ids) for r in out] == [
+    assert [(r.endpoint, r.priority, r.op_ids.tolist()) for r in out] == [
         ("batch", 0, [1, 2]), ("batch", 1, [3]), ("metrics", 3, [4]), ("batch", 3, [5])]
     assert out[2].body == b'{"delivery_id":"d1","metric":"opened"}'
 
 
 def test_oversize_and_empty_operations_are_rejected_locally() -> None:
     items = list(pack([ops_batch([op(1), op(2, pad=MAX_OP_BYTES), None, op(4)])]))
-    rejected = [o for item in items if isinstance(item, list) for o in item]
-    assert [(o.op_id, o.status, o.status_code) for o in rejected] == [(2, "rejected", None), (3, "rejected", None)]
-    assert "32,768" in rejected[0].reason
-    assert requests(items)[0].op_ids == [1, 4]
+    rejected = [row for item in items if isinstance(item, pa.Table) for row in item.to_pylist()]
+    assert [(o["op_id"], o["status"], o["status_code"]) for o in rejected] == [(2, "rejected", None), (3, "rejected", None)]
+    assert "32,768" in rejected[0]["reason"] and rejected[1]["reason"] == "empty operation body"
+    assert requests(items)[0].op_ids.tolist() == [1, 4]
+
+
+def test_operations_with_a_reason_were_refused_by_a_local_check() -> None:
+    batch = ops_batch([op(1), op(2), op(3)])
+    batch = batch.append_column("reason", pa.array([None, "no identifier: set user_id", None]))
+    items = list(pack([batch]))
+    [refused] = [item for item in items if isinstance(item, pa.Table)]
+    assert refused.to_pylist() == [{"op_id": 2, "status": "rejected", "status_code": None,
+                                    "reason": "no identifier: set user_id", "body": op(2)}]
+    assert requests(items)[0].op_ids.tolist() == [1, 3]
+
+
+def test_bodies_are_filled_to_the_byte_limit_with_no_count_cap() -> None:
+    out = requests(list(pack([ops_batch([op(i) for i in range(20_000)])])))
+    assert len(out[0]) > 1000  # a 1,000-operation cap would have sent a third of a body
+    assert all(MAX_BATCH_BODY_BYTES - len(op(0)) - 1 < len(r.body) <= MAX_BATCH_BODY_BYTES for r in out[:-1])
 
 
 def test_sliced_and_large_string_columns() -> None:
     batch = ops_batch([op(i) for i in range(10)], string_type=pa.large_string()).slice(3, 4)
     [request] = requests(list(pack([batch])))
-    assert request.op_ids == [4, 5, 6, 7]
+    assert request.op_ids.tolist() == [4, 5, 6, 7]
     assert [item["identifiers"]["id"] for item in json.loads(request.body)["batch"]] == ["u3", "u4", "u5", "u6"]
 
 
 def test_halves_rebuild_bodies() -> None:
     [request] = requests(list(pack([ops_batch([op(i) for i in range(5)])])))
     left, right = request.halves()
-    assert left.op_ids == [1, 2] and right.op_ids == [3, 4, 5]
+    assert left.op_ids.tolist() == [1, 2] and right.op_ids.tolist() == [3, 4, 5]
     assert len(json.loads(right.body)["batch"]) == 3

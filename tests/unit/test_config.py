@@ -108,9 +108,71 @@ def test_secrets_can_stay_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("CUSTOMERIO_TRACK_API_KEY", "from-env-secret")
     project = load_project(write(tmp_path, GOOD), resolve_secrets=False)
     assert project.destination.api_key.get_secret_value() == "${KEY}"  # the reference, not a value
-    assert project.destination.site_id == "s1"
+    assert project.destination.site_id == "${SITE:-s1}"
+    assert load_project(tmp_path / "cio_retl.yaml", credentials="none") == project
     with pytest.raises(ConfigError, match="KEY is not set"):
         load_project(tmp_path / "cio_retl.yaml")
+
+
+def test_commands_that_never_reach_customer_io_read_only_the_warehouse_credentials(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("CUSTOMERIO_SITE_ID", "CUSTOMERIO_TRACK_API_KEY", "CUSTOMERIO_TRACK_URL", "PG_URL"):
+        monkeypatch.delenv(var, raising=False)
+    path = write(tmp_path, """
+warehouses:
+  pg: {type: postgres, url: "${PG_URL}"}
+destination: {site_id: "${CUSTOMERIO_SITE_ID}", api_key: "${CUSTOMERIO_TRACK_API_KEY}", url: "${CUSTOMERIO_TRACK_URL}"}
+syncs:
+  people: {warehouse: pg, model: sql/people.sql, primary_key: user_id, type: identify}
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_project(path, credentials="warehouses")
+    assert caught.value.problems == ["warehouses.pg.url: environment variable PG_URL is not set (or write ${PG_URL:-default})"]
+    monkeypatch.setenv("PG_URL", "postgresql+psycopg://u:pw@db/x")
+    project = load_project(path, credentials="warehouses")
+    assert project.warehouses["pg"].url.get_secret_value() == "postgresql+psycopg://u:pw@db/x"
+    assert project.destination.site_id == "${CUSTOMERIO_SITE_ID}"  # as written: nothing read it
+    assert project.destination.api_key.get_secret_value() == "${CUSTOMERIO_TRACK_API_KEY}"
+    monkeypatch.setenv("CUSTOMERIO_TRACK_API_KEY", "env-key")  # the override is not read either
+    assert load_project(path, credentials="warehouses").destination.api_key.get_secret_value() != "env-key"
+    with pytest.raises(ConfigError) as caught:
+        load_project(path)
+    assert [p.split(":")[0] for p in caught.value.problems] == ["destination.site_id", "destination.url"]
+
+
+def test_region_in_any_case(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("${KEY}", "k").replace("destination: {", "destination: {region: EU, "))
+    assert load_project(path).destination.region == "eu"
+    assert load_project(path).destination.base_url == "https://track-eu.customer.io"
+
+
+def test_one_pass_reports_every_mistake_with_the_near_name(tmp_path: Path) -> None:
+    """The newcomer's rounds: warehouse, then model file, then action, then mapping field — now all at once."""
+    path = write(tmp_path, """
+warehouses:
+  local: {type: duckdb, pathh: w.duckdb}
+destination: {site_id: s, api_key: k, regoin: us}
+syncs:
+  people: {warehouse: locl, model: sql/peopel.sql, primary_key: user_id, type: identify, primery_key: x}
+actions:
+  createUpdatePersn: {enabled: false}
+  trackEvent: {mapping: {dataa: {"@path": "$.properties"}}}
+  trackPageView: {mapping: {zzzzzz: 1}}
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_project(path)
+    assert sorted(caught.value.problems) == sorted([
+        "warehouses.local.path: is required",
+        "warehouses.local.pathh: unknown setting (did you mean path?)",
+        "destination.regoin: unknown setting (did you mean region?)",
+        "syncs.people.primery_key: unknown setting (did you mean primary_key?)",
+        "syncs.people.warehouse: no warehouse named 'locl' (did you mean local?)",
+        f"syncs.people.model: file {tmp_path / 'sql' / 'peopel.sql'} not found (did you mean sql/people.sql?)",
+        "actions.createUpdatePersn: no action named 'createUpdatePersn' (did you mean createUpdatePerson?)",
+        "actions.trackEvent.mapping.dataa: trackEvent has no field 'dataa' (did you mean data?)",
+        "actions.trackPageView.mapping.zzzzzz: trackPageView has no field 'zzzzzz'; its fields are: id, anonymous_id, "
+        "event_id, url, timestamp, data, convert_timestamp",
+    ])
 
 
 def test_incremental_models_cannot_mirror(tmp_path: Path) -> None:
@@ -120,3 +182,51 @@ def test_incremental_models_cannot_mirror(tmp_path: Path) -> None:
         load_project(path)
     path.write_text(path.read_text().replace("mode: mirror", "mode: upsert"))
     assert load_project(path).syncs["people"].mode == "upsert"
+
+
+UI_MAPPING = """
+warehouses: {wh: {type: duckdb, path: w.duckdb}}
+syncs:
+  people: {warehouse: wh, model: sql/people.sql, primary_key: user_id, type: identify}
+actions:
+  trackEvent:
+    mapping: {data: {"@path": "$.properties"}, enable_batching: true, batch_size: 50}
+  createUpdatePerson: {enable_batching: false}
+"""
+
+
+def test_ui_only_fields_are_accepted_and_change_nothing(tmp_path: Path) -> None:
+    copied = load_project(write(tmp_path, UI_MAPPING))
+    assert copied.actions["trackEvent"].mapping == {"data": {"@path": "$.properties"}}
+    assert copied.actions["trackEvent"].ignored == ["enable_batching", "batch_size"]
+    assert copied.actions["createUpdatePerson"].ignored == ["enable_batching"]
+    plain = load_project(write(tmp_path, UI_MAPPING.replace(", enable_batching: true, batch_size: 50", "")
+                               .replace("createUpdatePerson: {enable_batching: false}", "createUpdatePerson: {}")))
+    assert copied.config_hash("people") == plain.config_hash("people")  # no full resync for pasting them
+
+
+def test_type_errors_are_in_our_words_and_never_repeat_a_secret(tmp_path: Path) -> None:
+    bad = """
+warehouses:
+  wh: {type: duckdb, path: w.duckdb, batch_size: lots}
+  sf: {type: snowflak}
+destination: {api_key: 12345678}
+syncs:
+  people: {warehouse: wh, model: sql/people.sql, primary_key: user_id, type: identify, max_delete_fraction: 2,
+           convert_timestamps: maybe}
+actions:
+  trackEvent: {enabled: "yes please", mapping: [1]}
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_project(write(tmp_path, bad))
+    problems = caught.value.problems
+    for expected in ['warehouses.wh.batch_size: must be a whole number (got "lots")',
+                     "warehouses.sf: `type` must be one of 'duckdb', 'postgres', 'snowflake', 'bigquery' (got \"snowflak\")",
+                     "destination.api_key: must be text",
+                     "syncs.people.max_delete_fraction: must be at most 1.0 (got 2)",
+                     'syncs.people.convert_timestamps: must be true or false (got "maybe")',
+                     'actions.trackEvent.enabled: must be true or false (got "yes please")',
+                     "actions.trackEvent.mapping: must be a mapping of names to values (got [1])"]:
+        assert expected in problems, (expected, problems)
+    text = str(caught.value)
+    assert "12345678" not in text and "Input should" not in text and "pydantic" not in text

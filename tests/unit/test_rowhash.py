@@ -1,51 +1,14 @@
-"""The row hash is md5 over a documented canonical encoding: reproduced here in plain Python, not via DuckDB."""
+"""The row hash: DuckDB's value hash plus a schema fingerprint — what changes it, what does not, and the probe."""
 
 from __future__ import annotations
 
-import hashlib
-import math
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 
-from cio_retl.rowhash import key_sql, row_hash_sql
-
-
-def py_encode(value, t: pa.DataType) -> str:
-    """The canonical encoding of cio_retl.rowhash's docstring, written independently of the SQL."""
-    if value is None:
-        return "null"
-    if pa.types.is_boolean(t):
-        return "true" if value else "false"
-    if pa.types.is_integer(t) or pa.types.is_decimal(t):
-        return str(value)
-    if pa.types.is_floating(t):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return "%.17g" % value
-    if pa.types.is_string(t):
-        return f"{len(value.encode())}:{value}"
-    if pa.types.is_date(t):
-        return str((value - date(1970, 1, 1)).days)
-    if pa.types.is_timestamp(t):
-        delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
-        return str(delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds)
-    if pa.types.is_list(t):
-        return "[" + ",".join(py_encode(v, t.value_type) for v in value) + "]"
-    if pa.types.is_struct(t):
-        return "{" + ",".join(f"{f.name}=" + py_encode(value[f.name], f.type) for f in t) + "}"
-    raise AssertionError(t)
-
-
-def py_hash(row: dict, schema: pa.Schema) -> str:
-    parts = [f"{len(f.name.encode())}:{f.name}=" + py_encode(row[f.name], f.type)
-             for f in sorted(schema, key=lambda f: f.name)]
-    return hashlib.md5(",".join(parts).encode()).hexdigest()
-
+from cio_retl.rowhash import engine_probe_sql, key_sql, row_hash_sql, schema_fingerprint
 
 SCHEMA = pa.schema([
     ("id", pa.int64()), ("name", pa.string()), ("score", pa.float64()), ("active", pa.bool_()),
@@ -66,16 +29,29 @@ ROWS = [
 ]
 
 
-def duckdb_hashes(table: pa.Table) -> list[str]:
+def duckdb_hashes(table: pa.Table) -> list[int]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.register("t", table)
     return [h for (h,) in con.execute(f"SELECT {row_hash_sql(table.schema)} FROM t ORDER BY id").fetchall()]
 
 
-def test_sql_hash_equals_the_documented_encoding_computed_in_python() -> None:
+def test_every_row_of_every_type_hashes_differently_and_reproducibly() -> None:
     table = pa.Table.from_pylist(ROWS, schema=SCHEMA)
-    assert duckdb_hashes(table) == [py_hash(row, SCHEMA) for row in ROWS]
+    hashes = duckdb_hashes(table)
+    assert len(set(hashes)) == len(ROWS) and all(isinstance(h, int) and 0 <= h < 2 ** 64 for h in hashes)
+    assert duckdb_hashes(pa.Table.from_pylist(ROWS, schema=SCHEMA)) == hashes  # a second engine, same values
+
+
+def test_each_value_change_changes_the_hash() -> None:
+    base = pa.Table.from_pylist(ROWS[:1], schema=SCHEMA)
+    before = duckdb_hashes(base)[0]
+    edits = {"name": "Zoe", "score": 0.1000001, "active": False, "price": Decimal("12.51"), "born": date(1990, 5, 18),
+             "seen_at": datetime(2024, 1, 2, 3, 4, 5, 678902, tzinfo=timezone.utc), "tags": ["a", "b", "c"],
+             "address": {"city": "Lyon", "zip": 75001}}
+    for column, value in edits.items():
+        edited = pa.Table.from_pylist([{**ROWS[0], column: value}], schema=SCHEMA)
+        assert duckdb_hashes(edited)[0] != before, column
 
 
 def test_column_order_does_not_matter_but_values_and_names_do() -> None:
@@ -86,17 +62,31 @@ def test_column_order_does_not_matter_but_values_and_names_do() -> None:
     assert duckdb_hashes(renamed)[0] != duckdb_hashes(table)[0]
 
 
-def test_integer_width_does_not_change_hash_but_int_to_text_does() -> None:
+def test_integer_width_does_not_change_hash_but_int_to_text_or_bool_does() -> None:
     narrow = pa.table({"id": pa.array([1, 2], pa.int32())})
     wide = pa.table({"id": pa.array([1, 2], pa.int64())})
     text = pa.table({"id": pa.array(["1", "2"])})
+    flags = pa.table({"id": pa.array([True, False])})
     assert duckdb_hashes(narrow) == duckdb_hashes(wide)
     assert duckdb_hashes(text) != duckdb_hashes(wide)
+    assert duckdb_hashes(pa.table({"id": pa.array([1, 0])})) != duckdb_hashes(flags)  # DuckDB hashes true like 1
+
+
+def test_a_renamed_struct_field_changes_the_hash() -> None:
+    before = pa.table({"id": [1], "a": pa.array([{"city": "Paris"}])})
+    after = pa.table({"id": [1], "a": pa.array([{"town": "Paris"}])})
+    assert schema_fingerprint(before.schema) != schema_fingerprint(after.schema)
+    assert duckdb_hashes(before) != duckdb_hashes(after)
 
 
 def test_null_and_empty_string_and_text_null_differ() -> None:
     table = pa.table({"id": [1, 2, 3], "v": pa.array([None, "", "null"])})
     assert len(set(duckdb_hashes(table))) == 3
+
+
+def test_the_engine_probe_is_stable_within_this_engine() -> None:
+    first, second = duckdb.connect(), duckdb.connect()
+    assert first.execute(f"SELECT {engine_probe_sql()}").fetchone() == second.execute(f"SELECT {engine_probe_sql()}").fetchone()
 
 
 def test_composite_key_is_json_array_of_texts() -> None:

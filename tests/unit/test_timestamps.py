@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from cio_retl.timestamps import attribute_seconds, seconds_sql
+from cio_retl.timestamps import attribute_seconds, json_attribute_text, seconds_sql
 
 VARCHAR = duckdb.sqltype("VARCHAR")
 CASES = [  # text, top-level seconds, attribute seconds (None: left alone)
@@ -52,3 +52,23 @@ def test_session_time_zone_does_not_matter() -> None:
     con = duckdb.connect()
     con.execute("SET TimeZone='America/Los_Angeles'")
     assert con.execute(f"SELECT {attribute_seconds('x')} FROM (SELECT '2024-01-02' AS x)").fetchone()[0] == 1704153600
+
+
+JSON_CASES = [  # JSON text in, JSON text out (None: NULL); objects entered at any depth, lists never
+    ('{"tier": "gold", "since": "2018-06-10T21:49:44Z"}', '{"tier": "gold", "since": 1528667384}'),
+    ('{"a":{"b":{"c":"2024-01-02"}}}', '{"a":{"b":{"c":1704153600}}}'),
+    ('{"dates": ["2024-01-02", {"in_list": "2024-01-02"}], "after": "2024-01-02"}',
+     '{"dates": ["2024-01-02", {"in_list": "2024-01-02"}], "after": 1704153600}'),
+    ('{"digits": "1704164645", "ms": 1704164645000, "bad": "2023-02-30", "spaced": "2024-01-02 03:04:05"}',
+     '{"digits": "1704164645", "ms": 1704164645000, "bad": "2023-02-30", "spaced": "2024-01-02 03:04:05"}'),
+    ('{"2024-01-02": "key, not value", "v": "2024-01-02T03:04:05+02:00"}', '{"2024-01-02": "key, not value", "v": 1704157445}'),
+    ('{"q\\"uote": "a\\\\", "br[": "x]", "d": "2024-01-02"}', '{"q\\"uote": "a\\\\", "br[": "x]", "d": 1704153600}'),
+    ('{"s": "[\\"2024-01-02", "d": "2024-01-02"}', '{"s": "[\\"2024-01-02", "d": 1704153600}'),
+    ('"2024-01-02"', '1704153600'),                       # a JSON string attribute converts like text
+    ('["2024-01-02"]', '["2024-01-02"]'), ('null', 'null'), ('{"n": null}', '{"n": null}'), (None, None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), JSON_CASES, ids=[str(i) for i in range(len(JSON_CASES))])
+def test_json_attributes_convert_inside_objects_not_lists(text: str | None, expected: str | None) -> None:
+    assert duckdb.execute(f"SELECT {json_attribute_text('j')} FROM (SELECT ?::JSON AS j)", [text]).fetchone()[0] == expected

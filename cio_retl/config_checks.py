@@ -1,0 +1,144 @@
+"""Checks across a project file's settings — names, warehouses, model files, actions — with did-you-mean, in one pass.
+
+They read the raw (interpolated) YAML tree, so they run even when pydantic found other problems in the same file:
+a newcomer sees every mistake at once instead of one round per fix.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from inspect import isclass
+from pathlib import Path
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from cio_retl.suggest import did_you_mean, nearest
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def reference_problems(raw: dict[str, Any], root: Path) -> list[str]:
+    """Every cross-reference problem of a raw project tree: sync names, warehouses, model files, actions."""
+    syncs = raw.get("syncs") if isinstance(raw.get("syncs"), dict) else {}
+    warehouses = raw.get("warehouses") if isinstance(raw.get("warehouses"), dict) else {}
+    problems = name_problems(syncs, warehouses)
+    for name, spec in syncs.items():
+        if isinstance(spec, dict):
+            problems += _model_problems(name, spec, root)
+    problems += after_problems(syncs)
+    actions = raw.get("actions") if isinstance(raw.get("actions"), dict) else {}
+    problems += action_problems(actions)
+    return problems
+
+
+def after_problems(syncs: dict[str, Any]) -> list[str]:
+    """`after:` names that are no sync (with the near name), and orders that go round in a circle."""
+    from cio_retl.order import circle
+
+    problems, edges = [], {}
+    for name, spec in syncs.items():
+        after = spec.get("after") if isinstance(spec, dict) else None
+        if not isinstance(after, list):
+            continue
+        for other in after:
+            if other not in syncs:
+                near = did_you_mean(str(other), map(str, syncs), listing="syncs are")
+                problems.append(f"syncs.{name}.after: no sync named '{other}'{near}")
+        edges[name] = [other for other in after if other in syncs]
+    loop = circle(edges)
+    if loop:
+        problems.append(f"syncs: `after` goes round in a circle ({' → '.join(loop)}): remove one of them")
+    return problems
+
+
+def name_problems(syncs: dict[str, Any], warehouses: dict[str, Any]) -> list[str]:
+    """Sync names that cannot be file names, and syncs naming a warehouse that is not configured."""
+    problems = []
+    for name, spec in syncs.items():
+        if not _NAME.match(str(name)):
+            problems.append(f"syncs.{name}: sync names must be letters, digits and underscores")
+        warehouse = spec.get("warehouse") if isinstance(spec, dict) else getattr(spec, "warehouse", None)
+        if isinstance(warehouse, str) and warehouse not in warehouses:
+            near = did_you_mean(warehouse, map(str, warehouses), listing="warehouses are")
+            problems.append(f"syncs.{name}.warehouse: no warehouse named '{warehouse}'{near}")
+    return problems
+
+
+def _model_problems(name: str, spec: dict[str, Any], root: Path) -> list[str]:
+    """A model file that does not exist (with the nearest file of its folder), or a windowed model in mirror mode."""
+    model, sql = spec.get("model"), spec.get("query")
+    if isinstance(model, str) and model:
+        path = Path(model) if Path(model).is_absolute() else root / model
+        if not path.is_file():
+            siblings = [p.name for p in path.parent.iterdir() if p.is_file()] if path.parent.is_dir() else []
+            near = nearest(path.name, siblings)
+            hint = f" (did you mean {Path(model).with_name(near).as_posix()}?)" if near else ""
+            return [f"syncs.{name}.model: file {path} not found{hint}"]
+        sql = path.read_text()
+    return _incremental_mirror_problems(name, spec, sql) if isinstance(sql, str) else []
+
+
+def _incremental_mirror_problems(name: str, spec: dict[str, Any], sql: str) -> list[str]:
+    """A windowed model cannot drive deletes: rows outside the window would look removed."""
+    from cio_retl.incremental import uses_last_sync_time
+
+    if spec.get("mode") != "mirror" or not uses_last_sync_time(sql):
+        return []
+    return [f"syncs.{name}: {{{{ last_sync_time }}}} reads only recent rows, so mode 'mirror' would delete the rest; "
+            f"use mode 'upsert' (or 'append' for events)"]
+
+
+def action_problems(actions: dict[str, Any]) -> list[str]:
+    """Overrides naming an action or a mapping field the Journeys destination does not have."""
+    from cio_retl.actions.catalog import override_problems
+
+    problems = []
+    for slug, spec in actions.items():
+        mapping = spec.get("mapping") if isinstance(spec, dict) else None
+        problems += override_problems(str(slug), mapping if isinstance(mapping, dict) else ())
+    return problems
+
+
+# ---------------------------------------------------------------- unknown settings
+
+
+def setting_location(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[str]]:
+    """For a pydantic error location: its path as written in the file, and the settings known beside it.
+
+    Union tags that pydantic puts into locations (`warehouses.wh.duckdb.path`) are left out of the path.
+    """
+    node: Any = model
+    shown: list[str] = []
+    for part in loc[:-1]:
+        node, is_tag = _step(node, part)
+        if not is_tag:
+            shown.append(str(part))
+        if node is None:
+            return ".".join([*shown, str(loc[-1])]), []
+    shown.append(str(loc[-1]))
+    known = [field.alias or name for name, field in node.model_fields.items() if not field.exclude] \
+        if isclass(node) and issubclass(node, BaseModel) else []
+    return ".".join(shown), known
+
+
+def _step(node: Any, part: Any) -> tuple[Any, bool]:
+    """One step down a type: (the type at `part`, whether `part` was a union tag rather than a key)."""
+    while get_origin(node) is Annotated:
+        node = get_args(node)[0]
+    if isclass(node) and issubclass(node, BaseModel):
+        field = next((f for n, f in node.model_fields.items() if part in (n, f.alias)), None)
+        return (field.annotation if field else None), False
+    origin, args = get_origin(node), get_args(node)
+    if origin is dict:
+        return args[1], False
+    if origin is list:
+        return args[0], False
+    if origin in (Union, types.UnionType):
+        models = [a for a in args if isclass(a) and issubclass(a, BaseModel)]
+        tagged = [m for m in models if "type" in m.model_fields and part in get_args(m.model_fields["type"].annotation)]
+        if tagged:
+            return tagged[0], True
+        return _step(models[0], part) if len(models) == 1 else (None, False)  # `Model | None`
+    return None, False

@@ -1,0 +1,36 @@
+"""Run several syncs of a project in dependency order, each to its own report; a failure stops only what depends on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cio_retl.config import Project
+from cio_retl.errors import SyncError
+from cio_retl.order import dependencies, prerequisites, run_order
+from cio_retl.report import SyncReport
+from cio_retl.sync import new_run_id, run_sync
+
+
+def run_syncs(project: Project, names: list[str], **options: Any) -> list[SyncReport]:
+    """Run the named syncs (all when empty) in dependency order (cio_retl/order.py), whatever the order given;
+    every sync gets a report, failed ones with their error. A sync whose prerequisite failed is not run (its
+    events would reach people Customer.io may not know yet); the next run tries both again."""
+    reports: list[SyncReport] = []
+    failed: set[str] = set()
+    needs = dependencies(project)
+    for name in run_order(project, names):
+        blocked = sorted(failed & prerequisites(needs, name))
+        if blocked:
+            failed.add(name)
+            reports.append(SyncReport(sync=name, run_id=new_run_id(), status="failed", error=str(SyncError(
+                name, f"not run: {', '.join(blocked)} failed, and must run before it",
+                hint=f"fix {blocked[0]} and run again; both are retried"))))
+            continue
+        try:
+            reports.append(run_sync(project, name, **options))
+        except SyncError as exc:
+            report = getattr(exc, "report", None) or SyncReport(sync=name, run_id=new_run_id())
+            report.status, report.error = "failed", str(exc)
+            reports.append(report)
+            failed.add(name)
+    return reports

@@ -1,0 +1,110 @@
+"""The tables of a sync's state file, the upgrade of files written by older versions, and when a row is stale."""
+
+from __future__ import annotations
+
+import duckdb
+
+from cio_retl.sqltext import quote_str
+
+STATE_VERSION = 2
+# What a later delete needs of a row that has left the warehouse (kept in the snapshot and the write-ahead).
+IDENTITY_COLUMNS = ("user_id", "email", "anonymous_id", "group_id", "object_type_id")
+_IDENTS_DDL = ", ".join(f"{c} VARCHAR" for c in IDENTITY_COLUMNS)
+# An operation's id is its row's id times OP_SLOTS plus the action's index in the catalogue (15 actions), so an
+# outcome names its row and action without any table of operations.
+OP_SLOTS = 16
+
+# Fates a row can end a run in. The snapshot holds rows whose fate is settled: `delivered`, or `skipped` (no
+# action matched; re-evaluated when the configuration changes). A `rejected` or `pending` row stays out of
+# it (or keeps its previous version), so the next run's diff produces it again.
+FATES = ("delivered", "rejected", "pending", "skipped", "unchanged")
+
+TABLES = f"""
+CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR);
+-- What Customer.io holds, as far as we know: one row per key, with the configuration it was settled under.
+-- _hash NULL: the row left the model but no action matched its delete (it is still in Customer.io).
+-- nulls: the row's attribute columns that were NULL when it was accepted (the clear guard compares with them).
+CREATE TABLE IF NOT EXISTS snapshot (_key VARCHAR, _hash UBIGINT, {_IDENTS_DDL}, committed_at TIMESTAMPTZ,
+    config_hash VARCHAR, fate VARCHAR, reason VARCHAR, run_id VARCHAR, nulls VARCHAR[]);
+-- The write-ahead, per run (run_no): every row the run must settle and how many operations it needs (n_ops),
+-- committed before any of them is sent. fate is preset for rows settled without delivery (append changes);
+-- reason says why, should no action match the row. Runs up to meta `settled_through` are settled; the last
+-- `history_runs` of them are kept so `explain` can show what happened to a row.
+CREATE TABLE IF NOT EXISTS pending_rows (row_id BIGINT, _key VARCHAR, _hash UBIGINT, _change VARCHAR, {_IDENTS_DDL},
+    run_id VARCHAR, config_hash VARCHAR, fate VARCHAR, reason VARCHAR, n_ops INTEGER, nulls VARCHAR[], run_no INTEGER);
+-- Delivery answers, appended in commit groups while a run delivers (op_id = row_id * {OP_SLOTS} + action);
+-- body only for refused operations.
+CREATE TABLE IF NOT EXISTS outcomes (op_id BIGINT, status VARCHAR, status_code INTEGER, reason VARCHAR, body VARCHAR,
+    run_no INTEGER, answered_at TIMESTAMPTZ);
+-- Rows refused by Customer.io or a local check; `watermark` is the {{{{ last_sync_time }}}} the row was first
+-- read with, so an incremental model reads it again until it is delivered or stuck.
+CREATE TABLE IF NOT EXISTS rejections (_key VARCHAR, action VARCHAR, status_code INTEGER, reason VARCHAR,
+    body VARCHAR, run_id VARCHAR, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, attempts INTEGER, watermark BIGINT);
+CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR, sync VARCHAR, status VARCHAR, dry_run BOOLEAN,
+    full_resync BOOLEAN, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, config_hash VARCHAR,
+    extracted BIGINT, added BIGINT, changed BIGINT, removed BIGINT, operations BIGINT, accepted BIGINT,
+    rejected BIGINT, pending BIGINT, requests BIGINT, duration_s DOUBLE, error VARCHAR, report JSON,
+    skipped BIGINT, unchanged BIGINT);
+"""
+
+# Columns added since the first release: (table, column, type, how to fill existing rows). Added whenever missing.
+_ADDED_COLUMNS = (
+    ("snapshot", "config_hash", "VARCHAR", "(SELECT value FROM meta WHERE name = 'config_hash')"),
+    ("snapshot", "fate", "VARCHAR", "'delivered'"),
+    ("snapshot", "reason", "VARCHAR", None),
+    ("snapshot", "run_id", "VARCHAR", None),
+    ("snapshot", "nulls", "VARCHAR[]", None),
+    ("pending_rows", "nulls", "VARCHAR[]", None),
+    ("pending_rows", "run_no", "INTEGER", "0"),
+    ("outcomes", "run_no", "INTEGER", "0"),
+    ("outcomes", "answered_at", "TIMESTAMPTZ", None),
+    ("rejections", "watermark", "BIGINT", None),
+    ("runs", "skipped", "BIGINT", None),
+    ("runs", "unchanged", "BIGINT", None),
+)
+
+
+def create_or_upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Create missing tables, and bring a state file of an older version up to date; return what it did."""
+    con.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR)")
+    version = con.execute("SELECT value FROM meta WHERE name = 'state_version'").fetchall()
+    notes = []
+    if not version and ("snapshot", "_key") in _columns(con):
+        notes = _upgrade_from_1(con)
+    con.execute(TABLES)
+    existing = _columns(con)
+    for table, column, sql_type, fill in _ADDED_COLUMNS:
+        if (table, column) not in existing:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+            if fill:
+                con.execute(f"UPDATE {table} SET {column} = {fill}")
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('state_version', ?)", [str(STATE_VERSION)])
+    return notes
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    return {(table, column) for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()").fetchall()}
+
+
+def _upgrade_from_1(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Version 1 kept md5 text hashes and a table of operations: hashes are reset (one full resync follows)
+    and an interrupted run's leftovers are dropped (its rows are diffed again; events keep their ids)."""
+    con.execute("ALTER TABLE snapshot ALTER _hash SET DATA TYPE UBIGINT USING 0::UBIGINT")
+    for table in ("pending_rows", "ops"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return ["state file upgraded from version 1: row hashes changed, so every row is sent once more"]
+
+
+def stale_sql(alias: str, config_hash: str, *, append: bool) -> str:
+    """SQL: is this snapshot row to be sent again under `config_hash` (`<content>.<triggers>`, see Project)?
+
+    A skipped row, whenever either part changed; a delivered one when the content part changed — except in
+    append mode, where a delivered event is never sent again.
+    """
+    content = config_hash.split(".")[0]
+    skipped = f"({alias}.fate = 'skipped' AND {alias}.config_hash IS DISTINCT FROM {quote_str(config_hash)})"
+    if append:
+        return skipped
+    return (f"({skipped} OR ({alias}.fate IS DISTINCT FROM 'skipped' AND "
+            f"split_part(coalesce({alias}.config_hash, ''), '.', 1) <> {quote_str(content)}))")
