@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -159,6 +160,14 @@ class Sync(_Model):
     after: list[str] = Field(default_factory=list, description="Syncs this one runs after, beyond the built-in "
                              "order (objects and people, then relationships, then events).")
     description: str | None = Field(None, description="Shown in Dagster and `status`.")
+    upstream: str | list[str] | list[list[str]] | None = Field(
+        None, description="Dagster asset key(s) the model reads, e.g. the dbt model that builds its table: "
+        "`analytics/dim_users`, `[analytics, dim_users]` (one key), or a list of keys `[[dim_users], [dim_orders]]`; "
+        "`[]` for none. Default: an external asset `warehouse/<warehouse>/<model>`.")
+    automation: str | None = Field(
+        None, description="Dagster Declarative Automation instead of `schedule`: `eager` (after an upstream "
+        "asset updates), `on_missing`, or `on_cron <cron>` (e.g. `on_cron 0 6 * * *`: after the tick, once "
+        "the upstream has updated).")
 
     @field_validator("primary_key")
     @classmethod
@@ -174,10 +183,38 @@ class Sync(_Model):
             raise ValueError("; ".join(problems))
         return self
 
+    @field_validator("upstream")
+    @classmethod
+    def _upstream_keys_well_formed(cls, value: str | list[Any] | None) -> str | list[Any] | None:
+        for key in _upstream_keys(value) or []:
+            if not key or not all(isinstance(part, str) and part for part in key):
+                raise ValueError("asset keys must be non-empty names, e.g. analytics/dim_users or "
+                                 "[analytics, dim_users]")
+        return value
+
+    @property
+    def upstream_keys(self) -> list[list[str]] | None:
+        """The upstream asset keys as lists of path parts; None when `upstream` is not set."""
+        return _upstream_keys(self.upstream)
+
     @property
     def key_columns(self) -> list[str]:
         """The primary key as a list of column names."""
         return [self.primary_key] if isinstance(self.primary_key, str) else list(self.primary_key)
+
+
+def _upstream_keys(value: str | list[Any] | None) -> list[list[str]] | None:
+    """'a/b' → [[a, b]]; [a, b] → [[a, b]] (one key as its path); [[a, b], [c]] → itself."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value.split("/")]
+    if value and all(isinstance(part, str) for part in value):
+        return [list(value)]
+    return [part.split("/") if isinstance(part, str) else list(part) for part in value]
+
+
+AUTOMATION = re.compile(r"^(eager|on_missing|on_cron\s+\S+(\s+\S+){4})$")
 
 
 def sync_rule_problems(spec: dict[str, Any]) -> list[str]:
@@ -191,6 +228,22 @@ def sync_rule_problems(spec: dict[str, Any]) -> list[str]:
         problems.append(f"mode 'mirror' needs type identify or group (deletes exist only for those), not {kind}")
     if spec.get("partition_by") and kind not in ("track", "page", "screen"):
         problems.append("partition_by is for event syncs (track, page, screen)")
+    return problems + _automation_problems(spec)
+
+
+def _automation_problems(spec: dict[str, Any]) -> list[str]:
+    automation = spec.get("automation")
+    if automation is None:
+        return []
+    if not isinstance(automation, str) or not AUTOMATION.match(automation.strip()):
+        return [f"automation must be 'eager', 'on_missing' or 'on_cron <cron>' (five cron fields, e.g. "
+                f"'on_cron 0 6 * * *'), not {automation!r}"]
+    problems = []
+    if spec.get("schedule"):
+        problems.append("set either schedule (a cron job) or automation (Declarative Automation), not both")
+    if spec.get("partition_by"):
+        problems.append("automation would run only the latest day of a partitioned sync: use schedule (its runs "
+                        "are incremental) and backfills, or drop partition_by")
     return problems
 
 
@@ -220,6 +273,21 @@ class ActionOverride(_Model):
         return [name for name in UI_ONLY_FIELDS if getattr(self, name) is not None]
 
 
+class DagsterSettings(_Model):
+    """How the Dagster code location (dagster_project/) shows and runs the syncs."""
+
+    schedules_running: bool = Field(False, description="Create schedules and automation sensors running; "
+                                    "false: stopped until turned on in the UI (Automation).")
+    rejection_rate_warn: float = Field(0.05, ge=0, le=1, description="The `rejection_rate` check warns above "
+                                       "this share of a run's operations rejected.")
+    pool: str = Field("customerio", min_length=1, description="Concurrency pool of every sync asset: one per "
+                      "Customer.io workspace (see docs/dagster.md, Concurrency).")
+    partition_start: date = Field(date(2024, 1, 1), description="First daily partition of syncs with "
+                                  "partition_by and no partition_start (a fixed date, so partitions never drift).")
+    sample_operations: bool = Field(False, description="Put a run's first operations (people's attributes) "
+                                    "into the asset's metadata; off: counts only, no personal data.")
+
+
 class Project(_Model):
     """A whole project file."""
 
@@ -237,6 +305,8 @@ class Project(_Model):
     destination: Destination = Field(default_factory=Destination, description="The Customer.io workspace.")
     syncs: dict[str, Sync] = Field(description="Named syncs.")
     actions: dict[str, ActionOverride] = Field(default_factory=dict, description="Overrides of destination actions.")
+    dagster: DagsterSettings = Field(default_factory=DagsterSettings, description="Settings of the Dagster code "
+                                     "location (see below).")
     root: Path = Field(Path("."), exclude=True, description="Folder of the project file (set by load_project).")
 
     @field_validator("state")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from typing import Any, Literal
 
 
@@ -72,3 +73,46 @@ class SyncReport:
         data = asdict(self)
         data["rows_per_second"] = self.rows_per_second
         return data
+
+
+MAX_REJECTION_ROWS = 50
+MAX_SAMPLE_OPERATIONS = 5
+REJECTION_COLUMNS = ("key", "action", "reason", "status_code", "attempts")
+
+
+def report_metadata(report: SyncReport, *, window: tuple[datetime, datetime] | None = None,
+                    sample_operations: bool = False) -> dict[str, Any]:
+    """A run's report as plain metadata values for an orchestrator (Dagster turns them into its types).
+
+    Every integer field of the report is a count (so counts added to SyncReport show up by themselves);
+    `rejections` is a list of rows with REJECTION_COLUMNS; `warnings` a list of lines. Row content (people's
+    attributes) is included only with `sample_operations`; rejections carry the row's key, never its values.
+    """
+    counts = {f.name: getattr(report, f.name) for f in fields(report)
+              if type(getattr(report, f.name)) is int}  # not bool, a subclass of int
+    metadata: dict[str, Any] = {
+        **counts,
+        "duration_s": round(report.duration_s, 3),
+        "rows_per_second": float(report.rows_per_second),
+        "dry_run": report.dry_run,
+        "full_resync": report.full_resync,
+        "cio_retl_run_id": report.run_id,
+        "operations_by_action": dict(report.operations_by_action),
+        "stage_seconds": dict(report.stage_seconds),
+        "rejections": [{"key": r.key, "action": r.action, "reason": r.reason,
+                        "status_code": r.status_code if r.status_code is not None else -1, "attempts": r.attempts}
+                       for r in report.rejections[:MAX_REJECTION_ROWS]],
+    }
+    # delivery: rate limiting, bytes, splits; fates: where each row ended up; recovered: a crashed run finished
+    for name in ("delivery", "fates", "recovered"):
+        if getattr(report, name, None):
+            metadata[name] = dict(getattr(report, name))
+    if window:
+        metadata["window"] = f"{window[0].isoformat()} → {window[1].isoformat()}"
+    if report.warnings:
+        metadata["warnings"] = list(report.warnings)
+    if report.status != "success":
+        metadata["status"] = report.status
+    if sample_operations:
+        metadata["sample_operations"] = report.sample_operations[:MAX_SAMPLE_OPERATIONS]
+    return metadata

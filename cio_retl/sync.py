@@ -24,7 +24,7 @@ from cio_retl.progress import Progress
 from cio_retl.report import SyncReport
 from cio_retl.state import StateStore
 from cio_retl.warehouse import open_warehouse
-from cio_retl.warehouse.sql import as_subquery
+from cio_retl.warehouse.dialect import window_sql
 from cio_retl.writeahead import Operations, plan_operations, write_settled_rows
 
 Deliver = Callable[..., Any]
@@ -281,10 +281,8 @@ def _model_sql(project: Project, sync_name: str, sync: Sync, watermark: int, win
         if not sync.partition_by:
             raise SyncError(sync_name, "a partition window needs `partition_by` on the sync",
                             hint="set partition_by to the event timestamp column")
-        start, end = (moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") for moment in window)
-        column = '"' + sync.partition_by + '"'
-        sql = (f"SELECT * FROM {as_subquery(sql)} WHERE {column} >= TIMESTAMP '{start}' "
-               f"AND {column} < TIMESTAMP '{end}'")
+        # The warehouse's own dialect: its identifier quoting and timestamp literals (BigQuery, Snowflake differ).
+        sql = window_sql(project.warehouses[sync.warehouse].type, sql, sync.partition_by, *window)
     return model, sql
 
 

@@ -64,6 +64,7 @@ def validate_project(project: Project) -> list[Problem]:
             problems.append(Problem("error", where, getattr(exc, "message", str(exc))))
             continue
         problems += _model_problems(where, sync, model, sample)
+        problems += _partition_problems(where, sync, model)
         schemas[name] = calls_schema(sync, model)
         try:
             compile_enabled(schemas[name], sync_name=name, overrides=project.actions,
@@ -123,6 +124,18 @@ def _all_null_problems(where: str, sync: Sync, sample: pa.Table | None) -> list[
         problems.append(Problem("warning", where, f"column {name} is NULL in all {sample.num_rows} sampled rows: {effect}; "
                                 "a broken join? check the model"))
     return problems
+
+
+def _partition_problems(where: str, sync: Sync, model: pa.Schema) -> list[Problem]:
+    """partition_by must name a timestamp or date column: partition windows compare it with UTC instants.
+    (A partition_by the model lacks is a model-contract problem, reported with the others.)"""
+    if not sync.partition_by or sync.partition_by not in model.names:
+        return []
+    kind = model.field(sync.partition_by).type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return []
+    return [Problem("error", f"{where}.partition_by", f"{sync.partition_by!r} is a {kind} column; daily partitions "
+                    "need a timestamp or date column: cast it in the model (e.g. CAST(col AS TIMESTAMP))")]
 
 
 def _millisecond_problems(where: str, model: pa.Schema, sample: pa.Table | None) -> list[Problem]:

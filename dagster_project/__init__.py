@@ -1,1 +1,11 @@
-"""Dagster code location of cio-retl: one asset per sync of the project file (see docs/dagster.md)."""
+"""Dagster code location of cio-retl: one asset per sync of the project file (see docs/dagster.md).
+
+For assets of your own: `CustomerIoSync` (the resource), `SyncRunConfig` (its Launchpad config), `check_specs`
+(the checks it evaluates) and `build_definitions` (everything for a project file).
+"""
+
+from dagster_project.build import build_definitions
+from dagster_project.checks import check_specs
+from dagster_project.resource import CustomerIoSync, SyncRunConfig
+
+__all__ = ["CustomerIoSync", "SyncRunConfig", "build_definitions", "check_specs"]

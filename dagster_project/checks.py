@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
 
+from cio_retl.config import DagsterSettings
 from cio_retl.report import SyncReport
 
 CONTRACT = "model_contract"
@@ -11,8 +14,13 @@ REJECTION_RATE = "rejection_rate"
 STUCK_ROWS = "stuck_rows"
 
 
-def check_specs(asset_key: dg.AssetKey, rejection_rate_warn: float) -> list[dg.AssetCheckSpec]:
+DEFAULT_REJECTION_RATE = DagsterSettings.model_fields["rejection_rate_warn"].default
+
+
+def check_specs(asset_key: dg.AssetKey | str | Sequence[str],
+                rejection_rate_warn: float = DEFAULT_REJECTION_RATE) -> list[dg.AssetCheckSpec]:
     """The three checks every sync asset declares (they run with each materialization)."""
+    asset_key = dg.AssetKey.from_coercible(asset_key)
     return [
         dg.AssetCheckSpec(CONTRACT, asset=asset_key,
                           description="Every model row has a non-null, unique primary key."),

@@ -3,5 +3,5 @@
 from cio_retl.config import config_path, load_project
 from dagster_project.build import build_definitions
 
-# Secrets stay unread here: each run loads the project again, with them (see ProjectResource).
-defs = build_definitions(load_project(resolve_secrets=False), config_path())
+# Secrets stay unread here: each run loads the project again, with them (CustomerIoSync.load_project).
+defs = build_definitions(load_project(credentials="none"), config_path())

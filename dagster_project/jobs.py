@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets import sync_asset_key
-
-SYNC_TAG = "cio_retl/sync"
+from dagster_project.assets import SYNC_TAG, sync_asset_key
 
 
 def sync_job_name(sync_name: str) -> str:
@@ -19,4 +17,4 @@ def build_sync_job(sync_name: str) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(sync_job_name(sync_name), selection=dg.AssetSelection.assets(sync_asset_key(sync_name)),
                                tags={SYNC_TAG: sync_name},
                                description=f"Run the cio-retl sync '{sync_name}' (Launchpad: full_resync, dry_run, "
-                                           "allow_mass_delete).")
+                                           "allow_mass_delete, allow_clear).")

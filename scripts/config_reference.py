@@ -7,14 +7,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from cio_retl.config import (ActionOverride, BigQueryWarehouse, Destination, DuckDBWarehouse, PostgresWarehouse,
-                             Project, SnowflakeWarehouse, Sync)
+from cio_retl.config import (ActionOverride, BigQueryWarehouse, DagsterSettings, Destination, DuckDBWarehouse,
+                             PostgresWarehouse, Project, SnowflakeWarehouse, Sync)
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 SECTIONS = [("Top level", Project), ("`warehouses.<name>` with `type: duckdb`", DuckDBWarehouse),
             ("`type: postgres`", PostgresWarehouse), ("`type: snowflake`", SnowflakeWarehouse),
             ("`type: bigquery`", BigQueryWarehouse), ("`destination`", Destination), ("`syncs.<name>`", Sync),
-            ("`actions.<slug>`", ActionOverride)]
+            ("`actions.<slug>`", ActionOverride), ("`dagster`", DagsterSettings)]
 
 
 def _default(field) -> str:

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from cio_retl.config import PostgresWarehouse
 from cio_retl.errors import WarehouseError
+from cio_retl.warehouse.dialect import quote_identifier
 from cio_retl.warehouse.sql import as_subquery, limit_zero
 from cio_retl.warehouse.types import normalize_batch, normalize_schema, number_json
 
@@ -46,7 +47,7 @@ def arrow_type(type_code: int, precision: int | None, scale: int | None) -> pa.D
 
 def _copy_expression(name: str, type_code: int) -> str:
     """How COPY writes a column so that pyarrow's CSV reader parses it exactly."""
-    column = _quoted(name)
+    column = quote_identifier("postgres", name)
     if type_code == _TIMESTAMPTZ:
         return f"to_char({column} AT TIME ZONE 'UTC', {_ISO})"
     if type_code == _TIMESTAMP:
@@ -67,21 +68,18 @@ def _cursor_statement(sql: str, description: Any) -> str:
     expressions = [_cursor_expression(c.name, c.type_code, c.precision) for c in description]
     if all(expression is None for expression in expressions):
         return sql
-    columns = ", ".join(expression or _quoted(c.name) for expression, c in zip(expressions, description))
+    columns = ", ".join(expression or quote_identifier("postgres", c.name)
+                        for expression, c in zip(expressions, description))
     return f"SELECT {columns} FROM {as_subquery(sql)}"
 
 
 def _cursor_expression(name: str, type_code: int, precision: int | None) -> str | None:
-    column = _quoted(name)
+    column = quote_identifier("postgres", name)
     if type_code in _ARRAY_OIDS:
         return f"to_json({column})::text AS {column}"
     if type_code in _TEXT_ON_SERVER or (type_code == _NUMERIC and not precision):
         return f"{column}::text AS {column}"
     return None
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _csv_type(arrow: pa.DataType) -> pa.DataType:

@@ -41,6 +41,15 @@ def column_name(name: str) -> str:
     return name.lower() if name.isupper() else name
 
 
+def stored_name(name: str) -> str:
+    """The inverse of column_name: the name Snowflake stores for a column cio-retl calls `name`.
+
+    An all-lower-case name is an unquoted identifier, stored upper-case (ordered_at → ORDERED_AT); a name with
+    any upper-case letter was quoted in the model and is stored as written.
+    """
+    return name.upper() if name.islower() else name
+
+
 class SnowflakeReader:
     """Streams a model's rows from Snowflake through the official connector's Arrow result batches."""
 

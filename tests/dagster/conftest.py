@@ -13,17 +13,15 @@ import pytest
 import yaml
 
 from cio_retl.config import Project, load_project
+from cio_retl.sandbox import Faults, Sandbox, serve_sandbox
 from dagster_project.assets import sync_asset_key
 from dagster_project.build import build_definitions
-from dagster_project.settings import DagsterSettings
-from cio_retl.sandbox import Faults, Sandbox, serve_sandbox
 
 SITE_ID = "dagster-site"
 SECRET_KEY = "secret-track-key-123"
 BATCH = "/api/v2/batch"
-ENV_VARS = ("CUSTOMERIO_SITE_ID", "CUSTOMERIO_TRACK_API_KEY", "CUSTOMERIO_REGION", "CUSTOMERIO_TRACK_URL",
-            "CIO_RETL_CONFIG", "CIO_RETL_SCHEDULES_RUNNING", "CIO_RETL_REJECTION_RATE_WARN", "CIO_RETL_DAGSTER_POOL",
-            "CIO_RETL_PARTITION_START")
+KEY_ENV = "CUSTOMERIO_TRACK_API_KEY"
+ENV_VARS = ("CUSTOMERIO_SITE_ID", KEY_ENV, "CUSTOMERIO_REGION", "CUSTOMERIO_TRACK_URL", "CIO_RETL_CONFIG")
 
 # Ten people, and twelve orders over five days (2024-03-01 .. 2024-03-05), a few per day.
 WAREHOUSE_SQL = """
@@ -68,27 +66,36 @@ class DagsterProject:
             con.close()
 
     def materialize(self, sync: str, *, config: dict[str, Any] | None = None, partition_key: str | None = None,
-                    partition_range: tuple[str, str] | None = None) -> dg.ExecuteInProcessResult:
-        """materialize() customerio/<sync> in-process, as a run launched from the UI would."""
+                    partition_range: tuple[str, str] | None = None,
+                    instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+        """materialize() customerio/<sync> in-process, as a run launched from the UI would (in an ephemeral
+        instance unless one is given)."""
         tags = {}
         if partition_range:  # how a single-run backfill of a range reaches the asset
             tags = {"dagster/asset_partition_range_start": partition_range[0],
                     "dagster/asset_partition_range_end": partition_range[1]}
         run_config = {"ops": {f"customerio__{sync}": {"config": config}}} if config else None
-        with dg.DagsterInstance.ephemeral() as instance:
-            return dg.materialize(list(self.defs.assets), selection=[sync_asset_key(sync)],
-                                  resources=self.defs.resources, instance=instance, run_config=run_config,
-                                  partition_key=partition_key, tags=tags, raise_on_error=False)
+        if instance is not None:
+            return self._materialize(sync, instance, run_config, partition_key, tags)
+        with dg.DagsterInstance.ephemeral() as ephemeral:
+            return self._materialize(sync, ephemeral, run_config, partition_key, tags)
+
+    def _materialize(self, sync: str, instance: dg.DagsterInstance, run_config: dict[str, Any] | None,
+                     partition_key: str | None, tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+        return dg.materialize(list(self.defs.assets), selection=[sync_asset_key(sync)], resources=self.defs.resources,
+                              instance=instance, run_config=run_config, partition_key=partition_key, tags=tags,
+                              raise_on_error=False)
 
 
 def sandbox_destination(sandbox: Sandbox) -> dict[str, Any]:
-    """The destination block of a project sending to `sandbox` (fast retries for tests)."""
-    return {"site_id": SITE_ID, "api_key": SECRET_KEY, "url": sandbox.url, "requests_per_second": 1000,
+    """The destination block of a project sending to `sandbox` (fast retries for tests); the key is read from
+    $CUSTOMERIO_TRACK_API_KEY, as in production, so loading definitions never sees its value."""
+    return {"site_id": SITE_ID, "api_key": "${" + KEY_ENV + "}", "url": sandbox.url, "requests_per_second": 1000,
             "max_attempts": 3, "timeout_s": 5}
 
 
 def write_project(root: Path, syncs: dict[str, dict[str, Any]] | None = None,
-                  destination: dict[str, Any] | None = None) -> Path:
+                  destination: dict[str, Any] | None = None, dagster: dict[str, Any] | None = None) -> Path:
     """cio_retl.yaml + sql/ + warehouse.duckdb in root; returns the project file."""
     (root / "sql").mkdir(exist_ok=True)
     for name, sql in MODELS.items():
@@ -103,6 +110,7 @@ def write_project(root: Path, syncs: dict[str, dict[str, Any]] | None = None,
         "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
         "destination": destination or {"site_id": SITE_ID, "api_key": SECRET_KEY},
         "syncs": {name: {"warehouse": "wh", **spec} for name, spec in (syncs or SYNCS).items()},
+        **({"dagster": dagster} if dagster else {}),
     }
     file = root / "cio_retl.yaml"
     file.write_text(yaml.safe_dump(document))
@@ -126,15 +134,20 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def dagster_project(tmp_path: Path, clean_env: pytest.MonkeyPatch, sandbox: Sandbox) -> Callable[..., DagsterProject]:
-    """Build the tmp project (sending to the sandbox) and its Definitions."""
+    """Build the tmp project (sending to the sandbox) and its Definitions as production does: the project
+    loaded without its secrets, the Track API key bound as an EnvVar that a run resolves when it starts."""
+    clean_env.setenv(KEY_ENV, SECRET_KEY)
 
-    def make(syncs: dict[str, dict[str, Any]] | None = None, *, settings: DagsterSettings | None = None,
+    def make(syncs: dict[str, dict[str, Any]] | None = None, *, dagster: dict[str, Any] | None = None,
              faults: Faults | None = None) -> DagsterProject:
-        file = write_project(tmp_path, syncs, destination=sandbox_destination(sandbox))
+        file = write_project(tmp_path, syncs, destination=sandbox_destination(sandbox), dagster=dagster)
         if faults:
             sandbox.faults = faults
-        project = load_project(file)
-        defs = build_definitions(project, file, settings or DagsterSettings())
+        project = load_project(file, credentials="none")
+        defs = build_definitions(project, file)
+        # Loaded as production loads them: the key is still the ${VAR} reference, the resource holds an EnvVar.
+        assert project.destination.api_key.get_secret_value() == "${" + KEY_ENV + "}"
+        assert SECRET_KEY not in repr(defs.resources["customerio"].__dict__)
         return DagsterProject(tmp_path, file, project, defs, sandbox)
 
     return make

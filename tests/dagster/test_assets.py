@@ -25,7 +25,8 @@ def test_materialize_returns_the_report_as_metadata(dagster_project, all_events_
     assert isinstance(meta["rows_per_second"], float) and meta["dagster/row_count"] == 10
     assert meta["rejections"].records == []
     assert isinstance(meta["delivery"], dict) and isinstance(meta["operations_by_action"], dict)
-    assert 1 <= len(meta["sample_operations"]) <= 5 and "identifiers" in meta["sample_operations"][0]["body"]
+    # No personal data by default: no sample operations, and no email address anywhere in the run's events.
+    assert "sample_operations" not in meta and "@example.com" not in all_events_text(result)
     assert {name: e.passed for name, e in check_results(result).items()} == {
         "model_contract": True, "rejection_rate": True, "stuck_rows": True}
     assert built.sandbox.counts()["people"] == 10 and built.items_sent() == 10
@@ -36,13 +37,31 @@ def test_materialize_returns_the_report_as_metadata(dagster_project, all_events_
     assert (again["added"], again["changed"], again["removed"]) == (0, 1, 1)
 
 
-def test_launchpad_config_dry_run_sends_nothing(dagster_project) -> None:
+def test_sample_operations_only_when_the_project_asks(dagster_project) -> None:
+    built = dagster_project(dagster={"sample_operations": True})
+    meta = metadata_values(built.materialize("people"), "people")
+    assert 1 <= len(meta["sample_operations"]) <= 5 and "identifiers" in meta["sample_operations"][0]["body"]
+    assert meta["sample_operations"][0]["body"]["attributes"]["email"].endswith("@example.com")
+
+
+def test_dry_run_records_an_observation_not_a_materialization(dagster_project) -> None:
     built = dagster_project()
-    result = built.materialize("people", config={"dry_run": True, "full_resync": False, "allow_mass_delete": False})
-    assert result.success
-    meta = metadata_values(result, "people")
-    assert meta["dry_run"] is True and meta["extracted"] == 10 and meta["added"] == 10
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = built.materialize("people", config={"dry_run": True, "full_resync": False,
+                                                     "allow_mass_delete": False}, instance=instance)
+        assert result.success
+        assert result.asset_materializations_for_node("customerio__people") == []
+        assert instance.get_latest_materialization_event(PEOPLE) is None  # the asset does not look fresh
+        [observation] = result.asset_observations_for_node("customerio__people")
+        meta = {name: value.value for name, value in observation.metadata.items()}
+        assert meta["dry_run"] is True and meta["extracted"] == 10 and meta["added"] == 10
+        assert result.get_asset_check_evaluations() == []  # nothing was sent: nothing to check
+        logs = [record.user_message for record in instance.all_logs(result.run_id)]
+        assert any("dry run of sync 'people'" in line and "no materialization is recorded" in line for line in logs)
     assert built.sandbox.log() == []
+
+    # The next real run still sends everything: the dry run kept no state.
+    assert metadata_values(built.materialize("people"), "people")["added"] == 10
 
 
 MARCH_2, MARCH_4 = 1709337600, 1709510400  # 2024-03-02 00:00 and 2024-03-04 00:00 UTC
@@ -120,6 +139,60 @@ def test_failure_shows_the_library_message_not_a_traceback(dagster_project, all_
     error = failure.step_failure_data.user_failure_data
     assert error is not None and "sync 'broken'" in error.description
     assert SECRET_KEY not in all_events_text(result)
+
+
+def test_a_failed_sync_fails_the_asset_with_its_counts(dagster_project) -> None:
+    built = dagster_project()
+    assert built.materialize("people").success
+    built.sql("DELETE FROM people WHERE user_id <> 'u1'")  # a mirror run would now delete 9 of 10 people
+    result = built.materialize("people")
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    data = failure.step_failure_data.user_failure_data
+    assert "would delete 9 of 10" in data.description and "allow_mass_delete" in data.description
+    counts = {name: value.value for name, value in data.metadata.items()}
+    assert (counts["extracted"], counts["removed"], counts["accepted"], counts["status"]) == (1, 9, 0, "failed")
+    assert built.sandbox.counts()["people"] == 10  # nothing was deleted
+
+
+def test_operations_left_pending_fail_the_asset_with_the_counts(dagster_project) -> None:
+    built = dagster_project(faults=Faults(error_every=1, error_status=503))  # Customer.io down for the whole run
+    result = built.materialize("people")
+    assert not result.success
+    assert result.asset_materializations_for_node("customerio__people") == []
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    data = failure.step_failure_data.user_failure_data
+    assert "sync 'people'" in data.description and "503" in data.description
+    counts = {name: value.value for name, value in data.metadata.items()}
+    assert (counts["extracted"], counts["accepted"], counts["pending"], counts["status"]) == (10, 0, 10, "failed")
+
+    built.sandbox.faults = Faults()  # back up: the next run sends what was left pending
+    again = metadata_values(built.materialize("people"), "people")
+    assert (again["accepted"], again["pending"]) == (10, 0) and built.sandbox.counts()["people"] == 10
+
+
+def test_the_stored_event_log_never_holds_a_secret(dagster_project, tmp_path) -> None:
+    # The model fails with a message quoting the key (as a driver may echo a connection string): the failure
+    # shown, its metadata, the exception chain Dagster keeps and the logs must all mask it.
+    built = dagster_project({"leaky": {"query": f"SELECT '{SECRET_KEY}'::INTEGER AS user_id", "primary_key": "user_id",
+                                       "type": "identify"}})
+    (tmp_path / "dagster_home").mkdir()
+    with dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home")) as instance:  # SQLite, as on disk
+        result = built.materialize("leaky", instance=instance)
+        assert not result.success
+        stored = "\n".join(repr(record) for record in instance.all_logs(result.run_id))
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "**********" in failure.step_failure_data.user_failure_data.description
+    assert "sync 'leaky'" in stored and "**********" in stored
+    assert SECRET_KEY not in stored
+
+
+def test_secrets_are_read_when_the_run_starts(dagster_project, clean_env, sandbox) -> None:
+    built = dagster_project()  # definitions loaded with the key SECRET_KEY in the environment…
+    sandbox.api_key = "rotated-key-456"
+    clean_env.setenv("CUSTOMERIO_TRACK_API_KEY", "rotated-key-456")  # …then the key is rotated
+    result = built.materialize("people")
+    assert result.success and built.sandbox.counts()["people"] == 10
 
 
 def test_auth_failure_names_the_sync_and_never_shows_the_key(dagster_project, sandbox, all_events_text) -> None:

@@ -23,7 +23,10 @@ def test_the_helm_values_configure_the_instance_of_deploy_dagster_yaml() -> None
     assert helm["pools"]["defaultLimit"] == pools["default_limit"]
     assert helm["runs"]["maxConcurrentRuns"] == runs["max_concurrent_runs"]
     assert helm["runs"]["tagConcurrencyLimits"] == runs["tag_concurrency_limits"]
-    assert values["dagsterDaemon"]["runCoordinator"]["type"] == instance["run_coordinator"]["class"]
+    custom = values["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
+    assert values["dagsterDaemon"]["runCoordinator"]["type"] == "CustomRunCoordinator"
+    assert (custom["module"], custom["class"]) == (instance["run_coordinator"]["module"],
+                                                   instance["run_coordinator"]["class"])
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"  # as the production test's URL
     # One run of the pool at a time is one delivery slot: the default of destination.concurrent_runs.

@@ -17,7 +17,7 @@ import dagster as dg
 import sqlalchemy as sa
 import yaml
 
-from tests.dagster.conftest import BATCH, sandbox_destination, write_project
+from tests.dagster.conftest import BATCH, KEY_ENV, SECRET_KEY, sandbox_destination, write_project
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -63,7 +63,7 @@ def test_a_wiped_working_folder_sends_nothing_the_second_time(pg_url, s3, sandbo
     workspace.write_text(yaml.safe_dump({"load_from": [{"python_module": {
         "module_name": "dagster_project.definitions", "working_directory": str(REPO)}}]}))
     env = {**os.environ, **s3.env, "DAGSTER_HOME": str(home), "CIO_RETL_CONFIG": str(file),
-           "CIO_RETL_WORK_DIR": str(machine),
+           "CIO_RETL_WORK_DIR": str(machine), KEY_ENV: SECRET_KEY,
            "DAGSTER_PG_URL": fresh_database(pg_url, "dagster_production")}
     for name in ("DAGSTER_HOME", "DAGSTER_PG_URL"):
         monkeypatch.setenv(name, env[name])

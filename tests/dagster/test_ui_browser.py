@@ -1,153 +1,83 @@
-"""The Dagster UI in a real browser: dagster-webserver on a tmp project, a run launched over GraphQL, the asset page.
+"""The Dagster UI in a real browser: dagster-webserver and dagster-daemon on loopback serve a tmp project that sends
+to the sandbox, and headless Chromium clicks through the UI — a backfill of two days of a partitioned sync, a
+schedule and an automation sensor turned on, the Materialize button — as a person would.
 
-Needs Debian's Chromium at /usr/bin/chromium (scripts/ci_browser_deps.sh installs it) and the playwright Python
-package, which drives that binary (never `playwright install`). Without them the test skips, except under
-CI=true, where it fails loudly.
+It skips without Chromium or playwright, except under CI=true, where it fails. Screenshots are saved as test
+artifacts in $CIO_RETL_TEST_ARTIFACTS/dagster_ui (default test-artifacts/dagster_ui); the test prints the folder.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cio_retl.sandbox import Sandbox
-from tests.dagster.conftest import sandbox_destination, write_project
+from cio_retl.sandbox import Sandbox, serve_sandbox
+from tests.dagster.conftest import KEY_ENV, SECRET_KEY, SITE_ID, SYNCS, sandbox_destination, write_project
+from tests.dagster.ui_server import (REPO, browser_page, dagster_services, graphql, open_page, require_browser,
+                                     wait_for)
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 LOCATION = "dagster_project.definitions"
-INSTANCE_YAML = """\
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
-"""
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
-STARTUP_TIMEOUT_S = 120
-RUN_TIMEOUT_S = 120
+ARTIFACTS = Path(os.environ.get("CIO_RETL_TEST_ARTIFACTS") or REPO / "test-artifacts") / "dagster_ui"
+RUN_TIMEOUT_S = 240
+UI_SYNCS = {
+    "people": {**SYNCS["people"], "schedule": "* * * * *"},  # every minute: a tick comes soon after it is on
+    "orders": {**SYNCS["orders"], "schedule": None},  # partitioned by day from 2024-03-01
+    "adhoc": SYNCS["adhoc"],
+    # Declarative Automation downstream of another sync: requested once adhoc has materialized.
+    "auto": {**SYNCS["adhoc"], "upstream": "customerio/adhoc", "automation": "eager"},
+}
+RUNS_QUERY = """{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"""
 
 
-def require_browser() -> None:
-    """Skip without Chromium or playwright; under CI=true that is a failure, not a skip."""
-    problems = []
-    if not CHROMIUM.exists():
-        problems.append(f"{CHROMIUM} is missing (run scripts/ci_browser_deps.sh)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problems.append("the playwright package is missing (make install)")
-    if not problems:
-        return
-    reason = "Dagster UI browser test: " + "; ".join(problems)
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " — CI=true, so this must run", pytrace=False)
-    pytest.skip(reason)
+@dataclass
+class Ui:
+    url: str
+    sandbox: Sandbox
+    logs: list[Path]
+
+    def runs(self) -> list[dict[str, Any]]:
+        runs = graphql(self.url, RUNS_QUERY)["runsOrError"]["results"]
+        return [{**run, "tags": {tag["key"]: tag["value"] for tag in run["tags"]}} for run in runs]
+
+    def finished_run(self, what: str, launched_by: Callable[[dict[str, str]], bool]) -> dict[str, Any]:
+        """Wait for a finished run whose tags say how it was launched; fail with the logs if it does not come."""
+        def probe() -> dict[str, Any] | None:
+            return next((run for run in self.runs() if launched_by(run["tags"])
+                         and run["status"] in ("SUCCESS", "FAILURE", "CANCELED")), None)
+        return wait_for(what, probe, RUN_TIMEOUT_S, self.logs)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def graphql(url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    request = urllib.request.Request(f"{url}/graphql", json.dumps({"query": query, "variables": variables or {}}).encode(),
-                                     {"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.load(response)
-    assert "errors" not in body, body
-    return body["data"]
-
-
-def wait_until_loaded(url: str, process: subprocess.Popen, log: Path) -> None:
-    """Poll until the code location is LOADED; fail with the server's log if it dies or takes too long."""
-    query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"dagster-webserver exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            entries = graphql(url, query)["workspaceOrError"]["locationEntries"]
-            if any(entry["name"] == LOCATION and entry["loadStatus"] == "LOADED" for entry in entries):
-                return
-        except OSError:
-            pass  # not listening yet
-        time.sleep(0.5)
-    pytest.fail(f"dagster-webserver not LOADED after {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the server's whole process group (it has its own session), SIGKILL what lingers."""
-    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-@pytest.fixture
-def webserver(tmp_path: Path, clean_env: pytest.MonkeyPatch, sandbox: Sandbox) -> Iterator[str]:
-    """dagster-webserver -w workspace.yaml on a free loopback port, serving a tmp project that sends to the
-    sandbox (a thread of this process; the run's process reaches it over loopback); yields the server's URL."""
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+    """The servers, for the whole module (starting them is most of the cost), on the instance of
+    dagster.yaml.example: the run queue, the pool and SyncTagRunCoordinator, as users run it."""
     require_browser()
-    (tmp_path / "project").mkdir()
-    project_file = write_project(tmp_path / "project", destination=sandbox_destination(sandbox))
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(INSTANCE_YAML)
-    port = free_port()
-    env = {**os.environ, "CIO_RETL_CONFIG": str(project_file), "DAGSTER_HOME": str(home),
-           "DAGSTER_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
-    log = tmp_path / "webserver.log"
-    command = [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml",
-               "-h", "127.0.0.1", "-p", str(port)]
-    with log.open("w") as out:
-        # A session of its own, so the server and the code server it spawns die together with killpg.
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_loaded(url, process, log)
-        yield url
-    finally:
-        stop(process)
+    root = tmp_path_factory.mktemp("dagster_ui")
+    (root / "project").mkdir()
+    (root / "home").mkdir()
+    shutil.copy(REPO / "dagster.yaml.example", root / "home" / "dagster.yaml")
+    with serve_sandbox(site_id=SITE_ID, api_key=SECRET_KEY) as sandbox:
+        project_file = write_project(root / "project", UI_SYNCS, destination=sandbox_destination(sandbox))
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("CUSTOMERIO_", "CIO_RETL_"))}
+        env.update(CIO_RETL_CONFIG=str(project_file), DAGSTER_HOME=str(root / "home"), DAGSTER_DISABLE_TELEMETRY="1",
+                   PYTHONUNBUFFERED="1", **{KEY_ENV: SECRET_KEY})
+        with dagster_services(["-w", "workspace.yaml"], env, root, [LOCATION]) as url:
+            yield Ui(url, sandbox, [root / "webserver.log", root / "daemon.log"])
 
 
-def launch_and_wait(url: str, job: str, run_config: dict[str, Any]) -> str:
-    """launchRun over GraphQL, then poll until the run finishes; returns its status."""
-    params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "jobName": job},
-              "runConfigData": run_config}
-    launched = graphql(url, """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename
-        ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
-        ... on RunConfigValidationInvalid { errors { message } } } }""", {"p": params})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while time.monotonic() < deadline:
-        status = graphql(url, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
-                         {"id": run_id})["runOrError"]["status"]
-        if status in ("SUCCESS", "FAILURE", "CANCELED"):
-            return status
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} of {job} still not finished after {RUN_TIMEOUT_S} s")
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    print(f"\nDagster UI screenshots: {ARTIFACTS}")
+    return ARTIFACTS
 
 
 def metadata_value(page: Any, key: str) -> str:
@@ -157,47 +87,118 @@ def metadata_value(page: Any, key: str) -> str:
     return row.get_by_role("cell").last.inner_text().strip()
 
 
-def test_asset_page_shows_the_counts_of_a_run(webserver: str, sandbox: Sandbox, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    status = launch_and_wait(webserver, "people_sync", {"ops": {"customerio__people": {"config": {}}}})
-    assert status == "SUCCESS"
-    assert sandbox.counts()["people"] == 10
-
-    screenshot = tmp_path / "asset_customerio_people.png"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{webserver}/assets/customerio/people", wait_until="networkidle", timeout=60_000)
-            dismiss_community_modal(page)
-            counts = {key: metadata_value(page, key) for key in ("extracted", "added", "removed", "accepted",
-                                                                 "rejected")}
-            assert counts == {"extracted": "10", "added": "10", "removed": "0", "accepted": "10", "rejected": "0"}
-            assert "reverse_etl" in page.inner_text("body")
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
-    assert screenshot.stat().st_size > 10_000
-    print(f"screenshot: {screenshot}")
+def switch_on(ui: Ui, page: Any, name: str) -> None:
+    """Turn on the schedule or sensor `name` with its switch on the Automation page; wait until it is running."""
+    row = page.locator("[data-index]").filter(has=page.get_by_text(name, exact=True))
+    # The row's first checkbox selects it; the last is the switch, an input hidden under its styled label.
+    row.locator("label").last.click()
+    wait_for(f"{name} RUNNING", lambda: instigator_status(ui.url, name) == "RUNNING", RUN_TIMEOUT_S, ui.logs)
 
 
-def dismiss_community_modal(page: Any) -> None:
-    """The "Join the Dagster community" dialog fades in on a first visit; click Skip if it shows up."""
-    skip = page.get_by_role("button", name="Skip")
-    try:
-        skip.first.wait_for(state="visible", timeout=5_000)
-    except Exception:  # playwright's TimeoutError: no dialog this time
-        return
-    skip.first.click()
-    skip.first.wait_for(state="hidden", timeout=5_000)
+def launch_backfill(page: Any, url: str, asset: str, partitions: str) -> None:
+    """Asset page → Materialize… → all partitions → type a range → Launch backfill."""
+    open_page(page, f"{url}/assets/{asset}")
+    page.get_by_role("button", name="Materialize…").click()
+    dialog = page.get_by_role("dialog")
+    # The syncs an event sync runs after (cio_retl/order.py) are its upstream assets; those not materialized
+    # yet make Dagster ask first, as it would anyone.
+    partitions_or_question = dialog.get_by_role("button", name="Show all partitions").or_(
+        dialog.get_by_role("button", name="Confirm"))
+    partitions_or_question.first.wait_for(timeout=30_000)
+    if dialog.get_by_role("button", name="Confirm").count():
+        dialog.get_by_role("button", name="Confirm").click()
+    dialog.get_by_role("button", name="Show all partitions").click()  # the dialog starts at the last 90 days
+    selection = dialog.get_by_role("textbox").first
+    selection.fill(partitions)
+    selection.press("Enter")
+    dialog.get_by_text("2 partitions", exact=True).wait_for(timeout=30_000)
+    dialog.get_by_role("button", name="Launch backfill").click()
+    page.get_by_text("Created backfill").wait_for(timeout=30_000)
+
+
+def test_backfill_schedule_and_automation_clicked_through_the_ui(ui: Ui, artifacts: Path) -> None:
+    with browser_page() as page:
+        # Turn the every-minute schedule and the automation sensor on, as a person would.
+        open_page(page, f"{ui.url}/automation")
+        switch_on(ui, page, "people_sync_schedule")
+        switch_on(ui, page, "auto_automation")
+        open_page(page, f"{ui.url}/automation")  # reloaded: both show as on from the instance's stored state
+        page.get_by_text("people_sync_schedule", exact=True).wait_for(timeout=30_000)
+        page.screenshot(path=str(artifacts / "1_automation_switched_on.png"))
+
+        # Backfill 2024-03-02..2024-03-03 of the partitioned orders sync.
+        launch_backfill(page, ui.url, "customerio/orders", "[2024-03-02...2024-03-03]")
+        page.screenshot(path=str(artifacts / "2_backfill_launched.png"))
+
+        # The automation sensor evaluates once before adhoc materializes, so adhoc's update is news to it.
+        wait_for("a tick of auto_automation", lambda: sensor_ticks(ui.url, "auto_automation"), RUN_TIMEOUT_S,
+                 ui.logs)
+        open_page(page, f"{ui.url}/assets/customerio/adhoc")
+        page.get_by_role("button").filter(has_text=re.compile(r"^Materialize$")).click()
+
+        backfill = ui.finished_run("the backfill's run", lambda tags: "dagster/backfill" in tags)
+        clicked = ui.finished_run("the Materialize button's run", lambda tags: tags.get("dagster/from_ui") == "true"
+                                  and "dagster/backfill" not in tags)
+        scheduled = ui.finished_run("a run of the people schedule's tick",
+                                    lambda tags: tags.get("dagster/schedule_name") == "people_sync_schedule")
+        automated = ui.finished_run("the automation run of auto",
+                                    lambda tags: tags.get("dagster/sensor_name") == "auto_automation")
+        wait_for("the backfill COMPLETED", lambda: backfill_status(ui.url) == "COMPLETED_SUCCESS", RUN_TIMEOUT_S,
+                 ui.logs)
+
+        open_page(page, f"{ui.url}/runs")
+        page.screenshot(path=str(artifacts / "3_runs.png"))
+        open_page(page, f"{ui.url}/assets/customerio/orders?view=partitions")
+        page.get_by_text("Materialized (2)").wait_for(timeout=30_000)  # the two backfilled days
+        page.screenshot(path=str(artifacts / "4_orders_partitions.png"))
+        # The asset page shows the clicked run's counts.
+        open_page(page, f"{ui.url}/assets/customerio/adhoc")
+        counts = {key: metadata_value(page, key) for key in ("extracted", "added", "removed", "accepted", "rejected")}
+        page.screenshot(path=str(artifacts / "5_asset_adhoc.png"), full_page=True)
+
+    assert [run["status"] for run in (backfill, clicked, scheduled, automated)] == ["SUCCESS"] * 4
+    # Each run carries its sync's concurrency tag, however it was launched.
+    assert backfill["tags"]["cio_retl/sync"] == "orders"
+    assert backfill["tags"]["dagster/asset_partition_range_start"] == "2024-03-02"
+    assert backfill["tags"]["dagster/asset_partition_range_end"] == "2024-03-03"  # one run over the range
+    assert clicked["tags"]["cio_retl/sync"] == "adhoc"
+    assert scheduled["tags"]["cio_retl/sync"] == "people"
+    assert automated["tags"]["cio_retl/sync"] == "auto"
+    # The sandbox holds exactly the two days' events: orders every 10 h from 03-01 08:00, so o2..o6.
+    events = {event["attributes"]["order_id"]: event for event in ui.sandbox.dump()["events"]}
+    assert set(events) == {"o2", "o3", "o4", "o5", "o6"}
+    assert all(1709337600 <= event["attributes"]["ordered_at"] < 1709510400 for event in events.values())
+    assert ui.sandbox.counts()["people"] == 10
+    assert counts == {"extracted": "10", "added": "10", "removed": "0", "accepted": "10", "rejected": "0"}
+    assert all(shot.stat().st_size > 10_000 for shot in artifacts.glob("*.png"))
+
+
+def sensor_ticks(url: str, sensor: str) -> list[dict[str, Any]]:
+    query = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { ... on Sensor {
+        sensorState { ticks(limit: 5) { status } } } } }"""
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "sensorName": sensor}
+    return graphql(url, query, {"s": selector})["sensorOrError"]["sensorState"]["ticks"]
+
+
+def instigator_status(url: str, name: str) -> str:
+    """RUNNING or STOPPED: the stored state of a schedule or sensor."""
+    query = """query($s: InstigationSelector!) { instigationStateOrError(instigationSelector: $s) {
+        ... on InstigationState { status } } }"""
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "name": name}
+    return graphql(url, query, {"s": selector})["instigationStateOrError"].get("status", "")
+
+
+def backfill_status(url: str) -> str | None:
+    backfills = graphql(url, "{ partitionBackfillsOrError { ... on PartitionBackfills { results { status } } } }")
+    results = backfills["partitionBackfillsOrError"]["results"]
+    return results[0]["status"] if results else None
 
 
 @pytest.mark.parametrize("ci", ["", "true"])
 def test_without_chromium_skips_locally_and_fails_under_ci(ci: str, monkeypatch: pytest.MonkeyPatch,
                                                            tmp_path: Path) -> None:
-    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "no-chromium")
     monkeypatch.setenv("CI", ci)
     expected = pytest.fail.Exception if ci else pytest.skip.Exception
     with pytest.raises(expected, match="no-chromium is missing"):
-        require_browser()
+        require_browser(tmp_path / "no-chromium")
+

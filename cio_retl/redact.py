@@ -1,0 +1,47 @@
+"""Secrets out of anything shown to people: the values of a project's secret settings, masked wherever they occur."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pydantic import SecretStr
+
+from cio_retl.config import Project
+
+MASK = "**********"
+
+
+def secret_values(project: Project) -> list[str]:
+    """Every secret of a loaded project (Track API key, warehouse passwords and URLs, a URL's own password),
+    longest first so a secret containing another is masked whole."""
+    found = [project.destination.api_key]
+    found += [value for warehouse in project.warehouses.values() for _, value in warehouse
+              if isinstance(value, SecretStr)]
+    values = {secret.get_secret_value() for secret in found}
+    values |= {password for value in list(values) for password in _url_passwords(value)}
+    return sorted(filter(None, values), key=len, reverse=True)
+
+
+def _url_passwords(value: str) -> set[str]:
+    """A connection URL's password as written and percent-decoded (either may appear in a driver's message)."""
+    if "://" not in value:
+        return set()
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return set()
+    return {password, unquote(password)} if password else set()
+
+
+def redact(value: Any, secrets: list[str]) -> Any:
+    """`value` with every secret masked: strings, and the strings inside lists and dicts (keys too)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {redact(key, secrets): redact(item, secrets) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(item, secrets) for item in value]
+    return value
