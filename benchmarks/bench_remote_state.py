@@ -34,7 +34,7 @@ from cio_retl.commit import OUTCOME_SCHEMA, settle  # noqa: E402
 from cio_retl.config import load_project  # noqa: E402
 from cio_retl.state.objectstore import Bucket  # noqa: E402
 from cio_retl.state.remote import RemoteState  # noqa: E402
-from cio_retl.state.store import _connect  # noqa: E402
+from cio_retl.state.store import connect_file  # noqa: E402
 from cio_retl.sync import run_sync  # noqa: E402
 from tests.s3_server import moto_server  # noqa: E402
 
@@ -109,7 +109,7 @@ def checkpoints(rows: int, s3_url: str, group: int = 1000) -> None:
     """Each checkpoint of a run that changes 1% of a `rows`-row snapshot, then a new machine's restore."""
     folder = Path(tempfile.mkdtemp(prefix="cio_retl_bench_ckpt_"))
     bucket = Bucket(s3_url, "people")
-    with _connect("people", "2GB", folder / "people.duckdb", folder / "tmp") as con:
+    with connect_file("people", "2GB", folder / "people.duckdb", folder / "tmp") as con:
         con.execute(SNAPSHOT_SQL.format(rows=rows))
         state = RemoteState(bucket, "people", "r-bench", folder, None)
         state.touched = state.staging / "all-keys.parquet"
@@ -131,7 +131,7 @@ def checkpoints(rows: int, s3_url: str, group: int = 1000) -> None:
         settle_s = time.monotonic() - started
         state.settled(con)  # a delta: the keys of the write-ahead
     fresh = Path(tempfile.mkdtemp(prefix="cio_retl_bench_restore_"))
-    with _connect("people", "2GB", fresh / "people.duckdb", fresh / "tmp") as con:
+    with connect_file("people", "2GB", fresh / "people.duckdb", fresh / "tmp") as con:
         restored = RemoteState(bucket, "people", "r-next", fresh, None)
         restored.restore(con, sweep=False)
         assert con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0] == rows

@@ -18,7 +18,7 @@ from rich.text import Text
 from cio_retl.config import Credentials, Project, load_project
 from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError
 from cio_retl.report import SyncReport
-from cio_retl.state.store import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
+from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
 from cio_retl.summary import NULL_KEY, print_summary
 
 # Plain click help: rich's help labels every flag <bool> and cuts option text at 80 columns.
@@ -194,6 +194,33 @@ def demo(config: ConfigOption = None,
     except CioRetlError as exc:
         raise _fail(exc, 1) from exc
     raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- explain
+
+
+@app.command()
+def explain(sync: Annotated[str, typer.Argument(help="The sync.")],
+            key: Annotated[list[str], typer.Argument(help="The row's primary key: its values in primary_key order.")],
+            config: ConfigOption = None,
+            as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: sync, key, state, verdict, "
+                                                  "source, snapshot, actions, operations.")] = False) -> None:
+    """Why does this row look the way it does in Customer.io? Its state, the model now, what was accepted, each
+    action's trigger and the recent operations. Needs no Customer.io credentials and changes nothing."""
+    from cio_retl.explain import explain_row
+    from cio_retl.explain_view import print_explanation
+
+    project = _load(config, "warehouses")
+    try:
+        found = explain_row(project, sync, key)
+    except ConfigError as exc:
+        raise _fail(exc, 2) from exc
+    except CioRetlError as exc:
+        raise _fail(exc, 1) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(found.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        print_explanation(found, out)
 
 
 # ---------------------------------------------------------------- test-action / validate (cio_retl/actions)

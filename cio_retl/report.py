@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
@@ -77,7 +79,20 @@ class SyncReport:
 
 MAX_REJECTION_ROWS = 50
 MAX_SAMPLE_OPERATIONS = 5
-REJECTION_COLUMNS = ("key", "action", "reason", "status_code", "attempts")
+REJECTION_COLUMNS = ("key", "action", "reason", "status_code", "attempts", "explain")
+
+
+def explain_command(sync: str, key: str | None) -> str:
+    """The command that explains one row: `cio-retl explain SYNC KEY…` (a composite key's values in order)."""
+    values: list[str] = []
+    if key is not None and key.startswith("["):
+        try:
+            values = [str(v) for v in json.loads(key)]
+        except ValueError:
+            values = [key]
+    elif key is not None:
+        values = [key]
+    return " ".join(["cio-retl", "explain", shlex.quote(sync), *map(shlex.quote, values)])
 
 
 def report_metadata(report: SyncReport, *, window: tuple[datetime, datetime] | None = None,
@@ -100,7 +115,8 @@ def report_metadata(report: SyncReport, *, window: tuple[datetime, datetime] | N
         "operations_by_action": dict(report.operations_by_action),
         "stage_seconds": dict(report.stage_seconds),
         "rejections": [{"key": r.key, "action": r.action, "reason": r.reason,
-                        "status_code": r.status_code if r.status_code is not None else -1, "attempts": r.attempts}
+                        "status_code": r.status_code if r.status_code is not None else -1, "attempts": r.attempts,
+                        "explain": explain_command(report.sync, r.key)}
                        for r in report.rejections[:MAX_REJECTION_ROWS]],
     }
     # delivery: rate limiting, bytes, splits; fates: where each row ended up; recovered: a crashed run finished

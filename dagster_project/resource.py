@@ -158,5 +158,6 @@ def rejections_table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
     """The run's rejections (the first ones; `cio-retl rejections <sync>` lists all) as a table."""
     schema = dg.TableSchema(columns=[
         dg.TableColumn("key", "string"), dg.TableColumn("action", "string"), dg.TableColumn("reason", "string"),
-        dg.TableColumn("status_code", "int"), dg.TableColumn("attempts", "int")])
+        dg.TableColumn("status_code", "int"), dg.TableColumn("attempts", "int"),
+        dg.TableColumn("explain", "string", description="The command that shows this row's whole story.")])
     return dg.MetadataValue.table(records=[dg.TableRecord(row) for row in rows], schema=schema)

@@ -37,22 +37,31 @@ def false_part(con: duckdb.DuckDBPyConnection, table: str, schema: CallSchema, n
     return render(node), ", ".join(dict.fromkeys(reasons))  # every alternative is false, often for one reason
 
 
-def explain_no_match(con: duckdb.DuckDBPyConnection, table: str,
-                     overrides: dict[str, ActionOverride]) -> list[dict[str, str]]:
-    """For every action: its trigger and the part that was false (or that it is disabled), machine-readable."""
+def trigger_report(con: duckdb.DuckDBPyConnection, table: str,
+                   overrides: dict[str, ActionOverride]) -> list[dict[str, Any]]:
+    """For every action, whether its trigger fires for the one call in `table`, and if not the part that was false
+    (or that it is disabled): machine-readable, with a readable `explanation`."""
     schema = CallSchema.of(con.table(table))
-    out = []
+    out: list[dict[str, Any]] = []
     for slug, action in ACTIONS.items():
         override = overrides.get(slug)
         if override is not None and not override.enabled:
-            out.append({"action": slug, "disabled": True, "explanation": f"{slug}: disabled (actions.{slug}.enabled)"})
+            out.append({"action": slug, "fired": False, "disabled": True,
+                        "explanation": f"{slug}: disabled (actions.{slug}.enabled)"})
             continue
         trigger = override.trigger if override and override.trigger else action.trigger
         part = false_part(con, table, schema, parse(trigger))
         if part is None:
-            continue  # it matched: the call was rejected, which the tester reports as an error
+            out.append({"action": slug, "fired": True, "trigger": trigger, "explanation": f"{slug}: fired"})
+            continue
         false, because = part
-        out.append({"action": slug, "trigger": trigger, "false": false, "because": because,
+        out.append({"action": slug, "fired": False, "trigger": trigger, "false": false, "because": because,
                     "explanation": f"{slug}: {false} was false ({because})"})
     return out
 
+
+def explain_no_match(con: duckdb.DuckDBPyConnection, table: str,
+                     overrides: dict[str, ActionOverride]) -> list[dict[str, Any]]:
+    """For every action that did not take the call: its trigger and the part that was false, or that it is disabled."""
+    return [{key: value for key, value in entry.items() if key != "fired"}
+            for entry in trigger_report(con, table, overrides) if not entry["fired"]]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -18,7 +17,7 @@ from cio_retl.rowhash import engine_probe_sql
 from cio_retl.state.checkpoints import Checkpoints
 from cio_retl.state.lock import sync_lock
 from cio_retl.state.objectstore import is_remote
-from cio_retl.state.remote import open_remote, read_remote
+from cio_retl.state.remote import open_remote
 from cio_retl.state.schema import create_or_upgrade, stale_sql
 from cio_retl.state.slots import delivery_slot, workspace_key
 
@@ -30,7 +29,7 @@ DEFAULT_LEASE_S = 60.0
 
 
 @contextmanager
-def _connect(sync: str, memory_limit: str, path: Path,
+def connect_file(sync: str, memory_limit: str, path: Path,
              temp_dir: Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[str]]]:
     """Open a sync's DuckDB file with the session settings every run uses, its tables created or upgraded (and
     what the upgrade did)."""
@@ -80,14 +79,14 @@ class StateStore:
         options = {"location": location, "run_id": run_id, "lease_s": lease_s}
         if is_remote(location):
             with open_remote(str(location), sync, run_id=run_id, command=command, lease_s=lease_s,
-                             connect=partial(_connect, sync, memory_limit)) as (con, path, checkpoints):
+                             connect=partial(connect_file, sync, memory_limit)) as (con, path, checkpoints):
                 yield cls(sync, con, path, checkpoints, **options)
             return
         state_dir = Path(location)
         state_dir.mkdir(parents=True, exist_ok=True)
         with sync_lock(state_dir / f"{sync}.lock", sync, run_id=run_id, command=command):
             path = state_file(state_dir, sync)
-            with _connect(sync, memory_limit, path, state_dir / "tmp") as (con, notes):
+            with connect_file(sync, memory_limit, path, state_dir / "tmp") as (con, notes):
                 store = cls(sync, con, path, **options)
                 store.notes.extend(notes)
                 yield store
@@ -163,58 +162,3 @@ class StateStore:
     def stuck_count(self) -> int:
         return self.con.execute("SELECT count(*) FROM rejections WHERE attempts >= ?",
                                 [STUCK_AFTER_ATTEMPTS]).fetchall()[0][0]
-
-
-# -------------------------------------------------------------------- read-only views for the CLI
-
-
-@dataclass(frozen=True)
-class StateUnavailable:
-    """Why a sync's state cannot be read now."""
-
-    reason: str
-
-
-def _read(location: Path | str, sync: str, sql: str, params: list[Any]) -> list[tuple] | StateUnavailable:
-    """Rows from a sync's state opened read-only, or why it cannot be read (never run, or a run holds it).
-
-    On object storage: the last checkpoint, restored into a temporary copy (no lease: a run may be going on).
-    """
-    if is_remote(location):
-        with read_remote(str(location), sync, partial(_connect, sync, "192MB")) as con:
-            return StateUnavailable("never run") if con is None else con.execute(sql, params).fetchall()
-    path = state_file(Path(location), sync)
-    if not path.exists():
-        return StateUnavailable("never run")
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error:
-        return StateUnavailable("running now (the state file is locked)")
-    try:
-        return con.execute(sql, params).fetchall()
-    except duckdb.CatalogException:
-        return StateUnavailable("never run")
-    finally:
-        con.close()
-
-
-def recent_runs(state_dir: Path | str, sync: str, limit: int) -> list[tuple] | StateUnavailable:
-    """The last `limit` real runs: finished (UTC), status, counts, error."""
-    return _read(state_dir, sync, "SELECT strftime(finished_at, '%Y-%m-%d %H:%M:%S'), status, extracted, added, changed, "
-                 "removed, accepted, rejected, pending, coalesce(skipped, 0), error FROM runs WHERE NOT dry_run "
-                 "ORDER BY started_at DESC LIMIT ?", [limit])
-
-
-REJECTION_FIELDS = ("key", "fate", "action", "status_code", "reason", "attempts", "last_seen")
-
-
-def open_rejections(state_dir: Path | str, sync: str, limit: int) -> list[tuple] | StateUnavailable:
-    """Rows refused (fate `rejected`, most attempts first), then rows no action matched (fate `skipped`)."""
-    return _read(state_dir, sync, """
-        SELECT _key, fate, action, status_code, reason, attempts, last_seen FROM (
-          SELECT _key, 'rejected' AS fate, action, status_code, reason, attempts,
-                 strftime(last_seen, '%Y-%m-%d %H:%M:%S') AS last_seen, 0 AS o FROM rejections
-          UNION ALL
-          SELECT _key, 'skipped', NULL, NULL, reason, NULL, strftime(committed_at, '%Y-%m-%d %H:%M:%S'), 1
-            FROM snapshot WHERE fate = 'skipped')
-        ORDER BY o, attempts DESC NULLS LAST, last_seen DESC, _key LIMIT ?""", [limit])

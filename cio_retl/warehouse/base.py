@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import pyarrow as pa
@@ -13,8 +13,9 @@ class Warehouse(Protocol):
 
     name: str
 
-    def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
-        """Run `sql` and yield its rows as record batches with normalised types (see types.py)."""
+    def stream(self, sql: str, *, sync: str, params: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
+        """Run `sql` and yield its rows as record batches with normalised types (see types.py); `params` are
+        text values bound to the placeholders of dialect.key_filter_sql."""
         ...
 
     def schema(self, sql: str, *, sync: str) -> pa.Schema:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,19 +79,21 @@ class BigQueryReader:
             auth["credentials"] = AnonymousCredentials()
         return auth
 
-    def _rows(self, sql: str, sync: str) -> Any:
+    def _rows(self, sql: str, sync: str, params: Sequence[str] = ()) -> Any:
         client = self._connect(sync)
         try:
-            from google.cloud.bigquery import DEFAULT_RETRY
+            from google.cloud.bigquery import DEFAULT_RETRY, QueryJobConfig, ScalarQueryParameter
 
             # Bounded: the client's default keeps retrying an unreachable endpoint for ten minutes.
             retry = DEFAULT_RETRY.with_timeout(RETRY_TIMEOUT_S)
-            return client.query(sql, retry=retry).result(page_size=PAGE_SIZE, retry=retry)
+            config = QueryJobConfig(query_parameters=[ScalarQueryParameter(f"k{i}", "STRING", value)
+                                                      for i, value in enumerate(params)]) if params else None
+            return client.query(sql, job_config=config, retry=retry).result(page_size=PAGE_SIZE, retry=retry)
         except Exception as exc:
             raise _translate(sync, self, exc, "query failed") from None
 
-    def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
-        rows = self._rows(sql, sync)
+    def stream(self, sql: str, *, sync: str, params: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
+        rows = self._rows(sql, sync, params)
         schema = pa.schema([pa.field(f.name, arrow_type(f)) for f in rows.schema])
         try:
             for batch in rows.to_arrow_iterable(bqstorage_client=self._storage_client()):

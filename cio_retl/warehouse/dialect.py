@@ -1,4 +1,4 @@
-"""What differs between the warehouses' SQL: quoting a column name, and a partition window's filter."""
+"""What differs between the warehouses' SQL: quoting a column name, a partition window's filter, a key lookup."""
 
 from __future__ import annotations
 
@@ -44,3 +44,22 @@ def window_sql(dialect: Dialect, sql: str, column: str, start: datetime, end: da
     quoted = quote_identifier(dialect, column)
     return (f"SELECT * FROM {as_subquery(sql)} WHERE {quoted} >= {timestamp_literal(dialect, start)} "
             f"AND {quoted} < {timestamp_literal(dialect, end)}")
+
+
+_AS_TEXT = {"duckdb": "CAST({} AS VARCHAR)", "postgres": "CAST({} AS TEXT)", "snowflake": "TO_VARCHAR({})",
+            "bigquery": "CAST({} AS STRING)"}
+
+
+def key_filter_sql(dialect: Dialect, sql: str, columns: list[str]) -> str:
+    """The model limited to the rows whose key columns, as text, equal the values bound as query parameters
+    (in `columns` order) — never spliced into the SQL. `%` in the model is escaped where the driver's
+    placeholder is `%s` (PostgreSQL, Snowflake)."""
+    if dialect in ("postgres", "snowflake"):
+        sql = sql.replace("%", "%%")
+    conditions = " AND ".join(f"{_AS_TEXT[dialect].format(quote_identifier(dialect, c))} = {_placeholder(dialect, i)}"
+                              for i, c in enumerate(columns))
+    return f"SELECT * FROM {as_subquery(sql)} WHERE {conditions}"
+
+
+def _placeholder(dialect: Dialect, index: int) -> str:
+    return {"duckdb": "?", "bigquery": f"@k{index}"}.get(dialect, "%s")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import duckdb
@@ -48,16 +48,16 @@ class DuckDBReader:
                                      hint="is another process writing to it?") from exc
         return self._con
 
-    def _relation(self, sql: str, sync: str) -> duckdb.DuckDBPyRelation:
+    def _relation(self, sql: str, sync: str, params: Sequence[str] = ()) -> duckdb.DuckDBPyRelation:
         """The model as a relation, parsed as written: an error quotes the model's own line, not a wrapper's."""
-        relation = self._connect(sync).sql(sql)
+        relation = self._connect(sync).sql(sql, params=list(params)) if params else self._connect(sync).sql(sql)
         if relation is None:
             raise WarehouseError(sync, self.name, "the model is not a query", hint="a model is one SELECT statement")
         return relation
 
-    def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
+    def stream(self, sql: str, *, sync: str, params: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
         try:
-            relation = self._relation(sql, sync)
+            relation = self._relation(sql, sync, params)
             json_columns = _json_columns(relation)
             for batch in relation.to_arrow_reader(self.config.batch_size):  # streams; execute() would copy
                 yield normalize_batch(_mark_json(batch, json_columns))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,45 +162,47 @@ class PostgresReader:
                 cursor.execute("SELECT set_config('search_path', %s, false)", [self.config.schema_])
         return connection
 
-    def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
+    def stream(self, sql: str, *, sync: str, params: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
         """COPY the model's result out as CSV and parse it with pyarrow: no Python objects per row."""
         connection = self._connect(sync)
         try:
             driver = connection.driver_connection
-            description = self._describe(driver, sql, sync)
+            description = self._describe(driver, sql, sync, params)
             schema = self._schema(description)
             read = self._read_copy if self.config.read_with == "copy" else self._read_cursor
             try:
-                for batch in read(driver, sql, description, schema):
+                for batch in read(driver, sql, description, schema, params):
                     yield normalize_batch(batch)
             except Exception as exc:
                 raise _translate(sync, self, exc, "query failed") from None
         finally:
             connection.close()
 
-    def _read_copy(self, driver: Any, sql: str, description: Any, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def _read_copy(self, driver: Any, sql: str, description: Any, schema: pa.Schema,
+                   params: Sequence[str]) -> Iterator[pa.RecordBatch]:
         columns = ", ".join(_copy_expression(c.name, c.type_code) for c in description)
         statement = f"COPY (SELECT {columns} FROM {as_subquery(sql)}) TO STDOUT (FORMAT csv)"
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        with driver.cursor() as cursor, cursor.copy(statement, list(params) or None) as copy:
             for batch in self._csv_reader(copy, schema):
                 yield _restore_types(batch, schema, description)
 
-    def _read_cursor(self, driver: Any, sql: str, description: Any, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def _read_cursor(self, driver: Any, sql: str, description: Any, schema: pa.Schema,
+                     params: Sequence[str]) -> Iterator[pa.RecordBatch]:
         """For servers without COPY TO STDOUT (Redshift): a named cursor, converted column by column."""
         with driver.cursor(name="cio_retl_model") as cursor:  # named: rows stay on the server until fetched
-            cursor.execute(_cursor_statement(sql, description))
+            cursor.execute(_cursor_statement(sql, description), list(params) or None)
             while rows := cursor.fetchmany(self.config.batch_size):
                 columns = list(zip(*rows))  # column-wise in C; each column converts to Arrow in one call
                 yield pa.RecordBatch.from_arrays([_cursor_column(list(values), field, c.type_code)
                                                   for values, field, c in zip(columns, schema, description)],
                                                  schema=schema)
 
-    def _describe(self, driver: Any, sql: str, sync: str) -> Any:
+    def _describe(self, driver: Any, sql: str, sync: str, params: Sequence[str] = ()) -> Any:
         """The result's columns and types, from the model run with LIMIT 0."""
         statement = limit_zero(sql)
         with driver.cursor() as cursor:
             try:
-                cursor.execute(statement)
+                cursor.execute(statement, list(params) or None)
             except Exception as exc:
                 raise _translate(sync, self, exc, "query failed", sql=statement) from None
             return cursor.description

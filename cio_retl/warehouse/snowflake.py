@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,17 +89,17 @@ class SnowflakeReader:
             args["protocol"] = c.protocol
         return {key: value for key, value in args.items() if value is not None}
 
-    def _execute(self, sql: str, sync: str) -> Any:
+    def _execute(self, sql: str, sync: str, params: Sequence[str] = ()) -> Any:
         cursor = self._connect(sync).cursor()
         try:
-            cursor.execute(sql)
+            cursor.execute(sql, list(params) or None)
         except Exception as exc:
             cursor.close()
             raise _translate(sync, self, exc, "query failed") from None
         return cursor
 
-    def stream(self, sql: str, *, sync: str) -> Iterator[pa.RecordBatch]:
-        cursor = self._execute(sql, sync)
+    def stream(self, sql: str, *, sync: str, params: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
+        cursor = self._execute(sql, sync, params)
         try:
             schema = _schema(cursor.description)
             for table in cursor.fetch_arrow_batches():

@@ -126,7 +126,7 @@ def test_snapshot_deltas_and_compaction_restore_what_a_local_state_holds(s3, tmp
         for project in (in_bucket, local):
             run_sync(project, "people", deliver=recording_delivery)
         with StateStore.open(tmp_path / "local", "people", run_id="check") as expected, \
-                remote.read_remote(state, "people", _connect) as restored:
+                remote.read_remote(state, "people", connect_file) as restored:
             assert snapshot_rows(restored) == snapshot_rows(expected.con)
             assert restored.execute("SELECT count(*) FROM runs").fetchall() == [(step + 1,)]
         manifest = ManifestFile(bucket, "people").load()
@@ -138,8 +138,8 @@ def test_snapshot_deltas_and_compaction_restore_what_a_local_state_holds(s3, tmp
                             f"INSERT INTO people VALUES ('new{step}', 0)")
 
 
-def _connect(path, temp_dir):
-    from cio_retl.state.store import _connect as connect
+def connect_file(path, temp_dir):
+    from cio_retl.state.store import connect_file as connect
 
     return connect("people", "192MB", path, temp_dir)
 

@@ -1,0 +1,108 @@
+"""Read-only views of a sync's state for the CLI: run history, open rejections, and one row's whole story."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cio_retl.actions.catalog import ACTIONS
+from cio_retl.sqltext import quote_str
+from cio_retl.state.objectstore import is_remote
+from cio_retl.state.remote import read_remote
+from cio_retl.state.schema import OP_SLOTS
+from cio_retl.state.store import connect_file, state_file
+
+_ACTION_BY_INDEX = "[" + ", ".join(quote_str(slug) for slug in ACTIONS) + "]"
+
+
+@dataclass(frozen=True)
+class StateUnavailable:
+    """Why a sync's state cannot be read now."""
+
+    reason: str
+
+
+@contextmanager
+def reading(location: Path | str, sync: str) -> Iterator[duckdb.DuckDBPyConnection | StateUnavailable]:
+    """A sync's state opened read-only, or why it cannot be read (never run, or a run holds the file).
+
+    On object storage: the last checkpoint, restored into a temporary copy (no lease: a run may be going on).
+    """
+    if is_remote(location):
+        with read_remote(str(location), sync, partial(connect_file, sync, "192MB")) as con:
+            yield StateUnavailable("never run") if con is None else con
+        return
+    path = state_file(Path(location), sync)
+    if not path.exists():
+        yield StateUnavailable("never run")
+        return
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        yield StateUnavailable("running now (the state file is locked)")
+        return
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _read(location: Path | str, sync: str, sql: str, params: list[Any]) -> list[tuple] | StateUnavailable:
+    with reading(location, sync) as con:
+        if isinstance(con, StateUnavailable):
+            return con
+        try:
+            return con.execute(sql, params).fetchall()
+        except duckdb.CatalogException:
+            return StateUnavailable("never run")
+def recent_runs(state_dir: Path | str, sync: str, limit: int) -> list[tuple] | StateUnavailable:
+    """The last `limit` real runs: finished (UTC), status, counts, error."""
+    return _read(state_dir, sync, "SELECT strftime(finished_at, '%Y-%m-%d %H:%M:%S'), status, extracted, added, changed, "
+                 "removed, accepted, rejected, pending, coalesce(skipped, 0), error FROM runs WHERE NOT dry_run "
+                 "ORDER BY started_at DESC LIMIT ?", [limit])
+
+
+REJECTION_FIELDS = ("key", "fate", "action", "status_code", "reason", "attempts", "last_seen")
+
+
+def open_rejections(state_dir: Path | str, sync: str, limit: int) -> list[tuple] | StateUnavailable:
+    """Rows refused (fate `rejected`, most attempts first), then rows no action matched (fate `skipped`)."""
+    return _read(state_dir, sync, """
+        SELECT _key, fate, action, status_code, reason, attempts, last_seen FROM (
+          SELECT _key, 'rejected' AS fate, action, status_code, reason, attempts,
+                 strftime(last_seen, '%Y-%m-%d %H:%M:%S') AS last_seen, 0 AS o FROM rejections
+          UNION ALL
+          SELECT _key, 'skipped', NULL, NULL, reason, NULL, strftime(committed_at, '%Y-%m-%d %H:%M:%S'), 1
+            FROM snapshot WHERE fate = 'skipped')
+        ORDER BY o, attempts DESC NULLS LAST, last_seen DESC, _key LIMIT ?""", [limit])
+
+
+def row_story(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any]:
+    """Everything the state knows of one row: its snapshot entry, open rejections, and its operations in the runs
+    kept (`history_runs`), newest first. The key is a query parameter."""
+    snapshot = _dicts(con, "SELECT _hash, committed_at, run_id, fate, reason, config_hash, nulls FROM snapshot "
+                           "WHERE _key = ?", [key])
+    rejections = _dicts(con, "SELECT action, status_code, reason, body, attempts, first_seen, last_seen, run_id "
+                             "FROM rejections WHERE _key IS NOT DISTINCT FROM ? ORDER BY action", [key])
+    operations = _dicts(con, f"""
+        SELECT r.run_no, r.run_id, r._change AS change, r.n_ops, r.fate AS preset_fate, r.reason AS skip_reason,
+               {_ACTION_BY_INDEX}[o.op_id % {OP_SLOTS} + 1] AS action, o.status, o.status_code, o.reason AS answer,
+               o.body, o.answered_at, runs.started_at AS run_started_at
+          FROM pending_rows r LEFT JOIN outcomes o ON o.run_no = r.run_no AND o.op_id // {OP_SLOTS} = r.row_id
+          LEFT JOIN runs ON runs.run_id = r.run_id
+         WHERE r._key = ? ORDER BY r.run_no DESC, o.op_id""", [key])
+    settled_through = con.execute("SELECT value FROM meta WHERE name = 'settled_through'").fetchall()
+    return {"snapshot": snapshot[0] if snapshot else None, "rejections": rejections, "operations": operations,
+            "settled_through": int(settled_through[0][0]) if settled_through else -1}
+
+
+def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
