@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -183,7 +184,11 @@ class PostgresReader:
         columns = ", ".join(_copy_expression(c.name, c.type_code) for c in description)
         statement = f"COPY (SELECT {columns} FROM {as_subquery(sql)}) TO STDOUT (FORMAT csv)"
         with driver.cursor() as cursor, cursor.copy(statement, list(params) or None) as copy:
-            for batch in self._csv_reader(copy, schema):
+            chunks = iter(copy)
+            first = next(chunks, None)
+            if first is None:  # no rows: pyarrow's reader refuses an empty file
+                return
+            for batch in self._csv_reader(itertools.chain([first], chunks), schema):
                 yield _restore_types(batch, schema, description)
 
     def _read_cursor(self, driver: Any, sql: str, description: Any, schema: pa.Schema,
@@ -207,10 +212,10 @@ class PostgresReader:
                 raise _translate(sync, self, exc, "query failed", sql=statement) from None
             return cursor.description
 
-    def _csv_reader(self, copy: Any, schema: pa.Schema) -> Any:
+    def _csv_reader(self, chunks: Iterator[Any], schema: pa.Schema) -> Any:
         import pyarrow.csv as csv
 
-        source = io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20)
+        source = io.BufferedReader(_CopyStream(chunks), buffer_size=1 << 20)
         options = csv.ConvertOptions(column_types={f.name: _csv_type(f.type) for f in schema}, null_values=[""],
                                      strings_can_be_null=True, quoted_strings_can_be_null=False,
                                      true_values=["t"], false_values=["f"])
