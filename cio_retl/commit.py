@@ -17,6 +17,7 @@ from cio_retl.report import Rejection
 from cio_retl.sqltext import quote_str
 from cio_retl.state import IDENTITY_COLUMNS
 from cio_retl.state.schema import OP_SLOTS
+from cio_retl.state.wal import OutcomeLog, WriteAheadLog
 
 # A crash re-sends at most what was in flight plus the outcomes not yet committed; the writer keeps the latter
 # under max(LAG_BATCHES requests' worth, LAG_FRACTION of what it committed) by holding up delivery when behind.
@@ -32,18 +33,16 @@ class OutcomeWriter:
     """Commits delivery outcomes on its own thread in groups: each group is whatever arrived while the previous
     one was being written, so commits are as frequent as the writer can make them (no timer).
 
-    Each group is one appended batch of rows in `outcomes`, committed: a killed process loses only the outcomes
-    not yet committed, and those operations are simply sent again. If the writer falls behind, the caller
-    waits (back-pressure), which bounds that loss.
+    Each group is appended to the run's outcome log and on disk (fsync) before it counts as committed: a killed
+    process loses only the outcomes not yet committed, and those operations are simply sent again. If the
+    writer falls behind, the caller waits (back-pressure), which bounds that loss.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_no: int,
-                 on_group: Callable[[pa.Table], None] | None = None) -> None:
-        self.run_no = run_no
+    def __init__(self, log: OutcomeLog, on_group: Callable[[pa.Table], None] | None = None) -> None:
+        self.log = log
         self.on_group = on_group
         self.counts: dict[str, int] = {}
         self.groups = 0
-        self._cursor = con.cursor()  # a connection of its own: DuckDB connections are not shared across threads
         self._cond = threading.Condition()
         self._waiting: list[pa.Table] = []
         self._received = self._committed = self._largest = 0
@@ -75,7 +74,7 @@ class OutcomeWriter:
         return max(LAG_BATCHES * self._largest, int(LAG_FRACTION * self._committed))
 
     def close(self) -> None:
-        """Commit what was received, stop the thread and close its cursor — always; then re-raise a write error."""
+        """Commit what was received, stop the thread and close the log — always; then re-raise a write error."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
@@ -95,10 +94,10 @@ class OutcomeWriter:
                     group, self._waiting = self._waiting, []
                 if not group:
                     return  # closing, and everything is committed
-                table = stamped(pa.concat_tables(group), self.run_no)
+                table = stamped(pa.concat_tables(group))
                 if self._error is None:
                     try:
-                        append_outcomes(self._cursor, table)
+                        self.log.append(table)
                         if self.on_group is not None:
                             self.on_group(table)
                         self.groups += 1
@@ -108,23 +107,13 @@ class OutcomeWriter:
                     self._committed += table.num_rows
                     self._cond.notify_all()
         finally:
-            self._cursor.close()
+            self.log.close()
 
 
-def stamped(outcomes: pa.Table, run_no: int) -> pa.Table:
-    """Outcomes with the columns the `outcomes` table adds: the run's number and when they were answered."""
-    n = outcomes.num_rows
-    return (outcomes.append_column("run_no", pa.array([run_no] * n, pa.int32()))
-            .append_column("answered_at", pa.array([datetime.now(timezone.utc)] * n, pa.timestamp("us", tz="UTC"))))
-
-
-def append_outcomes(con: duckdb.DuckDBPyConnection, outcomes: pa.Table) -> None:
-    """Append stamped outcomes to the `outcomes` table in one committed statement."""
-    con.register("outcome_group", outcomes)
-    try:
-        con.execute("INSERT INTO outcomes BY NAME SELECT * FROM outcome_group")
-    finally:
-        con.unregister("outcome_group")
+def stamped(outcomes: pa.Table) -> pa.Table:
+    """Outcomes with when they were answered."""
+    now = pa.array([datetime.now(timezone.utc)] * outcomes.num_rows, pa.timestamp("us", tz="UTC"))
+    return outcomes.append_column("answered_at", now)
 
 
 @dataclass
@@ -136,30 +125,33 @@ class Settled:
     pending_reasons: dict[str, int] = field(default_factory=dict)  # why operations are pending → how many
     skipped_reasons: dict[str, int] = field(default_factory=dict)  # why rows got no operation → how many
     run_id: str | None = None
+    runs: list[int] = field(default_factory=list)  # the run numbers settled
 
     @property
     def rows(self) -> int:
         return sum(self.fates.values())
 
 
-def settle(con: duckdb.DuckDBPyConnection, *, watermark: int, history_runs: int = 10) -> Settled:
-    """Give every row of the unsettled write-ahead its fate, one run at a time, each in one transaction.
+def settle(con: duckdb.DuckDBPyConnection, wal: WriteAheadLog, *, watermark: int, history_runs: int = 10) -> Settled:
+    """Give every row of the unsettled runs in the log its fate, one run at a time, each in one transaction.
 
     A row's operations are known by number (`n_ops`) and id (row_id * OP_SLOTS + action): skipped without
     any, rejected if one was refused, delivered if all were accepted, else pending. Delivered and skipped rows
     enter the snapshot with the configuration they were built under; rejected rows go to `rejections`
     (attempts + 1) and pending rows keep their previous snapshot entry, so the next diff produces both again.
     This is also how a run interrupted at any point is finished: its write-ahead and committed outcomes are
-    all that is needed. The write-ahead and outcomes of the last `history_runs` runs are kept (for `explain`).
+    all that is needed. The logs of the last `history_runs` runs are kept (for `explain`).
     """
-    settled = Settled()
+    settled, runs = Settled(), []
     through = int(_meta(con, "settled_through") or -1)
-    for (run_no,) in con.execute("SELECT DISTINCT run_no FROM pending_rows WHERE run_no > ? ORDER BY 1",
-                                 [through]).fetchall():
-        settled = _settle_run(con, run_no, watermark)
+    for run_no in [run_no for run_no in wal.runs() if run_no > through]:
+        if wal.run(run_no).row_files():  # a run that wrote nothing ahead has nothing to settle
+            settled = _settle_run(con, wal, run_no, watermark)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('settled_through', ?)", [str(run_no)])
+        runs.append(run_no)
         through = run_no
-    con.execute("DELETE FROM pending_rows WHERE run_no <= ?", [through - history_runs])
-    con.execute("DELETE FROM outcomes WHERE run_no <= ?", [through - history_runs])
+    settled.runs = runs
+    wal.prune(below=through - history_runs + 1)
     return settled
 
 
@@ -168,23 +160,27 @@ def _meta(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def _settle_run(con: duckdb.DuckDBPyConnection, run_no: int, watermark: int) -> Settled:
+def _settle_run(con: duckdb.DuckDBPyConnection, wal: WriteAheadLog, run_no: int, watermark: int) -> Settled:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE run_rows AS {wal.rows_sql([run_no])}")
+    con.register("run_outcomes", wal.run(run_no).outcomes())
     con.execute("BEGIN TRANSACTION")
     try:
-        run_id = con.execute("SELECT any_value(run_id) FROM pending_rows WHERE run_no = ?", [run_no]).fetchall()[0][0]
-        _fates(con, run_no)
-        settled = _summary(con, run_id, run_no)
+        run_id = con.execute("SELECT any_value(run_id) FROM run_rows").fetchall()[0][0]
+        _fates(con)
+        settled = _summary(con, run_id)
         _advance_snapshot(con)
-        _record_rejections(con, watermark, run_no)
+        _record_rejections(con, watermark)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('settled_through', ?)", [str(run_no)])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.unregister("run_outcomes")
     return settled
 
 
-def _fates(con: duckdb.DuckDBPyConnection, run_no: int) -> None:
+def _fates(con: duckdb.DuckDBPyConnection) -> None:
     """TEMP `settled`: each write-ahead row with its fate and how many of its operations were answered how."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE settled AS
@@ -192,18 +188,18 @@ def _fates(con: duckdb.DuckDBPyConnection, run_no: int) -> None:
                CASE WHEN r.fate IS NOT NULL THEN r.fate WHEN r.n_ops = 0 THEN 'skipped'
                     WHEN k.rejected > 0 THEN 'rejected' WHEN k.accepted = r.n_ops THEN 'delivered'
                     ELSE 'pending' END AS fate
-          FROM (SELECT * FROM pending_rows WHERE run_no = {int(run_no)}) r LEFT JOIN (
+          FROM run_rows r LEFT JOIN (
                SELECT op_id // {OP_SLOTS} AS row_id, count(*) FILTER (status = 'accepted') AS accepted,
                       count(*) FILTER (status = 'rejected') AS rejected
-                 FROM outcomes WHERE run_no = {int(run_no)} GROUP BY 1) k ON r.row_id = k.row_id""")
+                 FROM run_outcomes GROUP BY 1) k ON r.row_id = k.row_id""")
 
 
-def _summary(con: duckdb.DuckDBPyConnection, run_id: str | None, run_no: int) -> Settled:
+def _summary(con: duckdb.DuckDBPyConnection, run_id: str | None) -> Settled:
     fates = dict(con.execute(f"SELECT CASE fate WHEN '{UNSENT_CHANGE}' THEN 'skipped' ELSE fate END, count(*) "
                              "FROM settled GROUP BY 1").fetchall())
     total, accepted, rejected = con.execute(
         "SELECT coalesce(sum(n_ops), 0), coalesce(sum(accepted), 0), coalesce(sum(rejected), 0) FROM settled").fetchall()[0]
-    retryable = f"FROM outcomes WHERE run_no = {int(run_no)} AND status = 'retryable'"
+    retryable = "FROM run_outcomes WHERE status = 'retryable'"
     pending_reasons = dict(con.execute(f"SELECT reason, count(*) {retryable} GROUP BY 1 ORDER BY 2 DESC LIMIT 3").fetchall())
     unanswered = int(total - accepted - rejected) - con.execute(f"SELECT count(*) {retryable}").fetchall()[0][0]
     if unanswered > 0:
@@ -230,7 +226,7 @@ def _advance_snapshot(con: duckdb.DuckDBPyConnection) -> None:
          WHERE fate IN ('skipped', '{UNSENT_CHANGE}') OR (fate = 'delivered' AND _change <> 'removed')""")
 
 
-def _record_rejections(con: duckdb.DuckDBPyConnection, watermark: int, run_no: int) -> None:
+def _record_rejections(con: duckdb.DuckDBPyConnection, watermark: int) -> None:
     """Resolved keys leave `rejections`; keys rejected now enter it or count one more attempt."""
     if not con.execute("SELECT count(*) FROM rejections").fetchall()[0][0] and \
             not con.execute("SELECT count(*) FROM settled WHERE rejected > 0").fetchall()[0][0]:
@@ -241,8 +237,8 @@ def _record_rejections(con: duckdb.DuckDBPyConnection, watermark: int, run_no: i
         WITH now_rejected AS (
             SELECT s._key, {_ACTION_BY_INDEX}[o.op_id % {OP_SLOTS} + 1] AS action, o.status_code, o.reason,
                    left(o.body, 2000) AS body, s.run_id
-              FROM outcomes o JOIN settled s ON s.row_id = o.op_id // {OP_SLOTS}
-             WHERE o.run_no = {int(run_no)} AND o.status = 'rejected'
+              FROM run_outcomes o JOIN settled s ON s.row_id = o.op_id // {OP_SLOTS}
+             WHERE o.status = 'rejected'
             QUALIFY row_number() OVER (PARTITION BY s._key, action ORDER BY o.op_id) = 1)
         SELECT n._key, n.action, n.status_code, n.reason, n.body, n.run_id,
                coalesce(r.first_seen, now()) AS first_seen, now() AS last_seen, coalesce(r.attempts, 0) + 1 AS attempts,

@@ -49,7 +49,7 @@ def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str
         added = con.execute("SELECT count(*) FROM changes").fetchall()[0][0]
         return Diff(added=added, changed=0, removed=0, stale=0, unsent=0, snapshot_rows=0)
     current = _literal(config_hash)
-    stale = stale_sql("sn", config_hash, append=sync.mode == "append")
+    stale = _stale_condition(con, config_hash, append=sync.mode == "append")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE diffed AS
         SELECT st.*, st.rowid AS _seq, CASE WHEN sn._key IS NULL THEN 'added' ELSE 'changed' END AS _change,
@@ -78,6 +78,22 @@ def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str
     return Diff(added=added, changed=changed, removed=con.execute("SELECT count(*) FROM removed").fetchall()[0][0],
                 stale=stale_n, unsent=con.execute("SELECT count(*) FROM unsent").fetchall()[0][0],
                 snapshot_rows=snapshot_rows)
+
+
+def _stale_condition(con: duckdb.DuckDBPyConnection, config_hash: str, *, append: bool) -> str:
+    """SQL on snapshot rows `sn`: settled under a configuration to re-evaluate (state.schema.stale_sql), decided
+    once per distinct (configuration, fate) — a handful — instead of once per row of a large snapshot."""
+    stale = con.execute(f"SELECT config_hash, fate FROM (SELECT DISTINCT config_hash, fate FROM snapshot) sn "
+                        f"WHERE {stale_sql('sn', config_hash, append=append)}").fetchall()
+    if not stale:
+        return "FALSE"
+    pairs = " OR ".join(f"(sn.config_hash IS NOT DISTINCT FROM {_literal_or_null(c)} AND sn.fate IS NOT DISTINCT FROM "
+                        f"{_literal_or_null(f)})" for c, f in stale)
+    return f"({pairs})"
+
+
+def _literal_or_null(text: str | None) -> str:
+    return "NULL" if text is None else _literal(text)
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -23,6 +23,7 @@ from cio_retl.incremental import render_model, uses_last_sync_time
 from cio_retl.progress import Progress
 from cio_retl.report import SyncReport
 from cio_retl.state import StateStore
+from cio_retl.state.wal import OutcomeLog
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.dialect import window_sql
 from cio_retl.writeahead import Operations, plan_operations, write_settled_rows
@@ -133,9 +134,8 @@ class _Run:
 
     def finish_interrupted_run(self) -> None:
         """Settle what a run killed mid-way left in the write-ahead; its pending rows are diffed again now."""
-        settled = settle(self.con, watermark=self.state.watermark(), history_runs=self.project.history_runs)
+        settled = self.settle(self.state.watermark())
         if settled.rows:
-            self.state.checkpoints.settled(self.con)
             self.report.recovered = {"run_id": settled.run_id, "fates": settled.fates}
             fates = ", ".join(f"{n} {fate}" for fate, n in sorted(settled.fates.items()))
             self.report.warnings.append(f"finished interrupted run {settled.run_id}: {fates} "
@@ -178,13 +178,20 @@ class _Run:
 
     # ------------------------------------------------------------ act
 
+    def settle(self, watermark: int) -> Settled:
+        """The commit stage over every unsettled run in the log, then its checkpoint."""
+        settled = settle(self.con, self.state.wal, watermark=watermark, history_runs=self.project.history_runs)
+        if settled.runs:
+            self.state.checkpoints.settled(self.con, self.state.wal.rows_sql(settled.runs))
+        return settled
+
     def act(self, watermark: int) -> Operations:
         """Compile the actions and count their operations; a dry run builds them all, a real run writes the rows
         settled without delivery (the rest are written ahead chunk by chunk while delivering)."""
         report = self.report
-        run_no = 0 if report.dry_run else self.state.next_run_no()
+        log = None if report.dry_run else self.state.wal.run(self.state.next_run_no())
         operations = plan_operations(self.con, sync_name=self.sync_name, sync=self.sync, overrides=self.project.actions,
-                                     run_id=report.run_id, config_hash=self.config_hash, run_no=run_no)
+                                     run_id=report.run_id, config_hash=self.config_hash, log=log)
         report.operations_by_action, report.operations = operations.by_action, operations.total
         report.warnings.extend(operations.warnings)
         report.rejected = report.contract_violations
@@ -195,9 +202,10 @@ class _Run:
             return operations
         whole_model = self.window is None and (watermark == 0 or not uses_last_sync_time(
             self.project.model_sql(self.sync_name)))
-        rows = write_settled_rows(self.con, run_id=report.run_id, run_no=run_no, config_hash=self.config_hash,
-                                  watermark=watermark, whole_model=whole_model)
-        self.state.checkpoints.wrote_ahead(self.con, rows)
+        chunk = write_settled_rows(self.con, log, run_id=report.run_id, config_hash=self.config_hash,
+                                   watermark=watermark, whole_model=whole_model)
+        if chunk is not None:
+            self.state.checkpoints.wrote_ahead(self.con, chunk)
         return operations
 
     # ------------------------------------------------------------ deliver, commit
@@ -207,10 +215,10 @@ class _Run:
         deliver = self.deliver_fn
         if deliver is None:
             from cio_retl.delivery import deliver
-        writer = OutcomeWriter(self.con, operations.run_no, on_group=self.state.checkpoints.committed_outcomes)
+        writer = OutcomeWriter(OutcomeLog(operations.log), on_group=self.state.checkpoints.committed_outcomes)
         failure: BaseException | None = None
         stats: Any = None
-        stream = operations.stream(on_written=lambda rows: self.state.checkpoints.wrote_ahead(self.con, rows))
+        stream = operations.stream(on_written=lambda chunk: self.state.checkpoints.wrote_ahead(self.con, chunk))
         try:
             with self.timer("deliver"), self.progress.task("deliver", self.sync_name, total=operations.total) as advance, \
                     self.state.delivery_slot(self.project.destination, needed=operations.total > 0):
@@ -226,8 +234,7 @@ class _Run:
                 failure = failure or exc
         with self.timer("commit"):
             try:
-                settled = settle(self.con, watermark=watermark, history_runs=self.project.history_runs)
-                self.state.checkpoints.settled(self.con)
+                settled = self.settle(watermark)
             except BaseException:
                 if failure is not None:
                     raise failure from None  # the next run settles it (recover)

@@ -1,10 +1,11 @@
-"""The write-ahead: each row the run must settle, with the number of operations it needs, committed chunk by chunk
-before those operations are built and streamed to delivery."""
+"""The write-ahead: each row the run must settle, with the number of operations it needs, on disk chunk by chunk
+(the run log, state/wal.py) before those operations are built and streamed to delivery."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -18,6 +19,7 @@ from cio_retl.convert import IDENT_PREFIX
 from cio_retl.sqltext import quote_str
 from cio_retl.state import IDENTITY_COLUMNS
 from cio_retl.state.schema import OP_SLOTS
+from cio_retl.state.wal import RunLog
 
 # Rows per chunk: the first is small so delivery starts at once; later ones amortise each statement.
 FIRST_CHUNK_ROWS = 16_384
@@ -50,7 +52,7 @@ class Operations:
     tables: list[_CallsTable]
     run_id: str
     config_hash: str
-    run_no: int = 0
+    log: RunLog | None = None  # the run's log; None for a dry run, which writes nothing
     by_action: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -58,11 +60,10 @@ class Operations:
     def total(self) -> int:
         return sum(self.by_action.values())
 
-    def stream(self, on_written: Callable[[str], None] = lambda rows: None) -> Iterator[pa.RecordBatch]:
+    def stream(self, on_written: Callable[[Path], None] = lambda chunk: None) -> Iterator[pa.RecordBatch]:
         """Operations in delivery order (op_id, priority, endpoint, body, reason), each chunk's rows written ahead
-        (committed, then `on_written` with a SQL condition naming those rows) before its operations are built. A
-        table whose actions span several priorities writes all its rows first, then streams one priority after
-        the other."""
+        (on disk, then `on_written` with the chunk's file) before its operations are built. A table whose actions
+        span several priorities writes all its rows first, then streams one priority after the other."""
         for table in self.tables:
             chunks = list(_chunks(*table.rows))
             priorities = table.priorities()
@@ -85,17 +86,17 @@ class Operations:
         select = " UNION ALL ".join(parts) if parts else _EMPTY_OPERATIONS
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table_name} AS {select}")
 
-    def _write_rows(self, table: _CallsTable, lo: int, hi: int) -> str:
-        """Write one chunk's rows ahead; return a SQL condition on `pending_rows` naming exactly them."""
+    def _write_rows(self, table: _CallsTable, lo: int, hi: int) -> Path:
+        """Write one chunk's rows ahead; return its file."""
+        assert self.log is not None, "a dry run writes nothing ahead"
         matches = " + ".join(f"(CASE WHEN {item.trigger_sql} THEN 1 ELSE 0 END)" for item in table.actions) or "0"
         idents = ", ".join(f"{IDENT_PREFIX}{c} AS {c}" for c in IDENTITY_COLUMNS)
-        self.con.execute(f"""
-            INSERT INTO pending_rows BY NAME
+        return self.log.write_rows(self.con, f"""
             SELECT _seq AS row_id, _key, _hash, _change, {idents}, {quote_str(self.run_id)} AS run_id,
-                   {quote_str(self.config_hash)} AS config_hash, {quote_str(table.skip_reason)} AS reason,
-                   ({matches})::INTEGER AS n_ops, _nulls AS nulls, {int(self.run_no)} AS run_no
+                   {quote_str(self.config_hash)} AS config_hash, NULL::VARCHAR AS fate,
+                   {quote_str(table.skip_reason)} AS reason, ({matches})::INTEGER AS n_ops, _nulls AS nulls,
+                   {self.log.run_no} AS run_no
               FROM {table.name} WHERE _seq >= {lo} AND _seq < {hi}""")
-        return f"run_no = {int(self.run_no)} AND fate IS NULL AND row_id >= {lo} AND row_id < {hi}"
 
     def _operations(self, table: _CallsTable, actions: list[CompiledAction], lo: int, hi: int) -> Iterator[pa.RecordBatch]:
         if actions:
@@ -115,7 +116,8 @@ _EMPTY_OPERATIONS = ("SELECT NULL::BIGINT AS op_id, NULL::INTEGER AS priority, N
 
 
 def plan_operations(con: duckdb.DuckDBPyConnection, *, sync_name: str, sync: Sync,
-                    overrides: dict[str, ActionOverride], run_id: str, config_hash: str, run_no: int = 0) -> Operations:
+                    overrides: dict[str, ActionOverride], run_id: str, config_hash: str,
+                    log: RunLog | None = None) -> Operations:
     """Compile the actions against both calls views and count, in one scan each, the operations they make."""
     tables, by_action, warnings = [], {}, []
     for name, deletes in (("calls", False), ("delete_calls", True)):
@@ -131,29 +133,23 @@ def plan_operations(con: duckdb.DuckDBPyConnection, *, sync_name: str, sync: Syn
         warnings += [f"{label} ({count} row(s))" for label, count in count_warnings(con, active, name).items()]
         tables.append(_CallsTable(name, active, (n, low if n else 0, high if n else -1),
                                   skip_reason(sync, overrides, deletes=deletes)))
-    return Operations(con, tables, run_id, config_hash, run_no, dict(sorted(by_action.items())), warnings)
+    return Operations(con, tables, run_id, config_hash, log, dict(sorted(by_action.items())), warnings)
 
 
-def write_settled_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, run_no: int, config_hash: str,
-                       watermark: int, whole_model: bool) -> str:
-    """Rows settled without delivery, in one transaction: key violations (rejections at once) and append-mode
-    changes that are not re-sent (written ahead with their fate); return a SQL condition naming the latter."""
+def write_settled_rows(con: duckdb.DuckDBPyConnection, log: RunLog, *, run_id: str, config_hash: str,
+                       watermark: int, whole_model: bool) -> Path | None:
+    """Rows settled without delivery: key violations (rejections at once) and append-mode changes that are not
+    re-sent (written ahead with their fate); return the latter's chunk, if any."""
+    record_violations(con, run_id, watermark, whole_model=whole_model)
+    if not con.execute("SELECT count(*) FROM unsent_calls").fetchall()[0][0]:
+        return None
     idents = ", ".join(f"{IDENT_PREFIX}{c} AS {c}" for c in IDENTITY_COLUMNS)
     reason = quote_str("append mode sends a row once: a change to it after it was delivered is not re-sent")
-    con.execute("BEGIN TRANSACTION")
-    try:
-        record_violations(con, run_id, watermark, whole_model=whole_model)
-        con.execute(f"""
-            INSERT INTO pending_rows BY NAME
-            SELECT _seq AS row_id, _key, _hash, 'changed' AS _change, {idents}, {quote_str(run_id)} AS run_id,
-                   {quote_str(config_hash)} AS config_hash, '{UNSENT_CHANGE}' AS fate, {reason} AS reason, 0 AS n_ops,
-                   _nulls AS nulls, {int(run_no)} AS run_no
-              FROM unsent_calls""")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return f"run_no = {int(run_no)} AND fate IS NOT NULL"
+    return log.write_rows(con, f"""
+        SELECT _seq AS row_id, _key, _hash, 'changed' AS _change, {idents}, {quote_str(run_id)} AS run_id,
+               {quote_str(config_hash)} AS config_hash, '{UNSENT_CHANGE}' AS fate, {reason} AS reason, 0 AS n_ops,
+               _nulls AS nulls, {log.run_no} AS run_no
+          FROM unsent_calls""")
 
 
 def _chunks(count: int, low: int, high: int) -> Iterator[tuple[int, int]]:

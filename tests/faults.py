@@ -81,10 +81,10 @@ def _patches(point: str, fault: _Fault) -> list[tuple[Any, str, Any]]:
     if point == "before_settle":
         original_settle = sync.settle
 
-        def settle(con: Any, **kwargs: Any) -> Any:
-            if con.execute("SELECT count(*) FROM outcomes").fetchall()[0][0]:  # the commit stage, not recovery
+        def settle(con: Any, wal: Any, **kwargs: Any) -> Any:
+            if any(wal.run(run_no).outcomes().num_rows for run_no in wal.runs()):  # the commit stage, not recovery
                 fault(point)
-            return original_settle(con, **kwargs)
+            return original_settle(con, wal, **kwargs)
         return [*small_chunks, (sync, "settle", settle)]
     raise ValueError(f"unknown injection point {point!r}; points: {', '.join(POINTS)}")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 
@@ -13,11 +15,11 @@ class Checkpoints:
     outcomes (called on the outcome writer's thread), and the snapshot after the commit stage.
     """
 
-    def wrote_ahead(self, con: duckdb.DuckDBPyConnection, rows: str) -> None:
-        """A chunk of the write-ahead was committed: `rows` is a SQL condition on `pending_rows` naming exactly it."""
+    def wrote_ahead(self, con: duckdb.DuckDBPyConnection, chunk: Path) -> None:
+        """A chunk of the write-ahead is on disk: the Parquet file `chunk` of the run log (state/wal.py)."""
 
     def committed_outcomes(self, group: pa.Table) -> None:
-        """One commit group of outcomes (the columns of the `outcomes` table) was appended to it."""
+        """One commit group of outcomes (wal.OUTCOME_COLUMNS) was appended to the run's outcome log."""
 
-    def settled(self, con: duckdb.DuckDBPyConnection) -> None:
-        """The commit stage settled the write-ahead: the snapshot and rejections moved."""
+    def settled(self, con: duckdb.DuckDBPyConnection, rows_sql: str) -> None:
+        """The commit stage settled the runs whose write-ahead rows `rows_sql` selects: snapshot and rejections moved."""

@@ -26,6 +26,7 @@ class WriteAhead(BaseModel):
     from `wal/<run>/outcomes/`."""
 
     run_id: str
+    run_no: int = 0
     row_parts: list[str] = Field(default_factory=list)
     rows: int = 0
 

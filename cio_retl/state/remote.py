@@ -18,10 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cio_retl.errors import StateError, SyncLockedError
+from cio_retl.sqltext import quote_str
 from cio_retl.state.checkpoints import Checkpoints
 from cio_retl.state.lease import Lease
 from cio_retl.state.manifest import Manifest, ManifestFile, WriteAhead
 from cio_retl.state.objectstore import Bucket
+from cio_retl.state.wal import OutcomeLog, wal_of
 
 log = logging.getLogger(__name__)
 Connect = Callable[[Path, Path], AbstractContextManager[tuple[duckdb.DuckDBPyConnection, list[str]]]]
@@ -39,12 +41,13 @@ class RemoteState(Checkpoints):
 
     def __init__(self, bucket: Bucket, sync: str, run_id: str, workdir: Path, lease: Lease | None) -> None:
         self.bucket, self.sync, self.run_id, self.lease = bucket, sync, run_id, lease
+        self.wal = wal_of(workdir / f"{sync}.duckdb")  # the working copy's run log
         self.file = ManifestFile(bucket, sync)
         self.manifest = Manifest(sync=sync)
         self.staging = workdir / "parts"
         self.staging.mkdir(parents=True, exist_ok=True)
         self.settling: set[str] = set()  # runs whose write-ahead this state holds unsettled (the keys a delta covers)
-        self.row_parts = self.outcome_parts = 0
+        self.outcome_parts = 0
         self.stats: dict[str, dict[str, float]] = {}  # checkpoint → count, bytes, seconds (benchmarks, logs)
 
     # ------------------------------------------------------------ restore
@@ -71,31 +74,44 @@ class RemoteState(Checkpoints):
         if m.meta:
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(m.meta.items()))
         if m.write_ahead:
-            for part in m.write_ahead.row_parts:
-                size += self._load(con, "pending_rows", part)
-            self.settling.add(m.write_ahead.run_id)
-            for part in self.bucket.list(f"{self._wal(m.write_ahead.run_id)}/outcomes/"):
-                size += self._load(con, "outcomes", part)
+            # A manifest of format 2 carries no run number: the run after the last settled one.
+            run_no = m.write_ahead.run_no or int(m.meta.get("settled_through") or 0) + 1
+            size += self._restore_run(m.write_ahead, run_no)
         con.execute("COMMIT")
         self._count("restore", size, started)
 
+    def _restore_run(self, write_ahead: WriteAhead, run_no: int) -> int:
+        """An unsettled run into the local run log: its row chunks, and its outcome groups in order."""
+        run, size = self.wal.run(run_no), 0
+        for part in write_ahead.row_parts:
+            local, n = self._fetch(part)
+            run.add_rows(part.rsplit("/", 1)[-1], local.read_bytes())
+            size += n
+        log = OutcomeLog(run)
+        try:
+            for part in self.bucket.list(f"{self._wal(write_ahead.run_id)}/outcomes/"):
+                local, n = self._fetch(part)
+                log.append(pq.read_table(local))
+                size += n
+        finally:
+            log.close()
+        self.settling.add(write_ahead.run_id)
+        return size
+
     # ------------------------------------------------------------ the three checkpoints
 
-    def wrote_ahead(self, con: duckdb.DuckDBPyConnection, rows: str) -> None:
-        """Upload one chunk of the write-ahead and name it in the manifest, before its operations are sent."""
-        count = con.execute(f"SELECT count(*) FROM pending_rows WHERE {rows}").fetchall()[0][0]
-        if not count:
-            return
+    def wrote_ahead(self, con: duckdb.DuckDBPyConnection, chunk: Path) -> None:
+        """Upload one chunk of the write-ahead (the run log's own file) and name it in the manifest, before its
+        operations are sent."""
         started = time.monotonic()
         self._held()
-        self.row_parts += 1
-        part = f"{self._wal(self.run_id)}/rows/{self.row_parts:08d}.parquet"
-        _, size = self._put(con, f"SELECT * FROM pending_rows WHERE {rows}", part)
+        part = f"{self._wal(self.run_id)}/rows/{chunk.name}"
+        size = self.bucket.upload(part, chunk)
         current = self.manifest.write_ahead
         if current is None or current.run_id != self.run_id:
-            current = WriteAhead(run_id=self.run_id)
-        write_ahead = current.model_copy(update={"row_parts": [*current.row_parts, part],
-                                                 "rows": current.rows + count})
+            current = WriteAhead(run_id=self.run_id, run_no=int(chunk.parent.name.removeprefix("run-")))
+        rows = con.execute(f"SELECT count(*) FROM read_parquet({quote_str(str(chunk))})").fetchall()[0][0]
+        write_ahead = current.model_copy(update={"row_parts": [*current.row_parts, part], "rows": current.rows + rows})
         before = self.manifest
         self._commit({"write_ahead": write_ahead, **self._rejections(con)})
         self._drop(before, [])  # a replaced rejections part
@@ -114,7 +130,7 @@ class RemoteState(Checkpoints):
         path = f"{self._wal(self.run_id)}/outcomes/{self.outcome_parts:08d}.parquet"
         self._count("committed_outcomes", self.bucket.upload(path, sink.getvalue().to_pybytes()), started)
 
-    def settled(self, con: duckdb.DuckDBPyConnection) -> None:
+    def settled(self, con: duckdb.DuckDBPyConnection, rows_sql: str) -> None:
         """Upload what the commit stage changed — a snapshot delta (or a new base), rejections — and drop the
         write-ahead from the manifest, in one manifest commit."""
         if not self.settling:
@@ -122,8 +138,7 @@ class RemoteState(Checkpoints):
         started = time.monotonic()
         self._held()
         m = self.manifest
-        runs = ", ".join(f"'{run}'" for run in sorted(self.settling))
-        touched = f"(SELECT DISTINCT _key FROM pending_rows WHERE run_id IN ({runs}))"
+        touched = f"(SELECT DISTINCT _key FROM ({rows_sql}))"
         touched_rows = con.execute(f"SELECT count(*) FROM {touched}").fetchall()[0][0]
         if (m.snapshot_base is None or len(m.snapshot_deltas) >= MAX_DELTAS
                 or m.delta_rows + touched_rows > max(COMPACT_MIN_ROWS, COMPACT_FRACTION * m.snapshot_rows)):

@@ -6,7 +6,7 @@ import duckdb
 
 from cio_retl.sqltext import quote_str
 
-STATE_VERSION = 2
+STATE_VERSION = 3  # 3: the write-ahead and outcomes in the run log (state/wal.py), not in tables
 # What a later delete needs of a row that has left the warehouse (kept in the snapshot and the write-ahead).
 IDENTITY_COLUMNS = ("user_id", "email", "anonymous_id", "group_id", "object_type_id")
 _IDENTS_DDL = ", ".join(f"{c} VARCHAR" for c in IDENTITY_COLUMNS)
@@ -26,16 +26,6 @@ CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR);
 -- nulls: the row's attribute columns that were NULL when it was accepted (the clear guard compares with them).
 CREATE TABLE IF NOT EXISTS snapshot (_key VARCHAR, _hash UBIGINT, {_IDENTS_DDL}, committed_at TIMESTAMPTZ,
     config_hash VARCHAR, fate VARCHAR, reason VARCHAR, run_id VARCHAR, nulls VARCHAR[]);
--- The write-ahead, per run (run_no): every row the run must settle and how many operations it needs (n_ops),
--- committed before any of them is sent. fate is preset for rows settled without delivery (append changes);
--- reason says why, should no action match the row. Runs up to meta `settled_through` are settled; the last
--- `history_runs` of them are kept so `explain` can show what happened to a row.
-CREATE TABLE IF NOT EXISTS pending_rows (row_id BIGINT, _key VARCHAR, _hash UBIGINT, _change VARCHAR, {_IDENTS_DDL},
-    run_id VARCHAR, config_hash VARCHAR, fate VARCHAR, reason VARCHAR, n_ops INTEGER, nulls VARCHAR[], run_no INTEGER);
--- Delivery answers, appended in commit groups while a run delivers (op_id = row_id * {OP_SLOTS} + action);
--- body only for refused operations.
-CREATE TABLE IF NOT EXISTS outcomes (op_id BIGINT, status VARCHAR, status_code INTEGER, reason VARCHAR, body VARCHAR,
-    run_no INTEGER, answered_at TIMESTAMPTZ);
 -- Rows refused by Customer.io or a local check; `watermark` is the {{{{ last_sync_time }}}} the row was first
 -- read with, so an incremental model reads it again until it is delivered or stuck.
 CREATE TABLE IF NOT EXISTS rejections (_key VARCHAR, action VARCHAR, status_code INTEGER, reason VARCHAR,
@@ -54,10 +44,6 @@ _ADDED_COLUMNS = (
     ("snapshot", "reason", "VARCHAR", None),
     ("snapshot", "run_id", "VARCHAR", None),
     ("snapshot", "nulls", "VARCHAR[]", None),
-    ("pending_rows", "nulls", "VARCHAR[]", None),
-    ("pending_rows", "run_no", "INTEGER", "0"),
-    ("outcomes", "run_no", "INTEGER", "0"),
-    ("outcomes", "answered_at", "TIMESTAMPTZ", None),
     ("rejections", "watermark", "BIGINT", None),
     ("runs", "skipped", "BIGINT", None),
     ("runs", "unchanged", "BIGINT", None),
@@ -71,6 +57,8 @@ def create_or_upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
     notes = []
     if not version and ("snapshot", "_key") in _columns(con):
         notes = _upgrade_from_1(con)
+    for table in ("pending_rows", "outcomes", "ops"):  # version 2 kept the write-ahead in tables
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(TABLES)
     existing = _columns(con)
     for table, column, sql_type, fill in _ADDED_COLUMNS:
@@ -88,11 +76,9 @@ def _columns(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
 
 
 def _upgrade_from_1(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Version 1 kept md5 text hashes and a table of operations: hashes are reset (one full resync follows)
-    and an interrupted run's leftovers are dropped (its rows are diffed again; events keep their ids)."""
+    """Version 1 kept md5 text hashes: they are reset (one full resync follows); an interrupted run's leftovers
+    are dropped with the old write-ahead tables (its rows are diffed again; events keep their ids)."""
     con.execute("ALTER TABLE snapshot ALTER _hash SET DATA TYPE UBIGINT USING 0::UBIGINT")
-    for table in ("pending_rows", "ops"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
     return ["state file upgraded from version 1: row hashes changed, so every row is sent once more"]
 
 

@@ -20,6 +20,7 @@ from cio_retl.state.objectstore import is_remote
 from cio_retl.state.remote import open_remote
 from cio_retl.state.schema import create_or_upgrade, stale_sql
 from cio_retl.state.slots import delivery_slot, workspace_key
+from cio_retl.state.wal import wal_of
 
 if TYPE_CHECKING:
     from cio_retl.config import Destination
@@ -66,6 +67,7 @@ class StateStore:
         self.notes: list[str] = []  # what opening the file did (an upgrade from an older version)
         self.location = location if location is not None else path.parent
         self.run_id, self.lease_s = run_id, lease_s
+        self.wal = wal_of(path)  # the run log beside the DuckDB file (state/wal.py)
 
     @classmethod
     @contextmanager
@@ -120,7 +122,7 @@ class StateStore:
     def next_run_no(self) -> int:
         """Number a new run (its write-ahead rows and outcomes carry it), committed at once; above every number
         the state holds (a restored write-ahead may be newer than the metadata that came with it)."""
-        held = self.con.execute("SELECT coalesce(max(run_no), 0) FROM pending_rows").fetchall()[0][0]
+        held = max(self.wal.runs(), default=0)
         run_no = max(int(self.get_meta("run_no") or 0), int(self.get_meta("settled_through") or 0), held) + 1
         self.set_meta("run_no", str(run_no))
         return run_no

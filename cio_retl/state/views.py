@@ -17,6 +17,7 @@ from cio_retl.state.objectstore import is_remote
 from cio_retl.state.remote import read_remote
 from cio_retl.state.schema import OP_SLOTS
 from cio_retl.state.store import connect_file, state_file
+from cio_retl.state.wal import wal_of
 
 _ACTION_BY_INDEX = "[" + ", ".join(quote_str(slug) for slug in ACTIONS) + "]"
 
@@ -85,18 +86,26 @@ def open_rejections(state_dir: Path | str, sync: str, limit: int) -> list[tuple]
 
 def row_story(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any]:
     """Everything the state knows of one row: its snapshot entry, open rejections, and its operations in the runs
-    kept (`history_runs`), newest first. The key is a query parameter."""
+    the run log keeps (`history_runs`), newest first. The key is a query parameter."""
     snapshot = _dicts(con, "SELECT _hash, committed_at, run_id, fate, reason, config_hash, nulls FROM snapshot "
                            "WHERE _key = ?", [key])
     rejections = _dicts(con, "SELECT action, status_code, reason, body, attempts, first_seen, last_seen, run_id "
                              "FROM rejections WHERE _key IS NOT DISTINCT FROM ? ORDER BY action", [key])
-    operations = _dicts(con, f"""
-        SELECT r.run_no, r.run_id, r._change AS change, r.n_ops, r.fate AS preset_fate, r.reason AS skip_reason,
-               {_ACTION_BY_INDEX}[o.op_id % {OP_SLOTS} + 1] AS action, o.status, o.status_code, o.reason AS answer,
-               o.body, o.answered_at, runs.started_at AS run_started_at
-          FROM pending_rows r LEFT JOIN outcomes o ON o.run_no = r.run_no AND o.op_id // {OP_SLOTS} = r.row_id
-          LEFT JOIN runs ON runs.run_id = r.run_id
-         WHERE r._key = ? ORDER BY r.run_no DESC, o.op_id""", [key])
+    wal = wal_of(Path(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+                                  ).fetchall()[0][0]))
+    runs = wal.runs()
+    con.register("story_outcomes", wal.outcomes(runs))
+    try:
+        operations = _dicts(con, f"""
+            SELECT r.run_no, r.run_id, r._change AS change, r.n_ops, r.fate AS preset_fate, r.reason AS skip_reason,
+                   {_ACTION_BY_INDEX}[o.op_id % {OP_SLOTS} + 1] AS action, o.status, o.status_code,
+                   o.reason AS answer, o.body, o.answered_at, runs.started_at AS run_started_at
+              FROM ({wal.rows_sql(runs)}) r
+              LEFT JOIN story_outcomes o ON o.run_no = r.run_no AND o.op_id // {OP_SLOTS} = r.row_id
+              LEFT JOIN runs ON runs.run_id = r.run_id
+             WHERE r._key = ? ORDER BY r.run_no DESC, o.op_id""", [key])
+    finally:
+        con.unregister("story_outcomes")
     settled_through = con.execute("SELECT value FROM meta WHERE name = 'settled_through'").fetchall()
     return {"snapshot": snapshot[0] if snapshot else None, "rejections": rejections, "operations": operations,
             "settled_through": int(settled_through[0][0]) if settled_through else -1}

@@ -14,6 +14,9 @@ from cio_retl.rowhash import row_hash_sql
 from cio_retl.warehouse.types import normalize_batch
 from cio_retl.errors import DeliveryIncompleteError, MassDeleteError, ModelContractError, SyncError, SyncLockedError
 from cio_retl.state import StateStore
+from cio_retl.state.wal import OutcomeLog
+from cio_retl.commit import stamped
+from cio_retl.delivery.outcomes import Outcome, as_outcome_table
 from cio_retl.sync import run_sync
 from tests.conftest import RecordingDelivery
 
@@ -191,14 +194,17 @@ def test_outcomes_recorded_but_not_settled_are_committed_by_the_next_run(make_pr
     config_hash = project.config_hash("people")
     # A process killed after committing outcomes for u1..u3 (accepted) but before settling its write-ahead.
     with StateStore.open(project.state_path(), "people", run_id="crashed") as state:
-        for i in range(1, 5):  # each needs one operation, op_id = row_id * 16 + 1 (createUpdatePerson)
-            state.con.execute("INSERT INTO pending_rows BY NAME SELECT ? AS row_id, ? AS _key, ? AS _hash, "
-                              "'added' AS _change, ? AS user_id, 'crashed' AS run_id, ? AS config_hash, 1 AS n_ops, "
-                              "1 AS run_no",
-                              [i, f"u{i}", hashes[f"u{i}"], f"u{i}", config_hash])
-        state.con.execute("INSERT INTO outcomes BY NAME SELECT i * 16 AS op_id, 'accepted' AS status, 200 AS status_code, "
-                          "1 AS run_no FROM range(1, 4) t(i)")
-        state.set_meta("run_no", "1")
+        run = state.wal.run(state.next_run_no())
+        rows = ", ".join(f"({i}, 'u{i}', {hashes[f'u{i}']}::UBIGINT)" for i in range(1, 5))
+        # each row needs one operation, op_id = row_id * 16 + 1 (createUpdatePerson)
+        run.write_rows(state.con, "SELECT row_id, _key, _hash, 'added' AS _change, _key AS user_id, "
+                       "NULL::VARCHAR AS email, NULL::VARCHAR AS anonymous_id, NULL::VARCHAR AS group_id, "
+                       f"NULL::VARCHAR AS object_type_id, 'crashed' AS run_id, '{config_hash}' AS config_hash, "
+                       "NULL::VARCHAR AS fate, NULL::VARCHAR AS reason, 1 AS n_ops, NULL::VARCHAR[] AS nulls, "
+                       f"{run.run_no} AS run_no FROM (VALUES {rows}) t(row_id, _key, _hash)")
+        log = OutcomeLog(run)
+        log.append(stamped(as_outcome_table([Outcome(i * 16 + 1, "accepted", 200, None) for i in range(1, 4)])))
+        log.close()
     rerun = RecordingDelivery()
     report = run_sync(project, "people", deliver=rerun)
     assert "u1" not in ids(rerun.sent, "identify") and "u4" in ids(rerun.sent, "identify")

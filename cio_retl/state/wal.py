@@ -1,0 +1,156 @@
+"""The write-ahead log of a sync's runs, beside its DuckDB file: per run, the rows it must settle as Parquet chunks
+and the delivery outcomes as one Arrow IPC stream. Appending files is several times cheaper than appending to
+DuckDB tables (measured on 1M rows: 0.7 s against 2.2 s for the rows, 0.27 s against 1.3 s for the outcomes).
+
+    <state>/<sync>.wal/run-00000042/rows-00001.parquet   a chunk, written whole then renamed (never half there)
+    <state>/<sync>.wal/run-00000042/outcomes.arrows      commit groups appended, each flushed to disk (fsync)
+
+A run killed mid-write leaves at most a `.tmp` chunk (ignored) or a torn last outcome group (ignored on read).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from cio_retl.sqltext import quote_str
+
+OUTCOME_COLUMNS = pa.schema([("op_id", pa.int64()), ("status", pa.string()), ("status_code", pa.int32()),
+                             ("reason", pa.string()), ("body", pa.string()),
+                             ("answered_at", pa.timestamp("us", tz="UTC"))])
+_RUN = re.compile(r"^run-(\d{8})$")
+
+
+def wal_of(state_path: Path) -> WriteAheadLog:
+    """The run log of the sync whose DuckDB file is `state_path`."""
+    return WriteAheadLog(state_path.with_suffix(".wal"))
+
+
+class WriteAheadLog:
+    """The log folder of one sync: a folder per run, numbered."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def run(self, run_no: int) -> RunLog:
+        return RunLog(self.folder / f"run-{run_no:08d}", run_no)
+
+    def runs(self) -> list[int]:
+        """The numbers of the runs the log holds, oldest first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in self.folder.iterdir() if (m := _RUN.match(p.name)))
+
+    def prune(self, below: int) -> None:
+        """Forget the runs numbered below `below` (settled, and older than the history kept)."""
+        for run_no in self.runs():
+            if run_no < below:
+                shutil.rmtree(self.run(run_no).folder, ignore_errors=True)
+
+    def rows_sql(self, runs: list[int]) -> str:
+        """SQL of the rows of these runs (a relation with the write-ahead's columns), empty when none."""
+        files = [str(f) for run_no in runs for f in self.run(run_no).row_files()]
+        if not files:
+            return ("SELECT NULL::BIGINT AS row_id, NULL::VARCHAR AS _key, NULL::UBIGINT AS _hash, NULL::VARCHAR AS _change,"
+                    " NULL::INTEGER AS n_ops, NULL::INTEGER AS run_no, NULL::VARCHAR AS run_id, NULL::VARCHAR AS fate,"
+                    " NULL::VARCHAR AS reason WHERE FALSE")
+        return f"SELECT * FROM read_parquet([{', '.join(map(quote_str, files))}], union_by_name = true)"
+
+    def outcomes(self, runs: list[int]) -> pa.Table:
+        """The outcomes of these runs, each row with its `run_no`."""
+        tables = [self.run(run_no).outcomes() for run_no in runs]
+        if not tables:
+            return RunLog.empty_outcomes(0)
+        return pa.concat_tables(tables)
+
+
+class RunLog:
+    """The log of one run: row chunks and outcomes."""
+
+    def __init__(self, folder: Path, run_no: int) -> None:
+        self.folder, self.run_no = folder, run_no
+        self._chunks = len(self.row_files())
+
+    def row_files(self) -> list[Path]:
+        return sorted(self.folder.glob("rows-*.parquet")) if self.folder.is_dir() else []
+
+    def write_rows(self, con: duckdb.DuckDBPyConnection, select_sql: str) -> Path:
+        """Write a chunk of rows: whole, on disk, then under its final name."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._chunks += 1
+        path = self.folder / f"rows-{self._chunks:05d}.parquet"
+        partial = path.with_suffix(".parquet.tmp")
+        con.execute(f"COPY ({select_sql}) TO {quote_str(str(partial))} (FORMAT parquet, COMPRESSION zstd)")
+        _fsync(partial)
+        os.replace(partial, path)
+        return path
+
+    def add_rows(self, name: str, data: bytes) -> None:
+        """A chunk restored from elsewhere (object storage), under its own name."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / name).write_bytes(data)
+        self._chunks = len(self.row_files())
+
+    @property
+    def outcomes_path(self) -> Path:
+        return self.folder / "outcomes.arrows"
+
+    def outcomes(self) -> pa.Table:
+        """The outcomes committed so far (a torn last group, from a kill mid-write, is left out)."""
+        if not self.outcomes_path.exists():
+            return self.empty_outcomes(self.run_no)
+        batches = []
+        with open(self.outcomes_path, "rb") as source:
+            try:
+                reader = ipc.open_stream(source)
+                while True:
+                    batches.append(reader.read_next_batch())
+            except (StopIteration, pa.ArrowInvalid, OSError):
+                pass
+        table = pa.Table.from_batches(batches, schema=OUTCOME_COLUMNS) if batches else pa.table(
+            {f.name: pa.array([], f.type) for f in OUTCOME_COLUMNS})
+        return table.append_column("run_no", pa.array([self.run_no] * table.num_rows, pa.int32()))
+
+    @staticmethod
+    def empty_outcomes(run_no: int) -> pa.Table:
+        empty = pa.table({f.name: pa.array([], f.type) for f in OUTCOME_COLUMNS})
+        return empty.append_column("run_no", pa.array([], pa.int32()))
+
+
+class OutcomeLog:
+    """Appends commit groups of outcomes to a run's stream, each group on disk before `append` returns."""
+
+    def __init__(self, run: RunLog) -> None:
+        run.folder.mkdir(parents=True, exist_ok=True)
+        self._earlier = run.outcomes() if run.outcomes_path.exists() else None  # a restored run's groups
+        self._file = open(run.outcomes_path, "wb")
+        self._writer = ipc.new_stream(self._file, OUTCOME_COLUMNS)
+        self._lock = threading.Lock()
+        if self._earlier is not None and self._earlier.num_rows:
+            self.append(self._earlier.drop_columns(["run_no"]))
+
+    def append(self, group: pa.Table) -> None:
+        with self._lock:
+            self._writer.write_table(group.select(OUTCOME_COLUMNS.names).cast(OUTCOME_COLUMNS))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        with self._lock:
+            self._writer.close()
+            self._file.close()
+
+
+def _fsync(path: Path) -> None:
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
