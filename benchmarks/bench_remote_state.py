@@ -24,18 +24,20 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import pyarrow as pa
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_sync import accept_all, build_warehouse, mutate, peak_rss_mb  # noqa: E402
-from cio_retl.commit import OUTCOME_SCHEMA, settle  # noqa: E402
+from cio_retl.commit import settle, stamped  # noqa: E402
 from cio_retl.config import load_project  # noqa: E402
+from cio_retl.delivery.outcomes import Outcome, as_outcome_table  # noqa: E402
 from cio_retl.state.objectstore import Bucket  # noqa: E402
 from cio_retl.state.remote import RemoteState  # noqa: E402
+from cio_retl.state.schema import OP_SLOTS  # noqa: E402
 from cio_retl.state.store import connect_file  # noqa: E402
 from cio_retl.sync import run_sync  # noqa: E402
+from cio_retl.state.wal import OutcomeLog  # noqa: E402
 from tests.s3_server import moto_server  # noqa: E402
 
 
@@ -88,54 +90,49 @@ def end_to_end(rows: int, s3_url: str) -> None:
 
 SNAPSHOT_SQL = """
 INSERT INTO snapshot BY NAME
-SELECT 'u' || i AS _key, md5(i::VARCHAR) AS _hash, 'u' || i AS user_id, 'p' || i || '@example.com' AS email,
+SELECT 'u' || i AS _key, hash(i) AS _hash, 'u' || i AS user_id, 'p' || i || '@example.com' AS email,
        now() AS committed_at, '0123456789abcdef.fedcba9876543210' AS config_hash, 'delivered' AS fate,
        'r20260101T000000-abcdef' AS run_id
   FROM range({rows}) t(i)"""
 WRITE_AHEAD_SQL = """
-INSERT INTO pending_rows BY NAME
-SELECT 'u' || i AS _key, md5((i + 1)::VARCHAR) AS _hash, 'changed' AS _change, 'u' || i AS user_id,
-       'p' || i || '@example.com' AS email, 'r-bench' AS run_id, '0123456789abcdef.fedcba9876543210' AS config_hash
-  FROM range(0, {rows}, 100) t(i);
-INSERT INTO ops BY NAME
-SELECT row_number() OVER () AS op_id, _key, _hash, _change, 'createUpdatePerson' AS action, 2 AS priority,
-       'batch' AS endpoint, '{{"type":"person","action":"identify","identifiers":{{"id":"' || user_id ||
-       '"}},"attributes":{{"email":"' || email || '","plan":"pro","first_name":"first","seats":12}}}}' AS body,
-       'pending' AS status
-  FROM pending_rows"""
+SELECT i AS row_id, 'u' || i AS _key, hash(i + 1) AS _hash, 'changed' AS _change, 'u' || i AS user_id,
+       'p' || i || '@example.com' AS email, NULL::VARCHAR AS anonymous_id, NULL::VARCHAR AS group_id,
+       NULL::VARCHAR AS object_type_id, 'r-bench' AS run_id, '0123456789abcdef.fedcba9876543210' AS config_hash,
+       NULL::VARCHAR AS fate, NULL::VARCHAR AS reason, 1 AS n_ops, []::VARCHAR[] AS nulls, 1 AS run_no
+  FROM range(0, {rows}, 100) t(i)"""
 
 
 def checkpoints(rows: int, s3_url: str, group: int = 1000) -> None:
     """Each checkpoint of a run that changes 1% of a `rows`-row snapshot, then a new machine's restore."""
     folder = Path(tempfile.mkdtemp(prefix="cio_retl_bench_ckpt_"))
     bucket = Bucket(s3_url, "people")
-    with connect_file("people", "2GB", folder / "people.duckdb", folder / "tmp") as con:
+    with connect_file("people", "2GB", folder / "people.duckdb", folder / "tmp") as (con, _):
         con.execute(SNAPSHOT_SQL.format(rows=rows))
         state = RemoteState(bucket, "people", "r-bench", folder, None)
-        state.touched = state.staging / "all-keys.parquet"
-        con.execute(f"COPY (SELECT _key FROM snapshot) TO '{state.touched}' (FORMAT parquet)")
-        state.settled(con)  # the first settle writes the whole snapshot as the base
+        state.settling.add("r-bench")
+        state.settled(con, "SELECT _key FROM snapshot")  # the first settle writes the whole snapshot as the base
         base = state.stats.pop("settled")
-        con.execute(WRITE_AHEAD_SQL.format(rows=rows))
-        state.wrote_ahead(con)
-        op_ids = [op for (op,) in con.execute("SELECT op_id FROM ops ORDER BY op_id").fetchall()]
-        for start in range(0, len(op_ids), group):
-            ids = op_ids[start:start + group]
-            outcome_group = pa.table({"op_id": pa.array(ids, pa.int64()), "status": ["accepted"] * len(ids),
-                              "status_code": pa.array([200] * len(ids), pa.int32()), "reason": [None] * len(ids)},
-                             schema=OUTCOME_SCHEMA)
-            con.execute("INSERT INTO outcomes SELECT * FROM outcome_group")
+        run = state.wal.run(1)
+        state.wrote_ahead(con, run.write_rows(con, WRITE_AHEAD_SQL.format(rows=rows)))
+        row_ids = [row_id for (row_id,) in con.execute(f"SELECT row_id FROM ({state.wal.rows_sql([1])}) ORDER BY 1"
+                                                        ).fetchall()]
+        log = OutcomeLog(run)
+        for start in range(0, len(row_ids), group):
+            ids = [row_id * OP_SLOTS + 1 for row_id in row_ids[start:start + group]]
+            outcome_group = stamped(as_outcome_table([Outcome(op_id, "accepted", 200, None) for op_id in ids]))
+            log.append(outcome_group)
             state.committed_outcomes(outcome_group)
+        log.close()
         started = time.monotonic()
-        settle(con, watermark=0)
+        settle(con, state.wal, watermark=0)
         settle_s = time.monotonic() - started
-        state.settled(con)  # a delta: the keys of the write-ahead
+        state.settled(con, state.wal.rows_sql([1]))  # a delta: the keys of the write-ahead
     fresh = Path(tempfile.mkdtemp(prefix="cio_retl_bench_restore_"))
-    with connect_file("people", "2GB", fresh / "people.duckdb", fresh / "tmp") as con:
+    with connect_file("people", "2GB", fresh / "people.duckdb", fresh / "tmp") as (con, _):
         restored = RemoteState(bucket, "people", "r-next", fresh, None)
         restored.restore(con, sweep=False)
         assert con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0] == rows
-    print(f"checkpoints of a {rows:,}-row snapshot, 1% changed ({len(op_ids):,} operations, groups of {group}):")
+    print(f"checkpoints of a {rows:,}-row snapshot, 1% changed ({len(row_ids):,} operations, groups of {group}):")
     print(f"  settle (local DuckDB, for reference): {settle_s:.2f} s")
     for name, entry in [("settled, a new snapshot base", base), *state.stats.items(), *restored.stats.items()]:
         n = entry["count"]

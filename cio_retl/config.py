@@ -291,15 +291,14 @@ class DagsterSettings(_Model):
 class Project(_Model):
     """A whole project file."""
 
-    state: str = Field(".cio_retl", description="Folder of the state: one DuckDB file and one lock file per sync.")
-    state: str = Field(".cio_retl", description="Where each sync's state lives: a folder (one DuckDB file and one lock "
-                       "file per sync), or object storage: s3://bucket/prefix, gs://bucket/prefix, "
+    state: str = Field(".cio_retl", description="Where each sync's state lives: a folder (per sync a DuckDB file, a run "
+                       "log folder and a lock file), or object storage: s3://bucket/prefix, gs://bucket/prefix, "
                        "az://container/prefix (credentials from the cloud's environment; see docs/state.md).")
     state_lease_s: float = Field(60, ge=1, description="Object-storage state: how long a run's lease on a sync lasts "
                                  "unrenewed (renewed every third of it); a crashed run's sync is taken over after it.")
     history_runs: int = Field(10, ge=1, description="Runs whose rows and operations `cio-retl explain` can show; "
-                              "older ones are pruned from the state file.")
-    memory_limit: str = Field("192MB", description="DuckDB memory for the diff and the operations log; more spills "
+                              "older ones are pruned from the run log.")
+    memory_limit: str = Field("192MB", description="DuckDB memory for the extract, diff and operations; more spills "
                               "to disk. Raise it (e.g. 2GB) for tables of tens of millions of rows.")
     warehouses: dict[str, Warehouse] = Field(description="Named warehouse connections.")
     destination: Destination = Field(default_factory=Destination, description="The Customer.io workspace.")

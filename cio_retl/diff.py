@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import duckdb
 
 from cio_retl.config import Sync
+from cio_retl.sqltext import quote_str
 from cio_retl.state.schema import stale_sql
 
 
@@ -48,7 +49,7 @@ def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str
         con.execute("CREATE OR REPLACE TEMP TABLE removed AS SELECT * FROM snapshot WHERE FALSE")
         added = con.execute("SELECT count(*) FROM changes").fetchall()[0][0]
         return Diff(added=added, changed=0, removed=0, stale=0, unsent=0, snapshot_rows=0)
-    current = _literal(config_hash)
+    current = quote_str(config_hash)
     stale = _stale_condition(con, config_hash, append=sync.mode == "append")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE diffed AS
@@ -93,7 +94,7 @@ def _stale_condition(con: duckdb.DuckDBPyConnection, config_hash: str, *, append
 
 
 def _literal_or_null(text: str | None) -> str:
-    return "NULL" if text is None else _literal(text)
+    return "NULL" if text is None else quote_str(text)
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -102,6 +103,3 @@ def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
         if con.execute(f"SELECT count(*) FROM {catalog} WHERE temporary AND {kind.lower()}_name = ?", [name]).fetchall()[0][0]:
             con.execute(f"DROP {kind} {name}")
 
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from cio_retl.actions.columns import kind, quote_str
+from cio_retl.actions.columns import kind
+from cio_retl.sqltext import quote_str
 
 # The reference's isIsoDate pattern (notes §3.6): capital T, optional seconds, 1-9 fraction digits, Z/±hh:mm/±hhmm.
 ISO_STRICT = r"^\d{4}-\d{2}-\d{2}((T\d{2}:\d{2}(:\d{2})?)(\.\d{1,9})?(Z|(\+|-)\d{2}:?\d{2})?)?$"

@@ -9,7 +9,8 @@ import duckdb
 
 from cio_retl.actions import limits
 from cio_retl.actions.catalog import ACTIONS, UI_ONLY_FIELDS, Action, override_problems
-from cio_retl.actions.columns import CallSchema, quote_str
+from cio_retl.actions.columns import CallSchema
+from cio_retl.sqltext import quote_str
 from cio_retl.actions.mappings import compile_expr, is_literal_true
 from cio_retl.actions.operations import BUILDERS
 from cio_retl.actions.plan import Plan

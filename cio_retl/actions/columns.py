@@ -6,19 +6,11 @@ from dataclasses import dataclass
 
 import duckdb
 
+from cio_retl.sqltext import quote_ident
+
 # Top-level call fields a trigger or mapping may name; everything else lives under a struct.
 TOP_LEVEL = ("type", "event", "name", "userId", "anonymousId", "groupId", "previousId", "messageId", "timestamp")
 STRUCTS = ("traits", "properties", "context")
-
-
-def quote_ident(name: str) -> str:
-    """A SQL identifier, double-quoted so case and odd characters survive."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_str(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def kind(dtype: duckdb.typing.DuckDBPyType | None) -> str:

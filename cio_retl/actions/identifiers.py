@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cio_retl.actions.columns import quote_str
+from cio_retl.sqltext import quote_str
 
 # ajv-formats' email pattern (notes §3.5), made case-insensitive for RE2.
 EMAIL_RE = (r"(?i)^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"

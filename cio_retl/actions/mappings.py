@@ -8,7 +8,8 @@ from typing import Any
 
 import duckdb
 
-from cio_retl.actions.columns import CallSchema, kind, quote_str
+from cio_retl.actions.columns import CallSchema, kind
+from cio_retl.sqltext import quote_str
 from cio_retl.actions.render import MISSING, Obj, Scalar, Val, json_text, text_of
 from cio_retl.errors import ActionError
 

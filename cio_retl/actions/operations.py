@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from cio_retl.actions import limits
 from cio_retl.actions.catalog import CONTENT_ACTIONS, DELIVERY_METRICS
-from cio_retl.actions.columns import quote_str
+from cio_retl.sqltext import quote_str
 from cio_retl.actions.identifiers import identifiers_json, object_identifiers_json, person_kind, person_value
 from cio_retl.actions.mappings import kind_of
 from cio_retl.actions.plan import PERSON_RESERVED, Plan, attributes, id_limit, object_attributes, object_type, person, \

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from cio_retl.actions import limits
-from cio_retl.actions.columns import quote_str
+from cio_retl.sqltext import quote_str
 from cio_retl.actions.identifiers import INVALID_EMAIL, NO_IDENTIFIER, OBJECT_TYPE_RE, OBJECT_TYPE_RULE, person_kind, \
     person_value
 from cio_retl.actions.render import Obj, Scalar, Val, as_object, json_text, key_json, object_text, text_of

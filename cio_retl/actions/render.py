@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from cio_retl.actions.columns import kind, quote_ident, quote_str, struct_fields
+from cio_retl.actions.columns import kind, struct_fields
+from cio_retl.sqltext import quote_ident, quote_str
 from cio_retl.timestamps import NATIVE, attribute_seconds, json_attribute_text, native_iso_text, native_seconds
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import duckdb
 from cio_retl.actions.apply import compile_action, compile_enabled, select_sql
 from cio_retl.actions.catalog import ACTIONS
-from cio_retl.actions.columns import CallSchema, quote_ident, quote_str
+from cio_retl.actions.columns import CallSchema
+from cio_retl.sqltext import quote_ident, quote_str
 from cio_retl.actions.explain import explain_no_match
 from cio_retl.actions.schema import operation_problems
 from cio_retl.config import TRACK_HOSTS, ActionOverride

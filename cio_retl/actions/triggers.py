@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cio_retl.actions.columns import STRUCTS, TOP_LEVEL, CallSchema, kind, quote_str
+from cio_retl.actions.columns import STRUCTS, TOP_LEVEL, CallSchema, kind
+from cio_retl.sqltext import quote_str
 from cio_retl.errors import ActionError
 
 _TOKEN = re.compile(r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|“[^”]*”)|(?P<op>!=|=|\(|\))|(?P<word>[A-Za-z_$][\w$.\-]*))""")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from cio_retl.actions.columns import quote_str
+from cio_retl.sqltext import quote_str
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _BASE32HEX = "0123456789ABCDEFGHIJKLMNOPQRSTUV"  # what DuckDB's to_base(n, 32) writes

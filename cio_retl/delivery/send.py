@@ -27,7 +27,7 @@ from cio_retl.errors import DestinationAuthError, DestinationError
 log = logging.getLogger(__name__)
 OnOutcomes = Callable[[pa.Table], None]  # a table of OUTCOME_SCHEMA per request
 # Requests packed ahead of the senders: enough to keep every connection busy while the caller's thread
-# is writing outcomes, few enough to bound memory (each holds up to 475 KB of operations).
+# is writing outcomes, few enough to bound memory (each holds up to MAX_BATCH_BODY_BYTES of operations).
 PREFETCH_PER_CONNECTION = 2
 # A run stops sending after this many requests in a row ran out of attempts with nothing accepted between
 # them (at least max_concurrency): the host is unreachable or refuses everything, and the rest would only
@@ -196,7 +196,7 @@ class _Sender:
 def deliver(batches: Iterable[pa.RecordBatch], destination: Destination, *, on_outcomes: OnOutcomes, sync: str,
             progress: Callable[[int], None] | None = None, policy: RetryPolicy = DEFAULT_POLICY,
             bucket: TokenBucket | None = None) -> DeliveryStats:
-    """Deliver pending operations (record batches of op_id, priority, endpoint, body sorted by priority, op_id).
+    """Deliver pending operations (record batches of op_id, priority, endpoint, body, in priority order).
 
     Each priority finishes before the next starts. `on_outcomes` and `progress` are called on the caller's
     thread (requests run on `max_concurrency` sender threads), so they may write to DuckDB directly.

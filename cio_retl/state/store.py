@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -88,9 +89,13 @@ class StateStore:
         state_dir.mkdir(parents=True, exist_ok=True)
         with sync_lock(state_dir / f"{sync}.lock", sync, run_id=run_id, command=command):
             path = state_file(state_dir, sync)
+            orphan_log = not path.exists() and wal_of(path).folder.exists()
             with connect_file(sync, memory_limit, path, state_dir / "tmp") as (con, notes):
                 store = cls(sync, con, path, **options)
                 store.notes.extend(notes)
+                if orphan_log:  # the state file was deleted to forget the sync: its runs go with it
+                    shutil.rmtree(store.wal.folder)
+                    store.notes.append(f"removed the run log {store.wal.folder} of a deleted state file")
                 yield store
 
     @contextmanager

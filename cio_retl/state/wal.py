@@ -22,6 +22,8 @@ import pyarrow.ipc as ipc
 
 from cio_retl.sqltext import quote_str
 
+# delivery/outcomes.py's OUTCOME_SCHEMA plus when each was answered (not imported from there: delivery depends
+# on the configuration, which depends on state).
 OUTCOME_COLUMNS = pa.schema([("op_id", pa.int64()), ("status", pa.string()), ("status_code", pa.int32()),
                              ("reason", pa.string()), ("body", pa.string()),
                              ("answered_at", pa.timestamp("us", tz="UTC"))])

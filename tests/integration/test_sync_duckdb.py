@@ -164,6 +164,18 @@ def test_model_edit_forces_full_resync(make_project, warehouse_sql, tmp_path) ->
     assert run_sync(project, "people", deliver=RecordingDelivery()).operations == 0
 
 
+def test_deleting_the_state_file_forgets_the_sync_and_its_run_log(make_project, warehouse_sql) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    run_sync(project, "people", deliver=RecordingDelivery())
+    project.state_path().joinpath("people.duckdb").unlink()  # what the README says forgets a sync
+    delivery = RecordingDelivery()
+    report = run_sync(project, "people", deliver=delivery)
+    assert len(delivery.sent) == 10 and report.recovered is None
+    assert report.fates == {"delivered": 10, "rejected": 0, "pending": 0, "skipped": 0, "unchanged": 0}
+    assert any("removed the run log" in w for w in report.warnings)
+
+
 def test_crash_between_sending_and_committing(make_project, warehouse_sql) -> None:
     warehouse_sql(PEOPLE)
     project = make_project(PEOPLE_SYNC)
