@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
 
 STUCK_AFTER_ATTEMPTS = 5
 DEFAULT_LEASE_S = 60.0
+# memory_limit: auto — the floor, plus this much per snapshot row (the diff joins the stage with the snapshot),
+# up to a quarter of the machine's memory or the ceiling.
+AUTO_MEMORY_FLOOR = "192MB"
+AUTO_MEMORY_PER_ROW = 24
+AUTO_MEMORY_CEILING_MB = 1024
+
+
+def auto_memory_limit(snapshot_rows: int) -> str:
+    """DuckDB's memory_limit for a sync whose snapshot has this many rows (`memory_limit: auto`)."""
+    quarter_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4 // 2**20
+    floor_mb = int(AUTO_MEMORY_FLOOR.removesuffix("MB"))
+    wanted_mb = floor_mb + snapshot_rows * AUTO_MEMORY_PER_ROW // 2**20
+    return f"{max(floor_mb, min(wanted_mb, AUTO_MEMORY_CEILING_MB, quarter_mb))}MB"
 
 
 @contextmanager
@@ -43,7 +57,7 @@ def connect_file(sync: str, memory_limit: str, path: Path,
     try:
         con.execute("SET TimeZone = 'UTC'")
         # Bounded memory: large extracts and operation logs spill to disk instead of growing RSS.
-        con.execute("SET memory_limit = ?", [memory_limit])
+        con.execute("SET memory_limit = ?", [AUTO_MEMORY_FLOOR if memory_limit == "auto" else memory_limit])
         con.execute(f"SET temp_directory = '{temp_dir}'")
         yield con, create_or_upgrade(con)
     finally:
@@ -83,7 +97,9 @@ class StateStore:
         if is_remote(location):
             with open_remote(str(location), sync, run_id=run_id, command=command, lease_s=lease_s,
                              connect=partial(connect_file, sync, memory_limit)) as (con, path, checkpoints):
-                yield cls(sync, con, path, checkpoints, **options)
+                store = cls(sync, con, path, checkpoints, **options)
+                store.size_memory(memory_limit)
+                yield store
             return
         state_dir = Path(location)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -93,6 +109,7 @@ class StateStore:
             with connect_file(sync, memory_limit, path, state_dir / "tmp") as (con, notes):
                 store = cls(sync, con, path, **options)
                 store.notes.extend(notes)
+                store.size_memory(memory_limit)
                 if orphan_log:  # the state file was deleted to forget the sync: its runs go with it
                     shutil.rmtree(store.wal.folder)
                     store.notes.append(f"removed the run log {store.wal.folder} of a deleted state file")
@@ -107,6 +124,12 @@ class StateStore:
         with delivery_slot(self.location, workspace_key(destination.base_url, destination.site_id),
                            destination.concurrent_runs, sync=self.sync, run_id=self.run_id, lease_s=self.lease_s):
             yield
+
+    def size_memory(self, memory_limit: str) -> None:
+        """With `memory_limit: auto`, size DuckDB's memory to the snapshot (known once the state is open)."""
+        if memory_limit == "auto":
+            rows = self.con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0]
+            self.con.execute("SET memory_limit = ?", [auto_memory_limit(rows)])
 
     # ---------------------------------------------------------------- meta
 

@@ -171,7 +171,7 @@ def test_deleting_the_state_file_forgets_the_sync_and_its_run_log(make_project, 
     project.state_path().joinpath("people.duckdb").unlink()  # what the README says forgets a sync
     delivery = RecordingDelivery()
     report = run_sync(project, "people", deliver=delivery)
-    assert len(delivery.sent) == 10 and report.recovered is None
+    assert len(delivery.sent) == 10 and not report.recovered
     assert report.fates == {"delivered": 10, "rejected": 0, "pending": 0, "skipped": 0, "unchanged": 0}
     assert any("removed the run log" in w for w in report.warnings)
 
