@@ -112,8 +112,8 @@ class OutcomeWriter:
 
 def stamped(outcomes: pa.Table) -> pa.Table:
     """Outcomes with when they were answered."""
-    now = pa.array([datetime.now(timezone.utc)] * outcomes.num_rows, pa.timestamp("us", tz="UTC"))
-    return outcomes.append_column("answered_at", now)
+    now = pa.scalar(datetime.now(timezone.utc), pa.timestamp("us", tz="UTC"))
+    return outcomes.append_column("answered_at", pa.repeat(now, outcomes.num_rows))
 
 
 @dataclass
@@ -161,7 +161,7 @@ def _meta(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
 
 
 def _settle_run(con: duckdb.DuckDBPyConnection, wal: WriteAheadLog, run_no: int, watermark: int) -> Settled:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE run_rows AS {wal.rows_sql([run_no])}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW run_rows AS {wal.rows_sql([run_no])}")  # read once, by _fates
     con.register("run_outcomes", wal.run(run_no).outcomes())
     con.execute("BEGIN TRANSACTION")
     try:

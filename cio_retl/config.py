@@ -298,8 +298,9 @@ class Project(_Model):
                                  "unrenewed (renewed every third of it); a crashed run's sync is taken over after it.")
     history_runs: int = Field(10, ge=1, description="Runs whose rows and operations `cio-retl explain` can show; "
                               "older ones are pruned from the run log.")
-    memory_limit: str = Field("192MB", description="DuckDB memory for the extract, diff and operations; more spills "
-                              "to disk. Raise it (e.g. 2GB) for tables of tens of millions of rows.")
+    memory_limit: str = Field("auto", description="DuckDB memory for the extract, diff and operations; more spills "
+                              "to disk. `auto`: 192MB plus 13 bytes per row of the sync's snapshot, up to 1GB or a "
+                              "quarter of the machine's memory. Or a size (e.g. 2GB) for speed on very large tables.")
     warehouses: dict[str, Warehouse] = Field(description="Named warehouse connections.")
     destination: Destination = Field(default_factory=Destination, description="The Customer.io workspace.")
     syncs: dict[str, Sync] = Field(description="Named syncs.")

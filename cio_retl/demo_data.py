@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
+from cio_retl import engine
 
 PEOPLE = 1_000
 ACCOUNTS = 50
@@ -62,7 +62,7 @@ SELECT printf('ord-%06d', i) AS order_id,
 def build_example_warehouse(path: Path) -> dict[str, int]:
     """(Re)create the example tables in `path`; return their row counts."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    con = engine.connect(str(path))
     try:
         con.execute(_SQL)
         return {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from cio_retl import engine
 from cio_retl.actions.apply import compile_enabled, select_sql
 from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.explain import trigger_report
@@ -57,7 +58,7 @@ def explain_row(project: Project, sync_name: str, values: list[str]) -> Explanat
     with reading(project.state_location(), sync_name) as state:
         story = row_story(state, key) if not isinstance(state, StateUnavailable) else \
             {"snapshot": None, "rejections": [], "operations": [], "settled_through": -1}
-    con = duckdb.connect()
+    con = engine.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         row = _stage_row(con, project, sync_name, source, story["snapshot"])
@@ -124,7 +125,7 @@ def _actions(con: duckdb.DuckDBPyConnection, project: Project, sync_name: str) -
 def _snapshot(snapshot: dict[str, Any] | None, config_hash: str, append: bool) -> dict[str, Any] | None:
     if snapshot is None:
         return None
-    con = duckdb.connect()
+    con = engine.connect()
     try:
         stale = con.execute(f"SELECT {stale_sql('sn', config_hash, append=append)} FROM "
                             "(SELECT ?::VARCHAR AS config_hash, ?::VARCHAR AS fate) sn",

@@ -6,9 +6,9 @@ import difflib
 import itertools
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 
+from cio_retl import engine
 from cio_retl.actions.apply import compile_enabled
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema
@@ -41,7 +41,7 @@ def calls_schema(sync: Sync, model: pa.Schema) -> CallSchema:
     """The calls table schema convert.py would build from a model with these columns (no rows needed)."""
     from cio_retl.convert import call_select
 
-    con = duckdb.connect()
+    con = engine.connect()
     empty = pa.table({"_key": pa.array([], pa.string()), "_hash": pa.array([], pa.string()),
                       "_change": pa.array([], pa.string()), "_seq": pa.array([], pa.int64()),
                       **{f.name: pa.array([], f.type) for f in model}})

@@ -10,14 +10,16 @@ import json
 from typing import Any
 
 import duckdb
+
+from cio_retl import engine
 from cio_retl.actions.apply import compile_action, compile_enabled, select_sql
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema
-from cio_retl.sqltext import quote_ident, quote_str
 from cio_retl.actions.explain import explain_no_match
 from cio_retl.actions.schema import operation_problems
 from cio_retl.config import TRACK_HOSTS, ActionOverride
 from cio_retl.errors import ActionError
+from cio_retl.sqltext import quote_ident, quote_str
 
 ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId", "messageId", "event", "name", "type")
 TEST_SYNC = "test-action"
@@ -61,7 +63,7 @@ def simulate(event: dict[str, Any], *, action: str | None = None, mapping: dict[
                overrides: dict[str, ActionOverride] | None = None, region: str = "us",
                base_url: str | None = None) -> list[dict[str, Any]]:
     """The requests the event produces: [{action, method, url, body}]; ActionError when one is rejected."""
-    con = duckdb.connect()
+    con = engine.connect()
     try:
         con.execute("SET TimeZone='UTC'")
         load_event(con, event)
@@ -91,7 +93,7 @@ def simulate(event: dict[str, Any], *, action: str | None = None, mapping: dict[
 
 def why_no_action(event: dict[str, Any], *, overrides: dict[str, ActionOverride] | None = None) -> list[dict[str, Any]]:
     """For an event no action takes: each action's trigger and the part that was false for it."""
-    con = duckdb.connect()
+    con = engine.connect()
     try:
         load_event(con, event)
         return explain_no_match(con, "calls", overrides or {})

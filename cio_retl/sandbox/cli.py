@@ -11,6 +11,7 @@ import duckdb
 import httpx
 import typer
 
+from cio_retl import engine
 from cio_retl.sandbox.server import Faults, Sandbox, rule_from_text, serve_forever
 from cio_retl.sandbox.store import dump_connection
 
@@ -62,7 +63,7 @@ def dump(db: Annotated[Optional[Path], typer.Option("--db", help="The sandbox's 
         typer.echo(f"error: {path} not found (start `cio-retl sandbox serve --db {path}` first)", err=True)
         raise typer.Exit(2)
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = engine.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         typer.echo(f"error: cannot open {path} ({exc}); while the sandbox runs, use --url", err=True)
         raise typer.Exit(2) from exc

@@ -12,6 +12,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from cio_retl import engine
+
 DDL = """
 CREATE TABLE IF NOT EXISTS people (cio_id VARCHAR, id VARCHAR, email VARCHAR, anonymous_id VARCHAR,
                                    attributes VARCHAR, updated_at BIGINT);
@@ -79,7 +81,7 @@ class Store:
 
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
-        self.con = duckdb.connect(path)
+        self.con = engine.connect(path)
         self.con.execute(DDL)
         self.lock = threading.Lock()
 

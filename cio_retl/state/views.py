@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 
+from cio_retl import engine
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.sqltext import quote_str
 from cio_retl.state.objectstore import is_remote
@@ -44,7 +45,7 @@ def reading(location: Path | str, sync: str) -> Iterator[duckdb.DuckDBPyConnecti
         yield StateUnavailable("never run")
         return
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = engine.connect(str(path), read_only=True)
     except duckdb.Error:
         yield StateUnavailable("running now (the state file is locked)")
         return

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from cio_retl import engine
 from cio_retl.config import DuckDBWarehouse
 from cio_retl.errors import WarehouseError
 from cio_retl.rowhash import key_sql, row_hash_sql
@@ -40,7 +41,7 @@ class DuckDBReader:
                 raise WarehouseError(sync, self.name, f"DuckDB file {self.path} does not exist",
                                      hint="check warehouses.<name>.path, or run `cio-retl demo` to build the example")
             try:
-                self._con = duckdb.connect(self.path, read_only=self.path != ":memory:")
+                self._con = engine.connect(self.path, read_only=self.path != ":memory:")
                 self._con.execute("SET TimeZone = 'UTC'")
                 self._con.execute(f"SET memory_limit = '{READER_MEMORY_LIMIT}'")
             except duckdb.Error as exc:
