@@ -208,6 +208,7 @@ def test_a_sigkill_resends_at_most_what_was_in_flight_plus_one_commit_group(make
     resent = sum(r.items for r in sandbox.log("/api/v2/batch")[received_before:]) - (n - acknowledged)
     in_flight = (concurrency + 1) * batch  # answered by the sandbox but not yet back in the killed process
     bound = in_flight + max(2 * batch, acknowledged // 10)
+    print(f"SIGKILL mid-delivery: {acknowledged} acknowledged before the kill, {resent} re-sent, bound {bound}")
     assert 0 <= resent <= bound, (resent, bound, report.recovered)
     assert sandbox.counts()["people"] == n
 
