@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import types
+from graphlib import CycleError, TopologicalSorter
 from inspect import isclass
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -35,8 +36,6 @@ def reference_problems(raw: dict[str, Any], root: Path) -> list[str]:
 
 def after_problems(syncs: dict[str, Any]) -> list[str]:
     """`after:` names that are no sync (with the near name), and orders that go round in a circle."""
-    from cio_retl.order import circle
-
     problems, edges = [], {}
     for name, spec in syncs.items():
         after = spec.get("after") if isinstance(spec, dict) else None
@@ -51,6 +50,15 @@ def after_problems(syncs: dict[str, Any]) -> list[str]:
     if loop:
         problems.append(f"syncs: `after` goes round in a circle ({' → '.join(loop)}): remove one of them")
     return problems
+
+
+def circle(edges: dict[str, list[str]]) -> list[str] | None:
+    """A circle in `after:` edges (as names, first repeated at the end), or None."""
+    try:
+        TopologicalSorter(edges).prepare()
+    except CycleError as exc:
+        return list(exc.args[1])
+    return None
 
 
 def name_problems(syncs: dict[str, Any], warehouses: dict[str, Any]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphlib import CycleError, TopologicalSorter
+from graphlib import TopologicalSorter
 
 from cio_retl.config import Project, Sync
 
@@ -62,11 +62,3 @@ def prerequisites(needs: dict[str, list[str]], name: str) -> set[str]:
             todo.extend(needs.get(other, []))
     return seen
 
-
-def circle(edges: dict[str, list[str]]) -> list[str] | None:
-    """A circle in `after:` edges (as names, first repeated at the end), or None."""
-    try:
-        TopologicalSorter(edges).prepare()
-    except CycleError as exc:
-        return list(exc.args[1])
-    return None
