@@ -127,16 +127,14 @@ class RunLog:
 
 
 class OutcomeLog:
-    """Appends commit groups of outcomes to a run's stream, each group on disk before `append` returns."""
+    """Appends commit groups of outcomes to a new run's stream, each group on disk before `append` returns."""
 
     def __init__(self, run: RunLog) -> None:
         run.folder.mkdir(parents=True, exist_ok=True)
-        self._earlier = run.outcomes() if run.outcomes_path.exists() else None  # a restored run's groups
-        self._file = open(run.outcomes_path, "wb")
+        # Created once, by the run that owns the number (or the restore of that run): never reopened.
+        self._file = open(run.outcomes_path, "xb")
         self._writer = ipc.new_stream(self._file, OUTCOME_COLUMNS)
         self._lock = threading.Lock()
-        if self._earlier is not None and self._earlier.num_rows:
-            self.append(self._earlier.drop_columns(["run_no"]))
 
     def append(self, group: pa.Table) -> None:
         with self._lock:
