@@ -85,7 +85,7 @@ class RemoteState(Checkpoints):
         run, size = self.wal.run(run_no), 0
         for part in write_ahead.row_parts:
             local, n = self._fetch(part)
-            run.add_rows(part.rsplit("/", 1)[-1], local.read_bytes())
+            run.add_rows(part.rsplit("/", 1)[-1], local)
             size += n
         log = OutcomeLog(run)
         try:

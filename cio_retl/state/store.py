@@ -32,7 +32,7 @@ STUCK_AFTER_ATTEMPTS = 5
 DEFAULT_LEASE_S = 60.0
 # memory_limit: auto — the floor, plus this much per snapshot row (the diff joins the stage with the snapshot),
 # up to a quarter of the machine's memory or the ceiling.
-AUTO_MEMORY_FLOOR = "192MB"
+AUTO_MEMORY_FLOOR_MB = 192
 AUTO_MEMORY_PER_ROW = 13  # 10M rows: 316MB, the diff and the extract's stage in memory, RSS ≈ 560 MB
 AUTO_MEMORY_CEILING_MB = 1024
 
@@ -40,9 +40,8 @@ AUTO_MEMORY_CEILING_MB = 1024
 def auto_memory_limit(snapshot_rows: int) -> str:
     """DuckDB's memory_limit for a sync whose snapshot has this many rows (`memory_limit: auto`)."""
     quarter_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4 // 2**20
-    floor_mb = int(AUTO_MEMORY_FLOOR.removesuffix("MB"))
-    wanted_mb = floor_mb + snapshot_rows * AUTO_MEMORY_PER_ROW // 2**20
-    return f"{max(floor_mb, min(wanted_mb, AUTO_MEMORY_CEILING_MB, quarter_mb))}MB"
+    wanted_mb = AUTO_MEMORY_FLOOR_MB + snapshot_rows * AUTO_MEMORY_PER_ROW // 2**20
+    return f"{max(AUTO_MEMORY_FLOOR_MB, min(wanted_mb, AUTO_MEMORY_CEILING_MB, quarter_mb))}MB"
 
 
 @contextmanager
@@ -58,7 +57,7 @@ def connect_file(sync: str, memory_limit: str, path: Path,
     try:
         con.execute("SET TimeZone = 'UTC'")
         # Bounded memory: large extracts and operation logs spill to disk instead of growing RSS.
-        con.execute("SET memory_limit = ?", [AUTO_MEMORY_FLOOR if memory_limit == "auto" else memory_limit])
+        con.execute("SET memory_limit = ?", [f"{AUTO_MEMORY_FLOOR_MB}MB" if memory_limit == "auto" else memory_limit])
         con.execute(f"SET temp_directory = '{temp_dir}'")
         yield con, create_or_upgrade(con)
     finally:

@@ -69,7 +69,7 @@ class WriteAheadLog:
         """The outcomes of these runs, each row with its `run_no`."""
         tables = [self.run(run_no).outcomes() for run_no in runs]
         if not tables:
-            return RunLog.empty_outcomes(0)
+            return RunLog.empty_outcomes()
         return pa.concat_tables(tables)
 
 
@@ -94,10 +94,10 @@ class RunLog:
         os.replace(partial, path)
         return path
 
-    def add_rows(self, name: str, data: bytes) -> None:
-        """A chunk restored from elsewhere (object storage), under its own name."""
+    def add_rows(self, name: str, chunk: Path) -> None:
+        """A chunk restored from elsewhere (object storage, downloaded to `chunk`), moved in under its own name."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / name).write_bytes(data)
+        shutil.move(chunk, self.folder / name)
         self._chunks = len(self.row_files())
 
     @property
@@ -107,7 +107,7 @@ class RunLog:
     def outcomes(self) -> pa.Table:
         """The outcomes committed so far (a torn last group, from a kill mid-write, is left out)."""
         if not self.outcomes_path.exists():
-            return self.empty_outcomes(self.run_no)
+            return self.empty_outcomes()
         batches = []
         with open(self.outcomes_path, "rb") as source:
             try:
@@ -116,14 +116,12 @@ class RunLog:
                     batches.append(reader.read_next_batch())
             except (StopIteration, pa.ArrowInvalid, OSError):
                 pass
-        table = pa.Table.from_batches(batches, schema=OUTCOME_COLUMNS) if batches else pa.table(
-            {f.name: pa.array([], f.type) for f in OUTCOME_COLUMNS})
-        return table.append_column("run_no", pa.array([self.run_no] * table.num_rows, pa.int32()))
+        table = pa.Table.from_batches(batches, schema=OUTCOME_COLUMNS)
+        return table.append_column("run_no", pa.repeat(pa.scalar(self.run_no, pa.int32()), table.num_rows))
 
     @staticmethod
-    def empty_outcomes(run_no: int) -> pa.Table:
-        empty = pa.table({f.name: pa.array([], f.type) for f in OUTCOME_COLUMNS})
-        return empty.append_column("run_no", pa.array([], pa.int32()))
+    def empty_outcomes() -> pa.Table:
+        return OUTCOME_COLUMNS.empty_table().append_column("run_no", pa.array([], pa.int32()))
 
 
 class OutcomeLog:
