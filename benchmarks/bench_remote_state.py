@@ -29,14 +29,14 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_sync import accept_all, build_warehouse, mutate, peak_rss_mb  # noqa: E402
-from cio_retl.commit import settle, stamped  # noqa: E402
-from cio_retl.config import load_project  # noqa: E402
+from cio_retl.pipeline.commit import settle, stamped  # noqa: E402
+from cio_retl.project.config import load_project  # noqa: E402
 from cio_retl.delivery.outcomes import Outcome, as_outcome_table  # noqa: E402
 from cio_retl.state.objectstore import Bucket  # noqa: E402
 from cio_retl.state.remote import RemoteState  # noqa: E402
 from cio_retl.state.schema import OP_SLOTS  # noqa: E402
 from cio_retl.state.store import connect_file  # noqa: E402
-from cio_retl.sync import run_sync  # noqa: E402
+from cio_retl.pipeline.sync import run_sync  # noqa: E402
 from cio_retl.state.wal import OutcomeLog  # noqa: E402
 from tests.s3_server import moto_server  # noqa: E402
 

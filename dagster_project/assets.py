@@ -9,8 +9,8 @@ from typing import Any
 
 import dagster as dg
 
-from cio_retl.config import Project, Sync
-from cio_retl.order import dependencies
+from cio_retl.project.config import Project, Sync
+from cio_retl.project.order import dependencies
 from dagster_project.checks import check_specs
 from dagster_project.resource import CustomerIoSync, SyncRunConfig
 
@@ -86,7 +86,7 @@ def _sync_asset(project: Project, sync_name: str, sync: Sync) -> dg.AssetsDefini
     spec = dg.AssetSpec(
         key,
         group_name=GROUP,
-        # The model it reads, and the syncs that must run first (cio_retl/order.py): people before their events.
+        # The model it reads, and the syncs that must run first (cio_retl/project/order.py): people before their events.
         deps=[*upstream_keys(project, sync_name), *(sync_asset_key(name) for name in dependencies(project)[sync_name])],
         code_version=project.config_hash(sync_name),
         description=sync.description or _describe(sync),

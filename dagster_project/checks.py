@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from cio_retl.config import DagsterSettings
-from cio_retl.report import SyncReport
+from cio_retl.project.config import DagsterSettings
+from cio_retl.pipeline.report import SyncReport
 
 CONTRACT = "model_contract"
 REJECTION_RATE = "rejection_rate"

@@ -12,12 +12,12 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from cio_retl.config import Project, config_path, load_project
+from cio_retl.project.config import Project, config_path, load_project
 from cio_retl.errors import CioRetlError, MassClearError, MassDeleteError
-from cio_retl.overrides import with_overrides
-from cio_retl.redact import redact, secret_values
-from cio_retl.report import SyncReport, report_metadata
-from cio_retl.sync import run_sync
+from cio_retl.project.overrides import with_overrides
+from cio_retl.project.redact import redact, secret_values
+from cio_retl.pipeline.report import SyncReport, report_metadata
+from cio_retl.pipeline.sync import run_sync
 from dagster_project.checks import evaluate
 
 SITE_ID_ENV = "CUSTOMERIO_SITE_ID"

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-import cio_retl.sync
-import cio_retl.writeahead
+import cio_retl.pipeline.sync
+import cio_retl.pipeline.writeahead
 
 POINTS = ("during_extract", "after_diff", "after_write_ahead", "during_build", "mid_delivery", "before_settle")
 
@@ -43,7 +43,7 @@ class _Fault:
 
 def _patches(point: str, fault: _Fault) -> list[tuple[Any, str, Any]]:
     """(object, attribute, replacement) for one injection point; chunks are made small so a run has several."""
-    sync, writeahead = cio_retl.sync, cio_retl.writeahead
+    sync, writeahead = cio_retl.pipeline.sync, cio_retl.pipeline.writeahead
     small_chunks = [(writeahead, "FIRST_CHUNK_ROWS", 500), (writeahead, "CHUNK_ROWS", 500)]
     if point == "during_extract":  # the Arrow path, so the fault lands between two batches of the model
         original = sync.open_warehouse
@@ -125,7 +125,7 @@ def main() -> None:
     for target, name, replacement in _patches(point, fault):
         setattr(target, name, replacement)
     sys.argv = ["cio-retl", *args]
-    from cio_retl.cli import main as cli_main
+    from cio_retl.cli.app import main as cli_main
 
     cli_main()
 

@@ -10,7 +10,7 @@ from cio_retl.sqltext import quote_str
 from cio_retl.actions.identifiers import INVALID_EMAIL, NO_IDENTIFIER, OBJECT_TYPE_RE, OBJECT_TYPE_RULE, person_kind, \
     person_value
 from cio_retl.actions.render import Obj, Scalar, Val, as_object, json_text, key_json, object_text, text_of
-from cio_retl.timestamps import seconds_sql
+from cio_retl.actions.timestamps import seconds_sql
 
 # Attribute keys the reference strips from person traits before sending them as attributes.
 PERSON_RESERVED = ("created_at", "createdAt", "object_type_id", "objectTypeId", "relationshipAttributes",

@@ -10,7 +10,7 @@ import duckdb
 
 from cio_retl.actions.columns import kind, struct_fields
 from cio_retl.sqltext import quote_ident, quote_str
-from cio_retl.timestamps import NATIVE, attribute_seconds, json_attribute_text, native_iso_text, native_seconds
+from cio_retl.actions.timestamps import NATIVE, attribute_seconds, json_attribute_text, native_iso_text, native_seconds
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 
 import pytest
 
-from cio_retl.config import load_project
+from cio_retl.project.config import load_project
 from cio_retl.errors import ConfigError
 from dagster_project.assets import SYNC_TAG, sync_asset_key
 from tests.dagster.conftest import SYNCS, write_project
@@ -88,7 +88,7 @@ def test_upstream_keys_replace_the_external_warehouse_asset(dagster_project) -> 
     graph = defs.resolve_asset_graph()
     parents = {name: graph.get(sync_asset_key(name)).parent_keys
                for name in ("people", "orders", "adhoc", "raw", "plain")}
-    # The event sync also runs after the identify syncs (cio_retl/order.py), so they are among its parents.
+    # The event sync also runs after the identify syncs (cio_retl/project/order.py), so they are among its parents.
     identities = {sync_asset_key(name) for name in ("people", "adhoc", "raw", "plain")}
     assert parents == {"people": {dg.AssetKey(["analytics", "dim_users"])},
                        "orders": {dg.AssetKey(["analytics", "fct_orders"]), dg.AssetKey(["dim_users"]), *identities},

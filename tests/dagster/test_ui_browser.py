@@ -100,7 +100,7 @@ def launch_backfill(page: Any, url: str, asset: str, partitions: str) -> None:
     open_page(page, f"{url}/assets/{asset}")
     page.get_by_role("button", name="Materialize…").click()
     dialog = page.get_by_role("dialog")
-    # The syncs an event sync runs after (cio_retl/order.py) are its upstream assets; those not materialized
+    # The syncs an event sync runs after (cio_retl/project/order.py) are its upstream assets; those not materialized
     # yet make Dagster ask first, as it would anyone.
     partitions_or_question = dialog.get_by_role("button", name="Show all partitions").or_(
         dialog.get_by_role("button", name="Confirm"))

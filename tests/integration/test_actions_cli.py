@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cio_retl.cli import app
+from cio_retl.cli.app import app
 
 
 @pytest.fixture(autouse=True)

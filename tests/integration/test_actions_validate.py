@@ -8,8 +8,8 @@ import duckdb
 import pytest
 import yaml
 
-from cio_retl.config import load_project
-from cio_retl.validate import validate_project
+from cio_retl.project.config import load_project
+from cio_retl.cli.validate import validate_project
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cio_retl.cli import app
-from cio_retl.sync import run_sync
+from cio_retl.cli.app import app
+from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery
 
 PEOPLE = "CREATE TABLE people AS SELECT 'u' || i AS user_id, 'p' || i || '@example.com' AS email FROM range(1, 6) t(i)"

@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 import typer
 
-from cio_retl.cli import app
+from cio_retl.cli.app import app
 from cio_retl.sandbox import serve_sandbox
-from cio_retl.sync import run_sync
+from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery
 from tests.integration.conftest import API_KEY, SITE_ID
 

@@ -15,7 +15,7 @@ import pytest
 from cio_retl.delivery import deliver
 from cio_retl.errors import DeliveryIncompleteError, DestinationAuthError
 from cio_retl.sandbox import Faults
-from cio_retl.sync import run_sync
+from cio_retl.pipeline.sync import run_sync
 from tests.integration.conftest import API_KEY, FAST, SITE_ID
 
 USERS = """

@@ -3,7 +3,7 @@ deletes only that relationship, never the object (the row had a person, so it wa
 
 from __future__ import annotations
 
-from cio_retl.sync import run_sync
+from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery
 
 

@@ -12,9 +12,9 @@ import duckdb
 import pytest
 import yaml
 
-from cio_retl.config import load_project
+from cio_retl.project.config import load_project
 from cio_retl.delivery import deliver
-from cio_retl.sync import run_sync
+from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery, run_pg
 from tests.integration.conftest import API_KEY, FAST, SITE_ID
 from tests.integration.warehouse_cloud_fixtures import (bigquery_warehouse_config, run_bigquery, run_snowflake,

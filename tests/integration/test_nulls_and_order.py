@@ -11,12 +11,12 @@ import sys
 import duckdb
 import pytest
 
-from cio_retl.config import load_project
+from cio_retl.project.config import load_project
 from cio_retl.delivery import deliver
 from cio_retl.errors import MassClearError, SyncError
-from cio_retl.order import dependencies, run_order
-from cio_retl.runner import run_syncs
-from cio_retl.sync import run_sync
+from cio_retl.project.order import dependencies, run_order
+from cio_retl.pipeline.runner import run_syncs
+from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery
 from tests.integration.conftest import API_KEY, FAST, SITE_ID
 

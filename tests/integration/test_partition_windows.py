@@ -11,9 +11,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from cio_retl.config import (BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse,
+from cio_retl.project.config import (BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse,
                              load_project)
-from cio_retl.validate import validate_project
+from cio_retl.cli.validate import validate_project
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.dialect import quote_identifier, window_sql
 from tests.conftest import run_pg

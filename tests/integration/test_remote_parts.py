@@ -14,14 +14,14 @@ import pytest
 import yaml
 
 import cio_retl.state.remote as remote
-from cio_retl.config import load_project
+from cio_retl.project.config import load_project
 from cio_retl.delivery import deliver
 from cio_retl.errors import ConfigError, StateError, SyncError
 from cio_retl.state.lease import Lease
 from cio_retl.state.manifest import ManifestFile
 from cio_retl.state.objectstore import Bucket
 from cio_retl.state.store import StateStore
-from cio_retl.sync import run_sync
+from cio_retl.pipeline.sync import run_sync
 from tests.faults import injected
 from tests.integration.conftest import API_KEY, FAST, SITE_ID
 

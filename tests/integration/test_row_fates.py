@@ -19,13 +19,13 @@ from datetime import datetime, timezone
 import duckdb
 import pytest
 
-from cio_retl.commit import OutcomeWriter
+from cio_retl.pipeline.commit import OutcomeWriter
 from cio_retl.state.wal import OutcomeLog, wal_of
 from cio_retl.delivery import Outcome, deliver
 from cio_retl.errors import DeliveryIncompleteError, SyncError
 from cio_retl.sandbox import Faults
 from cio_retl.state import StateStore
-from cio_retl.sync import run_sync
+from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery
 from tests.integration.conftest import API_KEY, FAST, SITE_ID
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cio_retl.doctor import run_checks
+from cio_retl.cli.doctor import run_checks
 from cio_retl.sandbox import serve_sandbox
 from tests.integration.conftest import API_KEY, SITE_ID
 

@@ -20,7 +20,7 @@ import pytest
 
 from cio_retl.delivery import deliver
 from cio_retl.errors import SyncError
-from cio_retl.sync import run_sync
+from cio_retl.pipeline.sync import run_sync
 from tests.faults import POINTS, injected
 from tests.integration.conftest import API_KEY, FAST, SITE_ID
 

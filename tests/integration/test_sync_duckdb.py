@@ -15,9 +15,9 @@ from cio_retl.warehouse.types import normalize_batch
 from cio_retl.errors import DeliveryIncompleteError, MassDeleteError, ModelContractError, SyncError, SyncLockedError
 from cio_retl.state import StateStore
 from cio_retl.state.wal import OutcomeLog
-from cio_retl.commit import stamped
+from cio_retl.pipeline.commit import stamped
 from cio_retl.delivery.outcomes import Outcome, as_outcome_table
-from cio_retl.sync import run_sync
+from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery
 
 PEOPLE = """

@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from cio_retl.config import BigQueryWarehouse
+from cio_retl.project.config import BigQueryWarehouse
 from cio_retl.errors import WarehouseError
-from cio_retl.sync import run_sync
+from cio_retl.pipeline.sync import run_sync
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.types import normalize_type
 from tests.conftest import RecordingDelivery

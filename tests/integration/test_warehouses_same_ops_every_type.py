@@ -15,8 +15,8 @@ from typing import Any
 import duckdb
 import yaml
 
-from cio_retl.config import load_project
-from cio_retl.sync import run_sync
+from cio_retl.project.config import load_project
+from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery, run_pg
 from tests.integration.warehouse_cloud_fixtures import (bigquery_warehouse_config, run_bigquery, run_snowflake,
                                                         snowflake_warehouse_config)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cio_retl.config import Project
-from cio_retl.redact import MASK, redact, secret_values
+from cio_retl.project.config import Project
+from cio_retl.project.redact import MASK, redact, secret_values
 
 
 def project(**warehouse: str) -> Project:

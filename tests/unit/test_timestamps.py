@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from cio_retl.timestamps import attribute_seconds, json_attribute_text, seconds_sql
+from cio_retl.actions.timestamps import attribute_seconds, json_attribute_text, seconds_sql
 
 VARCHAR = duckdb.sqltype("VARCHAR")
 CASES = [  # text, top-level seconds, attribute seconds (None: left alone)

@@ -14,10 +14,10 @@ from cio_retl import engine
 from cio_retl.actions.apply import compile_enabled, select_sql
 from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.explain import trigger_report
-from cio_retl.config import Project
-from cio_retl.convert import build_calls
+from cio_retl.project.config import Project
+from cio_retl.pipeline.convert import build_calls
 from cio_retl.errors import ConfigError
-from cio_retl.incremental import render_model
+from cio_retl.project.incremental import render_model
 from cio_retl.rowhash import key_sql, row_hash_sql
 from cio_retl.state.schema import stale_sql
 from cio_retl.state.store import STUCK_AFTER_ATTEMPTS

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from cio_retl.explain import Explanation
+from cio_retl.cli.explain import Explanation
 
 _COLOUR = {"in_sync": "green", "out_of_sync": "yellow", "pending": "yellow", "rejected": "red", "skipped": "yellow",
            "not_found": "red"}

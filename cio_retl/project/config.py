@@ -14,8 +14,8 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
-from cio_retl.config_checks import name_problems, reference_problems, setting_location
-from cio_retl.config_env import SECRET_SETTINGS, Credentials, apply_destination_env, interpolate
+from cio_retl.project.checks import name_problems, reference_problems, setting_location
+from cio_retl.project.env import SECRET_SETTINGS, Credentials, apply_destination_env, interpolate
 from cio_retl.actions.catalog import UI_ONLY_FIELDS
 from cio_retl.errors import ConfigError
 from cio_retl.suggest import did_you_mean

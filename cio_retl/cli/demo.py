@@ -5,12 +5,12 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from cio_retl.config import DuckDBWarehouse, Project
-from cio_retl.demo_data import build_example_warehouse
+from cio_retl.project.config import DuckDBWarehouse, Project
+from cio_retl.cli.demo_data import build_example_warehouse
 from cio_retl.errors import ConfigError
-from cio_retl.runner import run_syncs
+from cio_retl.pipeline.runner import run_syncs
 from cio_retl.sandbox.server import serve_sandbox
-from cio_retl.summary import print_summary
+from cio_retl.cli.summary import print_summary
 
 
 def run_demo(project: Project, *, rebuild: bool, console: Console) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphlib import TopologicalSorter
 
-from cio_retl.config import Project, Sync
+from cio_retl.project.config import Project, Sync
 
 # Customer.io must know a person or object before a relationship names it, and a person before their events.
 IDENTITIES, RELATIONSHIPS, ACTIVITY = 0, 1, 2

@@ -15,10 +15,10 @@ from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.mappings import DIRECTIVES, compile_expr, expr_paths
 from cio_retl.actions.render import Scalar
 from cio_retl.actions.triggers import BoolOp, Compare, Exists, Node, Not, parse
-from cio_retl.config import Project, Sync
-from cio_retl.contract import contract_problem, model_label
+from cio_retl.project.config import Project, Sync
+from cio_retl.project.contract import contract_problem, model_label
 from cio_retl.errors import CioRetlError, WarehouseError
-from cio_retl.incremental import render_model
+from cio_retl.project.incremental import render_model
 from cio_retl.warehouse.sql import as_subquery
 
 MS_THRESHOLD = 100_000_000_000
@@ -39,7 +39,7 @@ class Problem:
 
 def calls_schema(sync: Sync, model: pa.Schema) -> CallSchema:
     """The calls table schema convert.py would build from a model with these columns (no rows needed)."""
-    from cio_retl.convert import call_select
+    from cio_retl.pipeline.convert import call_select
 
     con = engine.connect()
     empty = pa.table({"_key": pa.array([], pa.string()), "_hash": pa.array([], pa.string()),
@@ -107,7 +107,7 @@ ROW_NOUN = {"identify": "person", "group": "object"}
 
 def _all_null_problems(where: str, sync: Sync, sample: pa.Table | None) -> list[Problem]:
     """Columns NULL in every sampled row: an attribute would be cleared for everyone (a broken join?)."""
-    from cio_retl.convert import CALL_FIELDS
+    from cio_retl.pipeline.convert import CALL_FIELDS
 
     if sample is None or sample.num_rows == 0 or sync.type == "alias":
         return []

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from cio_retl.config import Project
+from cio_retl.project.config import Project
 from cio_retl.errors import SyncError
-from cio_retl.order import dependencies, prerequisites, run_order
-from cio_retl.report import SyncReport
-from cio_retl.sync import new_run_id, run_sync
+from cio_retl.project.order import dependencies, prerequisites, run_order
+from cio_retl.pipeline.report import SyncReport
+from cio_retl.pipeline.sync import new_run_id, run_sync
 
 
 def run_syncs(project: Project, names: list[str], **options: Any) -> list[SyncReport]:
-    """Run the named syncs (all when empty) in dependency order (cio_retl/order.py), whatever the order given;
+    """Run the named syncs (all when empty) in dependency order (cio_retl/project/order.py), whatever the order given;
     every sync gets a report, failed ones with their error. A sync whose prerequisite failed is not run (its
     events would reach people Customer.io may not know yet); the next run tries both again."""
     reports: list[SyncReport] = []

@@ -10,8 +10,8 @@ from itertools import chain
 import duckdb
 import pyarrow as pa
 
-from cio_retl.config import Sync
-from cio_retl.contract import check_contract
+from cio_retl.project.config import Sync
+from cio_retl.project.contract import check_contract
 from cio_retl.errors import WarehouseError
 from cio_retl.rowhash import key_sql, quote, row_hash_sql
 from cio_retl.warehouse import Warehouse

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cio_retl.report import SyncReport
+from cio_retl.pipeline.report import SyncReport
 
 ROW_COUNTS = ("extracted", "added", "changed", "removed", "skipped")
 NULL_KEY = "<null>"  # a row whose primary key is NULL; JSON output has null

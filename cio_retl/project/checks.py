@@ -90,7 +90,7 @@ def _model_problems(name: str, spec: dict[str, Any], root: Path) -> list[str]:
 
 def _incremental_mirror_problems(name: str, spec: dict[str, Any], sql: str) -> list[str]:
     """A windowed model cannot drive deletes: rows outside the window would look removed."""
-    from cio_retl.incremental import uses_last_sync_time
+    from cio_retl.project.incremental import uses_last_sync_time
 
     if spec.get("mode") != "mirror" or not uses_last_sync_time(sql):
         return []

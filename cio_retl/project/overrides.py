@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from cio_retl.config import Project, _format_validation_error
+from cio_retl.project.config import Project, _format_validation_error
 from cio_retl.errors import ConfigError
 
 

@@ -13,9 +13,9 @@ import pyarrow as pa
 from cio_retl.actions.apply import CompiledAction, compile_enabled, count_warnings, select_sql
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema
-from cio_retl.commit import UNSENT_CHANGE, record_violations
-from cio_retl.config import ActionOverride, Sync
-from cio_retl.convert import IDENT_PREFIX
+from cio_retl.pipeline.commit import UNSENT_CHANGE, record_violations
+from cio_retl.project.config import ActionOverride, Sync
+from cio_retl.pipeline.convert import IDENT_PREFIX
 from cio_retl.sqltext import quote_str
 from cio_retl.state import IDENTITY_COLUMNS
 from cio_retl.state.schema import OP_SLOTS

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.delivery.outcomes import as_outcome_table, status_counts
-from cio_retl.report import Rejection
+from cio_retl.pipeline.report import Rejection
 from cio_retl.sqltext import quote_str
 from cio_retl.state import IDENTITY_COLUMNS
 from cio_retl.state.schema import OP_SLOTS

@@ -15,11 +15,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from cio_retl.config import Credentials, Project, load_project
+from cio_retl.project.config import Credentials, Project, load_project
 from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError
-from cio_retl.report import SyncReport
+from cio_retl.pipeline.report import SyncReport
 from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
-from cio_retl.summary import NULL_KEY, print_summary
+from cio_retl.cli.summary import NULL_KEY, print_summary
 
 # Plain click help: rich's help labels every flag <bool> and cuts option text at 80 columns.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -74,7 +74,7 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
     for name in syncs or []:
         if name not in project.syncs:
             raise _fail(ConfigError(f"no sync named '{name}'", hint=f"known syncs: {', '.join(project.syncs)}"), 2)
-    from cio_retl.runner import run_syncs
+    from cio_retl.pipeline.runner import run_syncs
 
     reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run,
                         allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=not as_json)
@@ -95,7 +95,7 @@ def plan(sync: Annotated[str, typer.Argument(help="The sync to plan.")], config:
          allow_mass_delete: Annotated[bool, typer.Option("--allow-mass-delete", help="Show the plan even when the mass-delete guard would stop a run.")] = False,
          allow_clear: Annotated[bool, typer.Option("--allow-clear", help="Show the plan even when the clear guard would stop a run.")] = False) -> None:
     """Show what a run would send: counts, the first calls and operations. Sends nothing, changes no state."""
-    from cio_retl.sync import run_sync
+    from cio_retl.pipeline.sync import run_sync
 
     project = _load(config, "warehouses")
     try:
@@ -186,7 +186,7 @@ def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: C
 def demo(config: ConfigOption = None,
          rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the example warehouse first.")] = False) -> None:
     """Build the example DuckDB warehouse (if missing) and run every sync of the project against the sandbox."""
-    from cio_retl.demo import run_demo
+    from cio_retl.cli.demo import run_demo
 
     project = _load(config)
     try:
@@ -207,8 +207,8 @@ def explain(sync: Annotated[str, typer.Argument(help="The sync.")],
                                                   "source, snapshot, actions, operations.")] = False) -> None:
     """Why does this row look the way it does in Customer.io? Its state, the model now, what was accepted, each
     action's trigger and the recent operations. Needs no Customer.io credentials and changes nothing."""
-    from cio_retl.explain import explain_row
-    from cio_retl.explain_view import print_explanation
+    from cio_retl.cli.explain import explain_row
+    from cio_retl.cli.explain_view import print_explanation
 
     project = _load(config, "warehouses")
     try:
@@ -238,7 +238,7 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
     its trigger, the part that was false and why]}.
     """
     from cio_retl.actions.tester import simulate, why_no_action
-    from cio_retl.config import config_path
+    from cio_retl.project.config import config_path
 
     try:
         payload = json.loads(sys.stdin.read() if event == "-" else Path(event).read_text())
@@ -255,7 +255,7 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
 @app.command()
 def validate(config: ConfigOption = None) -> None:
     """Check every sync's columns against the actions (LIMIT 0 plus a small sample); exit 1 on errors."""
-    from cio_retl.validate import validate_project
+    from cio_retl.cli.validate import validate_project
 
     problems = validate_project(_load(config, "warehouses"))
     for problem in problems:
@@ -267,13 +267,13 @@ def validate(config: ConfigOption = None) -> None:
     raise typer.Exit(1 if errors else 0)
 
 
-# ---------------------------------------------------------------- doctor / sandbox (cio_retl/doctor.py, cio_retl/sandbox)
+# ---------------------------------------------------------------- doctor / sandbox (cio_retl/cli/doctor.py, cio_retl/sandbox)
 
 
 @app.command()
 def doctor(config: ConfigOption = None) -> None:
     """Check the project file, each warehouse connection, and the Customer.io credentials and region."""
-    from cio_retl.doctor import print_checks, run_checks
+    from cio_retl.cli.doctor import print_checks, run_checks
 
     raise typer.Exit(print_checks(run_checks(config), out))
 

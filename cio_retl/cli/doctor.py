@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from cio_retl.config import Destination, Project, config_path, load_project
+from cio_retl.project.config import Destination, Project, config_path, load_project
 from cio_retl.delivery.client import RegionAnswer, auth_failure, fetch_region
 from cio_retl.errors import CioRetlError, WarehouseError
 
@@ -68,8 +68,8 @@ def check_warehouses(project: Project) -> list[CheckResult]:
 
 def check_models(project: Project) -> list[CheckResult]:
     """Run each sync's model with LIMIT 0 and check its columns against the call type (reads no rows)."""
-    from cio_retl.contract import contract_hint, contract_problem, model_label
-    from cio_retl.incremental import render_model
+    from cio_retl.project.contract import contract_hint, contract_problem, model_label
+    from cio_retl.project.incremental import render_model
     from cio_retl.warehouse import open_warehouse
 
     results = []

@@ -12,21 +12,21 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from cio_retl.commit import OutcomeWriter, Settled, recent_rejections, settle
-from cio_retl.config import Project, Sync
-from cio_retl.convert import attribute_columns, build_calls
-from cio_retl.diff import Diff, compute_diff
+from cio_retl.pipeline.commit import OutcomeWriter, Settled, recent_rejections, settle
+from cio_retl.project.config import Project, Sync
+from cio_retl.pipeline.convert import attribute_columns, build_calls
+from cio_retl.pipeline.diff import Diff, compute_diff
 from cio_retl.errors import CioRetlError, DeliveryIncompleteError, SyncError
-from cio_retl.extract import extract
-from cio_retl.guards import guard_mass_clear, guard_mass_delete
-from cio_retl.incremental import render_model, uses_last_sync_time
-from cio_retl.progress import Progress
-from cio_retl.report import SyncReport
+from cio_retl.pipeline.extract import extract
+from cio_retl.pipeline.guards import guard_mass_clear, guard_mass_delete
+from cio_retl.project.incremental import render_model, uses_last_sync_time
+from cio_retl.pipeline.progress import Progress
+from cio_retl.pipeline.report import SyncReport
 from cio_retl.state import StateStore
 from cio_retl.state.wal import OutcomeLog
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.dialect import window_sql
-from cio_retl.writeahead import Operations, plan_operations, write_settled_rows
+from cio_retl.pipeline.writeahead import Operations, plan_operations, write_settled_rows
 
 Deliver = Callable[..., Any]
 Window = tuple[datetime, datetime]
@@ -48,7 +48,7 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
     leaves operations pending after its retries fails, keeping what Customer.io accepted. dry_run extracts,
     diffs and builds operations but sends nothing and changes no state. window limits an event sync to rows
     whose `partition_by` falls in [start, end) and re-sends all of them. allow_mass_delete and allow_clear
-    let a run past the guards (cio_retl/guards.py).
+    let a run past the guards (cio_retl/pipeline/guards.py).
     """
     sync = project.sync(sync_name)
     report = SyncReport(sync=sync_name, run_id=new_run_id(), dry_run=dry_run, full_resync=full_resync)

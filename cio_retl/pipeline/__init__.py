@@ -1,0 +1,1 @@
+"""The pipeline: the spine (`sync.run_sync`) and one module per stage, extract → diff → convert → act → deliver → commit."""
