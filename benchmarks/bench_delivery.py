@@ -19,7 +19,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cio_retl.project.config import Destination  # noqa: E402
+from cio_retl.project import Destination  # noqa: E402
 from cio_retl.delivery import deliver  # noqa: E402
 from cio_retl.delivery.batching import Request, pack  # noqa: E402
 

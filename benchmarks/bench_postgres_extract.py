@@ -23,8 +23,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_sync import peak_rss_mb  # noqa: E402
-from cio_retl.project.config import load_project  # noqa: E402
-from cio_retl.project.config import PostgresWarehouse  # noqa: E402
+from cio_retl.project import load_project  # noqa: E402
+from cio_retl.project import PostgresWarehouse  # noqa: E402
 from cio_retl.pipeline.sync import run_sync  # noqa: E402
 from cio_retl.warehouse import open_warehouse  # noqa: E402
 from tests.pg_server import postgres_server  # noqa: E402

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_sync import accept_all, build_warehouse, mutate, peak_rss_mb  # noqa: E402
 from cio_retl.pipeline.commit import settle, stamped  # noqa: E402
-from cio_retl.project.config import load_project  # noqa: E402
+from cio_retl.project import load_project  # noqa: E402
 from cio_retl.delivery.outcomes import Outcome, as_outcome_table  # noqa: E402
 from cio_retl.state.objectstore import Bucket  # noqa: E402
 from cio_retl.state.remote import RemoteState  # noqa: E402

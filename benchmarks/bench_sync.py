@@ -23,7 +23,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cio_retl.project.config import load_project  # noqa: E402
+from cio_retl.project import load_project  # noqa: E402
 from cio_retl.pipeline.sync import run_sync  # noqa: E402
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from cio_retl.project.config import Project, Sync
+from cio_retl.project import Project, Sync
 from cio_retl.project.order import dependencies
 from dagster_project.checks import check_specs
 from dagster_project.resource import CustomerIoSync, SyncRunConfig

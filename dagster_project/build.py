@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from cio_retl.project.config import Project
+from cio_retl.project import Project
 from dagster_project.assets import build_sync_asset, warehouse_specs
 from dagster_project.jobs import build_sync_job
 from dagster_project.resource import CustomerIoSync

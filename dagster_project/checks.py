@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from cio_retl.project.config import DagsterSettings
+from cio_retl.project import DagsterSettings
 from cio_retl.pipeline.report import SyncReport
 
 CONTRACT = "model_contract"

@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from cio_retl.project.config import Project, config_path, load_project
+from cio_retl.project import Project, config_path, load_project
 from cio_retl.errors import CioRetlError, MassClearError, MassDeleteError
 from cio_retl.project.overrides import with_overrides
 from cio_retl.project.redact import redact, secret_values

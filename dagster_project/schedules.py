@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from cio_retl.project.config import Project
+from cio_retl.project import Project
 from dagster_project.assets import SYNC_TAG, sync_asset_key
 from dagster_project.jobs import sync_job_name
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from cio_retl.project.config import (ActionOverride, BigQueryWarehouse, DagsterSettings, Destination, DuckDBWarehouse,
+from cio_retl.project import (ActionOverride, BigQueryWarehouse, DagsterSettings, Destination, DuckDBWarehouse,
                              PostgresWarehouse, Project, SnowflakeWarehouse, Sync)
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 import yaml
 
-from cio_retl.project.config import Project, load_project
+from cio_retl.project import Project, load_project
 
 os.environ.setdefault("TZ", "UTC")
 

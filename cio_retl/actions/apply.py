@@ -15,7 +15,7 @@ from cio_retl.actions.mappings import compile_expr, is_literal_true
 from cio_retl.actions.operations import BUILDERS
 from cio_retl.actions.plan import Plan
 from cio_retl.actions.triggers import parse, to_sql
-from cio_retl.project.config import ActionOverride
+from cio_retl.project import ActionOverride
 from cio_retl.errors import ActionError
 
 OPS_COLUMNS = ("op_id BIGINT, _key VARCHAR, _hash VARCHAR, _change VARCHAR, action VARCHAR, priority INTEGER, "

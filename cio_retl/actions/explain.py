@@ -10,7 +10,7 @@ import duckdb
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.triggers import Compare, Exists, Node, Not, parse, render, text_sql, to_sql
-from cio_retl.project.config import ActionOverride
+from cio_retl.project import ActionOverride
 
 
 def _value(con: duckdb.DuckDBPyConnection, table: str, sql: str) -> Any:

@@ -17,7 +17,7 @@ from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.explain import explain_no_match
 from cio_retl.actions.schema import operation_problems
-from cio_retl.project.config import TRACK_HOSTS, ActionOverride
+from cio_retl.project import TRACK_HOSTS, ActionOverride
 from cio_retl.errors import ActionError
 from cio_retl.sqltext import quote_ident, quote_str
 

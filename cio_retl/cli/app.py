@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from cio_retl.project.config import Credentials, Project, load_project
+from cio_retl.project import Credentials, Project, load_project
 from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError
 from cio_retl.pipeline.report import SyncReport
 from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
@@ -238,7 +238,7 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
     its trigger, the part that was false and why]}.
     """
     from cio_retl.actions.tester import simulate, why_no_action
-    from cio_retl.project.config import config_path
+    from cio_retl.project import config_path
 
     try:
         payload = json.loads(sys.stdin.read() if event == "-" else Path(event).read_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from cio_retl.project.config import DuckDBWarehouse, Project
+from cio_retl.project import DuckDBWarehouse, Project
 from cio_retl.cli.demo_data import build_example_warehouse
 from cio_retl.errors import ConfigError
 from cio_retl.pipeline.runner import run_syncs

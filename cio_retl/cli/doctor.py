@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from cio_retl.project.config import Destination, Project, config_path, load_project
+from cio_retl.project import Destination, Project, config_path, load_project
 from cio_retl.delivery.client import RegionAnswer, auth_failure, fetch_region
 from cio_retl.errors import CioRetlError, WarehouseError
 

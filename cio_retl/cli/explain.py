@@ -14,7 +14,7 @@ from cio_retl import engine
 from cio_retl.actions.apply import compile_enabled, select_sql
 from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.explain import trigger_report
-from cio_retl.project.config import Project
+from cio_retl.project import Project
 from cio_retl.pipeline.convert import build_calls
 from cio_retl.errors import ConfigError
 from cio_retl.project.incremental import render_model

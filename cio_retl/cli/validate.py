@@ -15,7 +15,7 @@ from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.mappings import DIRECTIVES, compile_expr, expr_paths
 from cio_retl.actions.render import Scalar
 from cio_retl.actions.triggers import BoolOp, Compare, Exists, Node, Not, parse
-from cio_retl.project.config import Project, Sync
+from cio_retl.project import Project, Sync
 from cio_retl.project.contract import contract_problem, model_label
 from cio_retl.errors import CioRetlError, WarehouseError
 from cio_retl.project.incremental import render_model

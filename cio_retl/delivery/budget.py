@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from cio_retl.delivery.ratelimit import TokenBucket, default_burst
 
 if TYPE_CHECKING:
-    from cio_retl.project.config import Destination
+    from cio_retl.project import Destination
 
 
 def run_share(destination: Destination) -> TokenBucket:

@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from cio_retl import __version__
-from cio_retl.project.config import TRACK_HOSTS, Destination
+from cio_retl.project import TRACK_HOSTS, Destination
 from cio_retl.delivery.limits import REGION_PATH
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}

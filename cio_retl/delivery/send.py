@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from cio_retl.project.config import Destination
+from cio_retl.project import Destination
 from cio_retl.delivery.batching import Request, pack
 from cio_retl.delivery.budget import run_share
 from cio_retl.delivery.client import TrackClient, TransportFailure, auth_failure, fetch_region

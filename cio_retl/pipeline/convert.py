@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from cio_retl.project.config import Sync
+from cio_retl.project import Sync
 from cio_retl.rowhash import quote
 from cio_retl.state import IDENTITY_COLUMNS
 

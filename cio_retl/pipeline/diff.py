@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from cio_retl.project.config import Sync
+from cio_retl.project import Sync
 from cio_retl.sqltext import quote_str
 from cio_retl.state.schema import stale_sql
 

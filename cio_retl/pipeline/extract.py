@@ -10,7 +10,7 @@ from itertools import chain
 import duckdb
 import pyarrow as pa
 
-from cio_retl.project.config import Sync
+from cio_retl.project import Sync
 from cio_retl.project.contract import check_contract
 from cio_retl.errors import WarehouseError
 from cio_retl.rowhash import key_sql, quote, row_hash_sql

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from cio_retl.project.config import Sync
+from cio_retl.project import Sync
 from cio_retl.pipeline.diff import Diff
 from cio_retl.errors import MassClearError, MassDeleteError
 from cio_retl.sqltext import quote_str

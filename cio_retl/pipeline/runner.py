@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cio_retl.project.config import Project
+from cio_retl.project import Project
 from cio_retl.errors import SyncError
 from cio_retl.project.order import dependencies, prerequisites, run_order
 from cio_retl.pipeline.report import SyncReport

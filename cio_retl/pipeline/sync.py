@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from cio_retl.pipeline.commit import OutcomeWriter, Settled, recent_rejections, settle
-from cio_retl.project.config import Project, Sync
+from cio_retl.project import Project, Sync
 from cio_retl.pipeline.convert import attribute_columns, build_calls
 from cio_retl.pipeline.diff import Diff, compute_diff
 from cio_retl.errors import CioRetlError, DeliveryIncompleteError, SyncError

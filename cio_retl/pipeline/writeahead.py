@@ -14,7 +14,7 @@ from cio_retl.actions.apply import CompiledAction, compile_enabled, count_warnin
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema
 from cio_retl.pipeline.commit import UNSENT_CHANGE, record_violations
-from cio_retl.project.config import ActionOverride, Sync
+from cio_retl.project import ActionOverride, Sync
 from cio_retl.pipeline.convert import IDENT_PREFIX
 from cio_retl.sqltext import quote_str
 from cio_retl.state import IDENTITY_COLUMNS

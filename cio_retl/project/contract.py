@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from cio_retl.project.config import Sync
+from cio_retl.project.syncs import Sync
 from cio_retl.errors import ModelContractError
 
 # Columns a model must have, per call type: each inner tuple is "at least one of".

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from graphlib import TopologicalSorter
 
-from cio_retl.project.config import Project, Sync
+from cio_retl.project.project import Project
+from cio_retl.project.syncs import Sync
 
 # Customer.io must know a person or object before a relationship names it, and a person before their events.
 IDENTITIES, RELATIONSHIPS, ACTIVITY = 0, 1, 2

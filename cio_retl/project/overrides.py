@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from cio_retl.project.config import Project, _format_validation_error
+from cio_retl.project.loading import format_validation_error
+from cio_retl.project.project import Project
 from cio_retl.errors import ConfigError
 
 
@@ -37,4 +38,4 @@ def with_overrides(project: Project, *, destination: dict[str, Any] | None = Non
         return Project.model_validate({**data, "root": project.root})
     except ValidationError as exc:
         raise ConfigError("the deployment's overrides do not fit the project file:",
-                          problems=_format_validation_error(exc)) from None
+                          problems=format_validation_error(exc)) from None

@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
 
-from cio_retl.project.config import Project
+from cio_retl.project.project import Project
 
 MASK = "**********"
 

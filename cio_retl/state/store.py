@@ -26,7 +26,7 @@ from cio_retl.state.slots import delivery_slot, workspace_key
 from cio_retl.state.wal import wal_of
 
 if TYPE_CHECKING:
-    from cio_retl.project.config import Destination
+    from cio_retl.project import Destination
 
 STUCK_AFTER_ATTEMPTS = 5
 DEFAULT_LEASE_S = 60.0

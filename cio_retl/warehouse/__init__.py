@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cio_retl.project.config import (BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse,
+from cio_retl.project import (BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse,
                              Warehouse as WarehouseConfig)
 from cio_retl.errors import ConfigError
 from cio_retl.warehouse.base import Warehouse

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cio_retl.project.config import BigQueryWarehouse
+from cio_retl.project import BigQueryWarehouse
 from cio_retl.errors import WarehouseError
 from cio_retl.warehouse.sql import limit_zero
 from cio_retl.warehouse.types import normalize_batch, normalize_schema

@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from cio_retl import engine
-from cio_retl.project.config import DuckDBWarehouse
+from cio_retl.project import DuckDBWarehouse
 from cio_retl.errors import WarehouseError
 from cio_retl.rowhash import key_sql, row_hash_sql
 from cio_retl.sqltext import quote_ident, quote_str

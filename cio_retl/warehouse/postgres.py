@@ -12,7 +12,7 @@ from typing import Any
 import psycopg.postgres
 import pyarrow as pa
 
-from cio_retl.project.config import PostgresWarehouse
+from cio_retl.project import PostgresWarehouse
 from cio_retl.errors import WarehouseError
 from cio_retl.warehouse.dialect import quote_identifier
 from cio_retl.warehouse.sql import as_subquery, limit_zero

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
-from cio_retl.project.config import load_project
+from cio_retl.project import load_project
 from dagster_project import build_definitions
 
 HERE = Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 import yaml
 
-from cio_retl.project.config import Project, load_project
+from cio_retl.project import Project, load_project
 from cio_retl.sandbox import Faults, Sandbox, serve_sandbox
 from dagster_project.assets import sync_asset_key
 from dagster_project.build import build_definitions

@@ -13,7 +13,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 
 import pytest
 
-from cio_retl.project.config import load_project
+from cio_retl.project import load_project
 from cio_retl.errors import ConfigError
 from dagster_project.assets import SYNC_TAG, sync_asset_key
 from tests.dagster.conftest import SYNCS, write_project

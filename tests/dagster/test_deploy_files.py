@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from cio_retl.project.config import Destination
+from cio_retl.project import Destination
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

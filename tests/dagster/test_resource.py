@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cio_retl.project.config import load_project
+from cio_retl.project import load_project
 from cio_retl.errors import ConfigError
 from dagster_project import CustomerIoSync
 from tests.dagster.conftest import SECRET_KEY, sandbox_destination, write_project

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cio_retl.project.config import Destination
+from cio_retl.project import Destination
 from cio_retl.delivery import Outcome, RetryPolicy
 from cio_retl.sandbox import Sandbox, serve_sandbox
 from tests.integration.warehouse_cloud_fixtures import *  # noqa: F401,F403

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 import yaml
 
-from cio_retl.project.config import load_project
+from cio_retl.project import load_project
 from cio_retl.cli.validate import validate_project
 
 

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 import yaml
 
-from cio_retl.project.config import load_project
+from cio_retl.project import load_project
 from cio_retl.delivery import deliver
 from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery, run_pg

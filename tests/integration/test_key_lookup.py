@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from cio_retl.project.config import BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse
+from cio_retl.project import BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.dialect import key_filter_sql
 from tests.conftest import run_pg

@@ -11,7 +11,7 @@ import sys
 import duckdb
 import pytest
 
-from cio_retl.project.config import load_project
+from cio_retl.project import load_project
 from cio_retl.delivery import deliver
 from cio_retl.errors import MassClearError, SyncError
 from cio_retl.project.order import dependencies, run_order

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from cio_retl.project.config import (BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse,
+from cio_retl.project import (BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse,
                              load_project)
 from cio_retl.cli.validate import validate_project
 from cio_retl.warehouse import open_warehouse

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import cio_retl.state.remote as remote
-from cio_retl.project.config import load_project
+from cio_retl.project import load_project
 from cio_retl.delivery import deliver
 from cio_retl.errors import ConfigError, StateError, SyncError
 from cio_retl.state.lease import Lease

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from cio_retl.project.config import BigQueryWarehouse
+from cio_retl.project import BigQueryWarehouse
 from cio_retl.errors import WarehouseError
 from cio_retl.pipeline.sync import run_sync
 from cio_retl.warehouse import open_warehouse

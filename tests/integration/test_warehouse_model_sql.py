@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cio_retl.project.config import BigQueryWarehouse, PostgresWarehouse, SnowflakeWarehouse
+from cio_retl.project import BigQueryWarehouse, PostgresWarehouse, SnowflakeWarehouse
 from cio_retl.warehouse import open_warehouse
 from tests.conftest import run_pg
 from tests.integration.warehouse_cloud_fixtures import bigquery_warehouse_config, snowflake_warehouse_config

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from cio_retl.project.config import PostgresWarehouse, load_project
+from cio_retl.project import PostgresWarehouse, load_project
 from cio_retl.errors import WarehouseError
 from cio_retl.pipeline.sync import run_sync
 from cio_retl.warehouse import open_warehouse

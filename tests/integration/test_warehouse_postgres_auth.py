@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cio_retl.project.config import PostgresWarehouse
+from cio_retl.project import PostgresWarehouse
 from cio_retl.errors import WarehouseError
 from cio_retl.warehouse import open_warehouse
 from tests.conftest import run_pg

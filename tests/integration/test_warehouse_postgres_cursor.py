@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cio_retl.project.config import PostgresWarehouse
+from cio_retl.project import PostgresWarehouse
 from cio_retl.warehouse import open_warehouse
 
 ODD = """SELECT i AS id, ARRAY[1.50, NULL, 2]::numeric[] AS amounts, ARRAY[timestamp '2024-01-02 03:04:05'] AS times,

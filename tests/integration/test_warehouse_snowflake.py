@@ -17,7 +17,7 @@ import jwt
 import pyarrow as pa
 import pytest
 
-from cio_retl.project.config import SnowflakeWarehouse
+from cio_retl.project import SnowflakeWarehouse
 from cio_retl.errors import WarehouseError
 from cio_retl.pipeline.sync import run_sync
 from cio_retl.warehouse import open_warehouse

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import yaml
 
-from cio_retl.project.config import load_project
+from cio_retl.project import load_project
 from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery, run_pg
 from tests.integration.warehouse_cloud_fixtures import (bigquery_warehouse_config, run_bigquery, run_snowflake,

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from cio_retl.project.config import Project, load_project
+from cio_retl.project import Project, load_project
 
 __all__ = ["REJECTED_PASSWORD", "SNOWFLAKE_LOGINS", "SNOWFLAKE_SCHEMA", "bigquery_endpoint", "bigquery_warehouse_config", "load_bigquery",
            "every_type_table", "load_snowflake", "run_bigquery", "run_snowflake", "snowflake_server",

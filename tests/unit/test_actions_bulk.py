@@ -10,7 +10,7 @@ import pytest
 from cio_retl.actions.apply import build_operations
 from cio_retl.actions.schema import validate_operation
 from cio_retl.actions.ulid import is_ulid, ulid_for
-from cio_retl.project.config import ActionOverride
+from cio_retl.project import ActionOverride
 
 CALLS = """
 CREATE TABLE calls AS SELECT * FROM (VALUES

@@ -6,7 +6,7 @@ import pytest
 
 from cio_retl.actions.tester import simulate, why_no_action
 from cio_retl.actions.triggers import parse, render
-from cio_retl.project.config import ActionOverride
+from cio_retl.project import ActionOverride
 
 
 def explained(event: dict, **overrides: ActionOverride) -> dict[str, str]:

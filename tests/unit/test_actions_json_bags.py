@@ -11,7 +11,7 @@ import pytest
 
 from cio_retl.actions.apply import build_operations
 from cio_retl.actions.schema import validate_operation
-from cio_retl.project.config import ActionOverride, Sync
+from cio_retl.project import ActionOverride, Sync
 from cio_retl.pipeline.convert import call_select
 
 HEAD = ("SELECT i::VARCHAR AS _key, 'h' AS _hash, 'added' AS _change, i::BIGINT AS _seq, '{type}' AS type, "

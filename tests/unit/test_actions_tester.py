@@ -10,7 +10,7 @@ from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.schema import validate_operation
 from cio_retl.actions.tester import simulate
 from cio_retl.actions.ulid import is_ulid, ulid_for
-from cio_retl.project.config import ActionOverride
+from cio_retl.project import ActionOverride
 from cio_retl.errors import ActionError
 
 T = "2024-01-02T03:04:05Z"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cio_retl.project.config import Destination
+from cio_retl.project import Destination
 from cio_retl.delivery.budget import run_share
 from cio_retl.state.objectstore import is_remote, url_problem
 from cio_retl.state.slots import workspace_key

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cio_retl.project.config import load_project
+from cio_retl.project import load_project
 from cio_retl.errors import ConfigError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cio_retl import engine
-from cio_retl.project.config import DuckDBWarehouse
+from cio_retl.project import DuckDBWarehouse
 from cio_retl.state import StateStore
 from cio_retl.state.store import auto_memory_limit
 from cio_retl.warehouse.duckdb import DuckDBReader

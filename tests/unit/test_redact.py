@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cio_retl.project.config import Project
+from cio_retl.project import Project
 from cio_retl.project.redact import MASK, redact, secret_values
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cio_retl.project.config import DuckDBWarehouse
+from cio_retl.project import DuckDBWarehouse
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.sql import as_subquery, limit_zero
 

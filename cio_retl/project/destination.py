@@ -1,0 +1,54 @@
+"""`destination:` — the Customer.io workspace the operations go to, and its request budget."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+
+from cio_retl.project.base import ProjectModel
+
+TRACK_HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+
+
+class Destination(ProjectModel):
+    """Where operations go: a Customer.io workspace's Track API."""
+
+    region: Literal["us", "eu"] = Field("us", description="Account region: us (track.customer.io) or eu (any case).")
+    site_id: str = Field("", description="Site ID of the workspace's Track API credentials.")
+    api_key: SecretStr = Field(SecretStr(""), description="Track API key (not an App API key).")
+    url: str | None = Field(None, description="Base-URL override, e.g. the local sandbox.")
+    requests_per_second: float = Field(100, gt=0, description="The workspace's request-rate budget, shared by every "
+                                       "run sending to it at the same time.")
+    concurrent_runs: int = Field(1, ge=1, le=32, description="Runs that may send to this workspace at once; each gets "
+                                 "requests_per_second / concurrent_runs, and more wait. Set the Dagster pool limit "
+                                 "to the same number.")
+    max_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight at once.")
+    timeout_s: float = Field(30, gt=0, description="Per-request timeout in seconds.")
+    max_attempts: int = Field(6, ge=1, le=20, description="Attempts per request before rows are left pending.")
+    max_batch_operations: int | None = Field(None, ge=1, description="Cap on operations per /api/v2/batch "
+                                             "request; default none: bodies are filled to the 500 KB limit.")
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _blank_url_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _region_any_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def base_url(self) -> str:
+        """The Track API base URL: the override, else the region's host."""
+        return (self.url or TRACK_HOSTS[self.region]).rstrip("/")
+
+    @property
+    def shown_url(self) -> str:
+        """base_url for people to read: a `user:password@` in the override is masked."""
+        parts = urlsplit(self.base_url)
+        if parts.username is None and parts.password is None:
+            return self.base_url
+        return urlunsplit(parts._replace(netloc="***:***@" + parts.netloc.rpartition("@")[2]))

@@ -1,0 +1,109 @@
+"""The whole project file: its sections, where its files and state are, and the hash of what decides a sync's operations."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from cio_retl.errors import ConfigError
+from cio_retl.project.actions import ActionOverride
+from cio_retl.project.base import ProjectModel
+from cio_retl.project.checks import name_problems
+from cio_retl.project.dagster_settings import DagsterSettings
+from cio_retl.project.destination import Destination
+from cio_retl.project.syncs import Sync
+from cio_retl.project.warehouses import Warehouse
+from cio_retl.state.objectstore import is_remote, url_problem
+
+REFERENCES_CHECKED = "references_checked"  # validation context: load_project checked the references already
+
+
+class Project(ProjectModel):
+    """A whole project file."""
+
+    state: str = Field(".cio_retl", description="Where each sync's state lives: a folder (per sync a DuckDB file, a run "
+                       "log folder and a lock file), or object storage: s3://bucket/prefix, gs://bucket/prefix, "
+                       "az://container/prefix (credentials from the cloud's environment; see docs/state.md).")
+    state_lease_s: float = Field(60, ge=1, description="Object-storage state: how long a run's lease on a sync lasts "
+                                 "unrenewed (renewed every third of it); a crashed run's sync is taken over after it.")
+    history_runs: int = Field(10, ge=1, description="Runs whose rows and operations `cio-retl explain` can show; "
+                              "older ones are pruned from the run log.")
+    memory_limit: str = Field("auto", description="DuckDB memory for the extract, diff and operations; more spills "
+                              "to disk. `auto`: 192MB plus 13 bytes per row of the sync's snapshot, up to 1GB or a "
+                              "quarter of the machine's memory. Or a size (e.g. 2GB) for speed on very large tables.")
+    warehouses: dict[str, Warehouse] = Field(description="Named warehouse connections.")
+    destination: Destination = Field(default_factory=Destination, description="The Customer.io workspace.")
+    syncs: dict[str, Sync] = Field(description="Named syncs.")
+    actions: dict[str, ActionOverride] = Field(default_factory=dict, description="Overrides of destination actions.")
+    dagster: DagsterSettings = Field(default_factory=DagsterSettings, description="Settings of the Dagster code "
+                                     "location (see below).")
+    root: Path = Field(Path("."), exclude=True, description="Folder of the project file (set by load_project).")
+
+    @field_validator("state")
+    @classmethod
+    def _state_is_a_folder_or_a_bucket(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _references_resolve(self, info: ValidationInfo) -> Project:
+        if (info.context or {}).get(REFERENCES_CHECKED):  # load_project checked them, with everything else
+            return self
+        problems = name_problems(self.syncs, self.warehouses)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def state_location(self) -> Path | str:
+        """The state: an object-storage URL as written, or the folder's absolute path."""
+        return self.state if is_remote(self.state) else self.resolve(self.state)
+
+    def state_path(self) -> Path:
+        """Absolute path of the state folder (a project whose state is on object storage has none)."""
+        if is_remote(self.state):
+            raise ConfigError(f"state: {self.state} is on object storage, not a folder",
+                              hint="this command needs a local state folder")
+        return self.resolve(self.state)
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the project file, made absolute against the project folder."""
+        path = Path(relative)
+        return path if path.is_absolute() else (self.root / path)
+
+    def sync(self, name: str) -> Sync:
+        """A sync by name, or a ConfigError listing the known ones."""
+        if name not in self.syncs:
+            raise ConfigError(f"no sync named '{name}'", hint=f"known syncs: {', '.join(self.syncs)}")
+        return self.syncs[name]
+
+    def model_sql(self, name: str) -> str:
+        """The SELECT a sync runs: its model file, inline query, or `SELECT * FROM table`."""
+        sync = self.sync(name)
+        if sync.query:
+            return sync.query
+        if sync.table:
+            return f"SELECT * FROM {sync.table}"
+        return self.resolve(sync.model).read_text()
+
+    def config_hash(self, name: str) -> str:
+        """`<content>.<triggers>`: a hash of what decides a sync's operations (model SQL, key, type, mode, event,
+        timestamp conversion, action mappings), then one of which actions fire (triggers, enabled).
+
+        A row delivered under another content hash is sent again (a full resync); a row no action matched is
+        re-evaluated when either part changes — so fixing a trigger sends the skipped rows and nothing else.
+        """
+        sync = self.sync(name)
+        content = [self.model_sql(name), repr(sync.key_columns), sync.type, sync.mode, repr(sync.event),
+                   repr(sync.convert_timestamps), sync.nulls, repr(sorted((k, repr(sorted(v.mapping.items())))
+                                                              for k, v in self.actions.items() if v.mapping))]
+        triggers = repr(sorted((k, v.enabled, v.trigger) for k, v in self.actions.items()
+                               if v.trigger or not v.enabled))
+        return f"{_digest(content)}.{_digest([triggers])}"
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
