@@ -12,10 +12,10 @@ from cio_retl.project.actions import ActionOverride
 from cio_retl.project.base import ProjectModel
 from cio_retl.project.checks import name_problems
 from cio_retl.project.dagster_settings import DagsterSettings
+from cio_retl.project.state_location import is_remote, url_problem
 from cio_retl.project.destination import Destination
 from cio_retl.project.syncs import Sync
 from cio_retl.project.warehouses import Warehouse
-from cio_retl.state.objectstore import is_remote, url_problem
 
 REFERENCES_CHECKED = "references_checked"  # validation context: load_project checked the references already
 

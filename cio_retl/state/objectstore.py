@@ -9,31 +9,12 @@ from typing import Any
 
 from cio_retl.errors import StateError
 
-REMOTE_SCHEMES = ("s3", "gs", "az")
 CREDENTIALS_HINT = ("check that the bucket exists and that this process's credentials allow get, put, list and delete "
                     "on it: S3 reads AWS_* (AWS_ENDPOINT_URL, AWS_REGION, keys, or the instance/pod role), GCS "
                     "GOOGLE_APPLICATION_CREDENTIALS or the workload identity, Azure AZURE_STORAGE_* or the managed "
                     "identity")
 # Each call gives up after this long: a lease must be able to tell "the store is unreachable" before it expires.
 RETRY = {"max_retries": 4, "retry_timeout": timedelta(seconds=20)}
-
-
-def is_remote(location: str | Path) -> bool:
-    """Is this `state:` an object-storage URL (rather than a folder)?"""
-    return isinstance(location, str) and location.split("://", 1)[0] in REMOTE_SCHEMES and "://" in location
-
-
-def url_problem(url: str) -> str | None:
-    """What is wrong with a `state:` URL, or None (a folder, or a well-formed s3://, gs://, az:// URL)."""
-    if "://" not in url:
-        return None
-    scheme, rest = url.split("://", 1)
-    if scheme not in REMOTE_SCHEMES:
-        return (f"'{scheme}://' is not supported: use a folder, or s3://bucket/prefix, gs://bucket/prefix, "
-                "az://container/prefix")
-    if not rest.split("/", 1)[0]:
-        return f"{url} names no bucket: write {scheme}://bucket/prefix"
-    return None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from cio_retl.state.lease import Lease
 from cio_retl.state.lock import try_lock, unlock
-from cio_retl.state.objectstore import Bucket, is_remote
+from cio_retl.project.state_location import is_remote
+from cio_retl.state.objectstore import Bucket
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5

@@ -19,7 +19,7 @@ from cio_retl.errors import SyncError
 from cio_retl.rowhash import engine_probe_sql
 from cio_retl.state.checkpoints import Checkpoints
 from cio_retl.state.lock import sync_lock
-from cio_retl.state.objectstore import is_remote
+from cio_retl.project.state_location import is_remote
 from cio_retl.state.remote import open_remote
 from cio_retl.state.schema import create_or_upgrade, stale_sql
 from cio_retl.state.slots import delivery_slot, workspace_key

@@ -6,7 +6,7 @@ import pytest
 
 from cio_retl.project import Destination
 from cio_retl.delivery.budget import run_share
-from cio_retl.state.objectstore import is_remote, url_problem
+from cio_retl.project.state_location import is_remote, url_problem
 from cio_retl.state.slots import workspace_key
 
 
