@@ -11,12 +11,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from cio_retl.actions.catalog import ACTIONS
 from cio_retl.delivery.outcomes import as_outcome_table, status_counts
 from cio_retl.pipeline.report import Rejection
 from cio_retl.sqltext import quote_str
 from cio_retl.state import IDENTITY_COLUMNS
-from cio_retl.state.schema import OP_SLOTS
+from cio_retl.state.schema import action_of_op_sql, row_of_op_sql
 from cio_retl.state.wal import OutcomeLog, WriteAheadLog
 
 # A crash re-sends at most what was in flight plus the outcomes not yet committed; the writer keeps the latter
@@ -25,7 +24,6 @@ LAG_BATCHES = 2
 LAG_FRACTION = 0.10
 # A row settled without delivery: an append-mode change that is not re-sent (reported as skipped).
 UNSENT_CHANGE = "unsent_change"
-_ACTION_BY_INDEX = "[" + ", ".join(quote_str(slug) for slug in ACTIONS) + "]"
 _SETTLED_AS_IS = f"('delivered', 'skipped', '{UNSENT_CHANGE}')"
 
 
@@ -135,7 +133,7 @@ class Settled:
 def settle(con: duckdb.DuckDBPyConnection, wal: WriteAheadLog, *, watermark: int, history_runs: int = 10) -> Settled:
     """Give every row of the unsettled runs in the log its fate, one run at a time, each in one transaction.
 
-    A row's operations are known by number (`n_ops`) and id (row_id * OP_SLOTS + action): skipped without
+    A row's operations are known by number (`n_ops`) and id (state.schema.op_id_sql): skipped without
     any, rejected if one was refused, delivered if all were accepted, else pending. Delivered and skipped rows
     enter the snapshot with the configuration they were built under; rejected rows go to `rejections`
     (attempts + 1) and pending rows keep their previous snapshot entry, so the next diff produces both again.
@@ -189,7 +187,7 @@ def _fates(con: duckdb.DuckDBPyConnection) -> None:
                     WHEN k.rejected > 0 THEN 'rejected' WHEN k.accepted = r.n_ops THEN 'delivered'
                     ELSE 'pending' END AS fate
           FROM run_rows r LEFT JOIN (
-               SELECT op_id // {OP_SLOTS} AS row_id, count(*) FILTER (status = 'accepted') AS accepted,
+               SELECT {row_of_op_sql('op_id')} AS row_id, count(*) FILTER (status = 'accepted') AS accepted,
                       count(*) FILTER (status = 'rejected') AS rejected
                  FROM run_outcomes GROUP BY 1) k ON r.row_id = k.row_id""")
 
@@ -235,9 +233,9 @@ def _record_rejections(con: duckdb.DuckDBPyConnection, watermark: int) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE rejections_next AS
         WITH now_rejected AS (
-            SELECT s._key, {_ACTION_BY_INDEX}[o.op_id % {OP_SLOTS} + 1] AS action, o.status_code, o.reason,
+            SELECT s._key, {action_of_op_sql('o.op_id')} AS action, o.status_code, o.reason,
                    left(o.body, 2000) AS body, s.run_id
-              FROM run_outcomes o JOIN settled s ON s.row_id = o.op_id // {OP_SLOTS}
+              FROM run_outcomes o JOIN settled s ON s.row_id = {row_of_op_sql('o.op_id')}
              WHERE o.status = 'rejected'
             QUALIFY row_number() OVER (PARTITION BY s._key, action ORDER BY o.op_id) = 1)
         SELECT n._key, n.action, n.status_code, n.reason, n.body, n.run_id,

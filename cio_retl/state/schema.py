@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from cio_retl.actions.catalog import ACTIONS
 from cio_retl.sqltext import quote_str
 
 STATE_VERSION = 3  # 3: the write-ahead and outcomes in the run log (state/wal.py), not in tables
@@ -13,6 +14,23 @@ _IDENTS_DDL = ", ".join(f"{c} VARCHAR" for c in IDENTITY_COLUMNS)
 # An operation's id is its row's id times OP_SLOTS plus the action's index in the catalogue (15 actions), so an
 # outcome names its row and action without any table of operations.
 OP_SLOTS = 16
+_SLOT = {slug: index for index, slug in enumerate(ACTIONS)}
+_ACTION_BY_SLOT = "[" + ", ".join(quote_str(slug) for slug in ACTIONS) + "]"
+
+
+def op_id_sql(row_id: str, action: str) -> str:
+    """SQL of the id of `action`'s operation for the row whose id is the SQL expression `row_id`."""
+    return f"{row_id} * {OP_SLOTS} + {_SLOT[action]}"
+
+
+def action_of_op_sql(op_id: str) -> str:
+    """SQL of the action slug an operation id (the SQL expression `op_id`) belongs to."""
+    return f"{_ACTION_BY_SLOT}[{op_id} % {OP_SLOTS} + 1]"
+
+
+def row_of_op_sql(op_id: str) -> str:
+    """SQL of the row id an operation id (the SQL expression `op_id`) belongs to."""
+    return f"{op_id} // {OP_SLOTS}"
 
 # Fates a row can end a run in. The snapshot holds rows whose fate is settled: `delivered`, or `skipped` (no
 # action matched; re-evaluated when the configuration changes). A `rejected` or `pending` row stays out of

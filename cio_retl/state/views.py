@@ -12,15 +12,11 @@ from typing import Any
 import duckdb
 
 from cio_retl import engine
-from cio_retl.actions.catalog import ACTIONS
-from cio_retl.sqltext import quote_str
-from cio_retl.state.objectstore import is_remote
+from cio_retl.project.state_location import is_remote
 from cio_retl.state.remote import read_remote
-from cio_retl.state.schema import OP_SLOTS
+from cio_retl.state.schema import action_of_op_sql, row_of_op_sql
 from cio_retl.state.store import connect_file, state_file
 from cio_retl.state.wal import wal_of
-
-_ACTION_BY_INDEX = "[" + ", ".join(quote_str(slug) for slug in ACTIONS) + "]"
 
 
 @dataclass(frozen=True)
@@ -99,10 +95,10 @@ def row_story(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any]:
     try:
         operations = _dicts(con, f"""
             SELECT r.run_no, r.run_id, r._change AS change, r.n_ops, r.fate AS preset_fate, r.reason AS skip_reason,
-                   {_ACTION_BY_INDEX}[o.op_id % {OP_SLOTS} + 1] AS action, o.status, o.status_code,
+                   {action_of_op_sql('o.op_id')} AS action, o.status, o.status_code,
                    o.reason AS answer, o.body, o.answered_at, runs.started_at AS run_started_at
               FROM ({wal.rows_sql(runs)}) r
-              LEFT JOIN story_outcomes o ON o.run_no = r.run_no AND o.op_id // {OP_SLOTS} = r.row_id
+              LEFT JOIN story_outcomes o ON o.run_no = r.run_no AND {row_of_op_sql('o.op_id')} = r.row_id
               LEFT JOIN runs ON runs.run_id = r.run_id
              WHERE r._key = ? ORDER BY r.run_no DESC, o.op_id""", [key])
     finally:
