@@ -18,8 +18,8 @@ from cio_retl.project import ActionOverride, Sync
 from cio_retl.pipeline.convert import IDENT_PREFIX
 from cio_retl.sqltext import quote_str
 from cio_retl.state import IDENTITY_COLUMNS
-from cio_retl.state.schema import OP_SLOTS
-from cio_retl.state.wal import RunLog
+from cio_retl.state.schema import op_id_sql
+from cio_retl.state.wal import RunLog, rows_select
 
 # Rows per chunk: the first is small so delivery starts at once; later ones amortise each statement.
 FIRST_CHUNK_ROWS = 16_384
@@ -28,7 +28,6 @@ CHUNK_ROWS = 65_536
 HANDLER = {"identify": "createUpdatePerson", "group": "createUpdateObject", "track": "trackEvent",
            "page": "trackPageView", "screen": "trackScreenView", "alias": "mergePeople"}
 DELETE_HANDLER = {"identify": "deletePerson", "group": "deleteObject or deleteRelationship"}
-_SLOT = {slug: index for index, slug in enumerate(ACTIONS)}
 
 
 @dataclass
@@ -90,13 +89,9 @@ class Operations:
         """Write one chunk's rows ahead; return its file."""
         assert self.log is not None, "a dry run writes nothing ahead"
         matches = " + ".join(f"(CASE WHEN {item.trigger_sql} THEN 1 ELSE 0 END)" for item in table.actions) or "0"
-        idents = ", ".join(f"{IDENT_PREFIX}{c} AS {c}" for c in IDENTITY_COLUMNS)
-        return self.log.write_rows(self.con, f"""
-            SELECT _seq AS row_id, _key, _hash, _change, {idents}, {quote_str(self.run_id)} AS run_id,
-                   {quote_str(self.config_hash)} AS config_hash, NULL::VARCHAR AS fate,
-                   {quote_str(table.skip_reason)} AS reason, ({matches})::INTEGER AS n_ops, _nulls AS nulls,
-                   {self.log.run_no} AS run_no
-              FROM {table.name} WHERE _seq >= {lo} AND _seq < {hi}""")
+        return self.log.write_rows(self.con, rows_select(f"{table.name} WHERE _seq >= {lo} AND _seq < {hi}", {
+            **_call_columns(self.run_id, self.config_hash, self.log.run_no), "_change": "_change", "fate": "NULL",
+            "reason": quote_str(table.skip_reason), "n_ops": matches}))
 
     def _operations(self, table: _CallsTable, actions: list[CompiledAction], lo: int, hi: int) -> Iterator[pa.RecordBatch]:
         if actions:
@@ -106,7 +101,7 @@ class Operations:
     def _operations_sql(table: _CallsTable, actions: list[CompiledAction], lo: int, hi: int) -> str:
         source = f"(SELECT * FROM {table.name} WHERE _seq >= {lo} AND _seq < {hi})"
         return " UNION ALL ".join(
-            f"SELECT _seq * {OP_SLOTS} + {_SLOT[item.action.slug]} AS op_id, {item.action.priority} AS priority, "
+            f"SELECT {op_id_sql('_seq', item.action.slug)} AS op_id, {item.action.priority} AS priority, "
             f"{quote_str(item.action.endpoint)} AS endpoint, {quote_str(item.action.slug)} AS action, body, reason "
             f"FROM ({select_sql(item, source)})" for item in actions)
 
@@ -143,13 +138,17 @@ def write_settled_rows(con: duckdb.DuckDBPyConnection, log: RunLog, *, run_id: s
     record_violations(con, run_id, watermark, whole_model=whole_model)
     if not con.execute("SELECT count(*) FROM unsent_calls").fetchall()[0][0]:
         return None
-    idents = ", ".join(f"{IDENT_PREFIX}{c} AS {c}" for c in IDENTITY_COLUMNS)
     reason = quote_str("append mode sends a row once: a change to it after it was delivered is not re-sent")
-    return log.write_rows(con, f"""
-        SELECT _seq AS row_id, _key, _hash, 'changed' AS _change, {idents}, {quote_str(run_id)} AS run_id,
-               {quote_str(config_hash)} AS config_hash, '{UNSENT_CHANGE}' AS fate, {reason} AS reason, 0 AS n_ops,
-               _nulls AS nulls, {log.run_no} AS run_no
-          FROM unsent_calls""")
+    return log.write_rows(con, rows_select("unsent_calls", {
+        **_call_columns(run_id, config_hash, log.run_no), "_change": "'changed'", "fate": quote_str(UNSENT_CHANGE),
+        "reason": reason, "n_ops": "0"}))
+
+
+def _call_columns(run_id: str, config_hash: str, run_no: int) -> dict[str, str]:
+    """The write-ahead columns every row takes from its call and its run."""
+    return {"row_id": "_seq", "_key": "_key", "_hash": "_hash", "nulls": "_nulls", "run_id": quote_str(run_id),
+            "config_hash": quote_str(config_hash), "run_no": str(run_no),
+            **{column: f"{IDENT_PREFIX}{column}" for column in IDENTITY_COLUMNS}}
 
 
 def _chunks(count: int, low: int, high: int) -> Iterator[tuple[int, int]]:

@@ -20,14 +20,25 @@ import duckdb
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from cio_retl.delivery.outcomes import OUTCOME_SCHEMA
 from cio_retl.sqltext import quote_str
+from cio_retl.state.schema import IDENTITY_COLUMNS
 
-# delivery/outcomes.py's OUTCOME_SCHEMA plus when each was answered (not imported from there: delivery depends
-# on the configuration, which depends on state).
-OUTCOME_COLUMNS = pa.schema([("op_id", pa.int64()), ("status", pa.string()), ("status_code", pa.int32()),
-                             ("reason", pa.string()), ("body", pa.string()),
-                             ("answered_at", pa.timestamp("us", tz="UTC"))])
+# Delivery's outcomes, stamped with when each commit group was written.
+OUTCOME_COLUMNS = OUTCOME_SCHEMA.append(pa.field("answered_at", pa.timestamp("us", tz="UTC")))
+# The write-ahead's rows, in file order: what settle needs to give each row its fate and its snapshot entry.
+ROW_COLUMNS = {"row_id": "BIGINT", "_key": "VARCHAR", "_hash": "UBIGINT", "_change": "VARCHAR",
+               **{column: "VARCHAR" for column in IDENTITY_COLUMNS}, "run_id": "VARCHAR", "config_hash": "VARCHAR",
+               "fate": "VARCHAR", "reason": "VARCHAR", "n_ops": "INTEGER", "nulls": "VARCHAR[]", "run_no": "INTEGER"}
 _RUN = re.compile(r"^run-(\d{8})$")
+
+
+def rows_select(source: str, values: dict[str, str]) -> str:
+    """SELECT of write-ahead rows from `source`: every column of ROW_COLUMNS, from `values` (SQL by column), typed."""
+    missing = set(ROW_COLUMNS) - set(values)
+    assert not missing, f"write-ahead columns without a value: {sorted(missing)}"
+    columns = ", ".join(f"({values[name]})::{kind} AS {name}" for name, kind in ROW_COLUMNS.items())
+    return f"SELECT {columns} FROM {source}"
 
 
 def wal_of(state_path: Path) -> WriteAheadLog:
@@ -60,9 +71,7 @@ class WriteAheadLog:
         """SQL of the rows of these runs (a relation with the write-ahead's columns), empty when none."""
         files = [str(f) for run_no in runs for f in self.run(run_no).row_files()]
         if not files:
-            return ("SELECT NULL::BIGINT AS row_id, NULL::VARCHAR AS _key, NULL::UBIGINT AS _hash, NULL::VARCHAR AS _change,"
-                    " NULL::INTEGER AS n_ops, NULL::INTEGER AS run_no, NULL::VARCHAR AS run_id, NULL::VARCHAR AS fate,"
-                    " NULL::VARCHAR AS reason WHERE FALSE")
+            return rows_select("(SELECT 1) WHERE FALSE", {name: "NULL" for name in ROW_COLUMNS})
         return f"SELECT * FROM read_parquet([{', '.join(map(quote_str, files))}], union_by_name = true)"
 
     def outcomes(self, runs: list[int]) -> pa.Table:
