@@ -96,7 +96,7 @@ def select_sql(compiled: CompiledAction, calls_table: str) -> str:
             sql = f"SELECT *, {', '.join(f'{s} AS {n}' for n, s in layer.items())} FROM ({sql})"
     sql = f"SELECT *, {plan.body} AS body FROM ({sql})"
     checks = [*plan.checks, (f"strlen(body) >= {limits.MAX_OPERATION_BYTES}",
-                             f"'operation is ' || strlen(body) || ' bytes (limit 32 KB): send fewer or smaller attributes'")]
+                             "'operation is ' || strlen(body) || ' bytes (limit 32 KB): send fewer or smaller attributes'")]
     reason = "CASE " + " ".join(f"WHEN {cond} THEN {why}" for cond, why in checks) + " END"
     return f"SELECT _key, _hash, _change, _seq, body, {reason} AS reason FROM ({sql})"
 

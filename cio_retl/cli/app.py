@@ -6,9 +6,8 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Literal, Optional
 
-import duckdb
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -17,7 +16,6 @@ from rich.text import Text
 
 from cio_retl.project import Credentials, Project, load_project
 from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError
-from cio_retl.pipeline.report import SyncReport
 from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
 from cio_retl.cli.summary import NULL_KEY, print_summary
 

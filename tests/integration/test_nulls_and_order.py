@@ -8,12 +8,10 @@ import os
 import subprocess
 import sys
 
-import duckdb
 import pytest
 
-from cio_retl.project import load_project
 from cio_retl.delivery import deliver
-from cio_retl.errors import MassClearError, SyncError
+from cio_retl.errors import MassClearError
 from cio_retl.project.order import dependencies, run_order
 from cio_retl.pipeline.runner import run_syncs
 from cio_retl.pipeline.sync import run_sync

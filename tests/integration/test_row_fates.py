@@ -16,7 +16,6 @@ import sys
 import time
 from datetime import datetime, timezone
 
-import duckdb
 import pytest
 
 from cio_retl.pipeline.commit import OutcomeWriter
