@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from cio_retl.delivery.outcomes import as_outcome_table, status_counts
-from cio_retl.pipeline.report import Rejection
+from cio_retl.pipeline.report import Rejection, SyncReport
 from cio_retl.sqltext import quote_str
 from cio_retl.state import IDENTITY_COLUMNS
 from cio_retl.state.schema import action_of_op_sql, row_of_op_sql
@@ -128,6 +128,27 @@ class Settled:
     @property
     def rows(self) -> int:
         return sum(self.fates.values())
+
+    def record(self, report: SyncReport) -> None:
+        """This run's operations per final status and rows per fate into its report (also after a failed
+        delivery); rows breaking the model contract count as rejected, rows with no fate as unchanged."""
+        report.accepted = self.operations.get("accepted", 0)
+        report.rejected = report.contract_violations + self.operations.get("rejected", 0)
+        report.pending = self.operations.get("pending", 0)
+        fates = {fate: self.fates.get(fate, 0) for fate in ("delivered", "rejected", "pending", "skipped")}
+        fates["rejected"] += report.contract_violations
+        fates["unchanged"] = report.extracted + report.removed - sum(fates.values())
+        report.fates, report.skipped, report.unchanged = fates, fates["skipped"], fates["unchanged"]
+        for reason, n in self.skipped_reasons.items():
+            report.warnings.append(f"{n} row(s) skipped: {reason}")
+
+    def record_recovered(self, report: SyncReport) -> None:
+        """An interrupted run this run finished, into its report."""
+        if self.rows:
+            report.recovered = {"run_id": self.run_id, "fates": self.fates}
+            fates = ", ".join(f"{n} {fate}" for fate, n in sorted(self.fates.items()))
+            report.warnings.append(f"finished interrupted run {self.run_id}: {fates} "
+                                   "(pending rows are sent by this run)")
 
 
 def settle(con: duckdb.DuckDBPyConnection, wal: WriteAheadLog, *, watermark: int, history_runs: int = 10) -> Settled:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from cio_retl.pipeline.report import SyncReport
 from cio_retl.project import Sync
 from cio_retl.sqltext import quote_str
 from cio_retl.state.schema import stale_sql
@@ -25,6 +26,16 @@ class Diff:
     stale: int
     unsent: int
     snapshot_rows: int
+
+    def record(self, report: SyncReport) -> None:
+        """The diff's counts, and what they mean for the run, into the run's report."""
+        report.added, report.changed, report.removed = self.added, self.changed, self.removed
+        if self.stale:
+            report.full_resync = True
+            report.warnings.append(f"the model SQL, primary key or mappings changed since {self.stale} row(s) were "
+                                   "sent: sending them again (full resync)")
+        if self.unsent:
+            report.warnings.append(f"{self.unsent} changed row(s) not re-sent: append mode sends each row once")
 
 
 def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str, resend_all: bool = False,

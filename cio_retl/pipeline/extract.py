@@ -10,6 +10,7 @@ from itertools import chain
 import duckdb
 import pyarrow as pa
 
+from cio_retl.pipeline.report import SyncReport
 from cio_retl.project import Sync
 from cio_retl.project.contract import check_contract
 from cio_retl.errors import WarehouseError
@@ -27,6 +28,11 @@ class Extracted:
     schema: pa.Schema
     violations: int = 0
     violation_samples: list[str] = field(default_factory=list)
+
+    def record(self, report: SyncReport) -> None:
+        """The extract's counts into the run's report."""
+        report.extracted = self.rows
+        report.contract_violations, report.violation_samples = self.violations, self.violation_samples
 
 
 def stage_model(con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch], *, empty_schema: Callable[[], pa.Schema],

@@ -57,6 +57,13 @@ class SyncReport:
     sample_operations: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
+    def record_delivery(self, stats: Any, commit_groups: int) -> None:
+        """Delivery's figures (a `delivery.DeliveryStats`, or None when it failed before returning) into the report."""
+        self.commit_groups = commit_groups
+        if stats is not None:
+            self.requests, self.retries = stats.requests, getattr(stats, "retries", 0)
+            self.delivery = stats.as_dict() if hasattr(stats, "as_dict") else {}
+
     @property
     def rows_per_second(self) -> float:
         """Extracted rows per second of the whole run."""

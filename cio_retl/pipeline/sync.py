@@ -134,12 +134,7 @@ class _Run:
 
     def finish_interrupted_run(self) -> None:
         """Settle what a run killed mid-way left in the write-ahead; its pending rows are diffed again now."""
-        settled = self.settle(self.state.watermark())
-        if settled.rows:
-            self.report.recovered = {"run_id": settled.run_id, "fates": settled.fates}
-            fates = ", ".join(f"{n} {fate}" for fate, n in sorted(settled.fates.items()))
-            self.report.warnings.append(f"finished interrupted run {settled.run_id}: {fates} "
-                                        "(pending rows are sent by this run)")
+        self.settle(self.state.watermark()).record_recovered(self.report)
 
     def watermark(self) -> int:
         """`{{ last_sync_time }}`: 0 when rows must be re-evaluated under a new configuration (or --full-resync)."""
@@ -157,22 +152,13 @@ class _Run:
                                 on_rows=advance)
         finally:
             warehouse.close()
-        report = self.report
-        report.extracted = extracted.rows
-        report.contract_violations, report.violation_samples = extracted.violations, extracted.violation_samples
+        extracted.record(self.report)
         return extracted.schema
 
     def diff(self) -> Diff:
-        report = self.report
-        diff = compute_diff(self.con, self.sync, config_hash=self.config_hash, resend_all=report.full_resync,
+        diff = compute_diff(self.con, self.sync, config_hash=self.config_hash, resend_all=self.report.full_resync,
                             window=self.window is not None)
-        report.added, report.changed, report.removed = diff.added, diff.changed, diff.removed
-        if diff.stale:
-            report.full_resync = True
-            report.warnings.append(f"the model SQL, primary key or mappings changed since {diff.stale} row(s) were "
-                                   "sent: sending them again (full resync)")
-        if diff.unsent:
-            report.warnings.append(f"{diff.unsent} changed row(s) not re-sent: append mode sends each row once")
+        diff.record(self.report)
         guard_mass_delete(self.sync_name, self.sync, diff, allowed=self.allowed["mass_delete"])
         return diff
 
@@ -192,8 +178,7 @@ class _Run:
         log = None if report.dry_run else self.state.wal.run(self.state.next_run_no())
         operations = plan_operations(self.con, sync_name=self.sync_name, sync=self.sync, overrides=self.project.actions,
                                      run_id=report.run_id, config_hash=self.config_hash, log=log)
-        report.operations_by_action, report.operations = operations.by_action, operations.total
-        report.warnings.extend(operations.warnings)
+        operations.record(report)
         report.rejected = report.contract_violations
         if report.dry_run:
             operations.materialize("plan_ops")
@@ -239,29 +224,13 @@ class _Run:
                 if failure is not None:
                     raise failure from None  # the next run settles it (recover)
                 raise
-        self.report.commit_groups = writer.groups
-        if stats is not None:
-            self.report.requests, self.report.retries = stats.requests, getattr(stats, "retries", 0)
-            self.report.delivery = stats.as_dict() if hasattr(stats, "as_dict") else {}
-        self.account(settled)
+        self.report.record_delivery(stats, writer.groups)
+        settled.record(self.report)
+        self.report.rejections = recent_rejections(self.con, self.report.run_id)
+        self.report.stuck = self.state.stuck_count()
         if failure is not None:
             raise failure
         return settled
-
-    def account(self, settled: Settled) -> None:
-        """The run's counts of operations and of rows per fate (also for a run that failed while delivering)."""
-        report = self.report
-        report.accepted = settled.operations.get("accepted", 0)
-        report.rejected = report.contract_violations + settled.operations.get("rejected", 0)
-        report.pending = settled.operations.get("pending", 0)
-        fates = {fate: settled.fates.get(fate, 0) for fate in ("delivered", "rejected", "pending", "skipped")}
-        fates["rejected"] += report.contract_violations
-        fates["unchanged"] = report.extracted + report.removed - sum(fates.values())
-        report.fates, report.skipped, report.unchanged = fates, fates["skipped"], fates["unchanged"]
-        report.rejections = recent_rejections(self.con, report.run_id)
-        report.stuck = self.state.stuck_count()
-        for reason, n in settled.skipped_reasons.items():
-            report.warnings.append(f"{n} row(s) skipped: {reason}")
 
     def fail_if_pending(self, settled: Settled) -> None:
         """A run that could not deliver everything fails (exit 1), although what was accepted is committed."""

@@ -14,6 +14,7 @@ from cio_retl.actions.apply import CompiledAction, compile_enabled, count_warnin
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema
 from cio_retl.pipeline.commit import UNSENT_CHANGE, record_violations
+from cio_retl.pipeline.report import SyncReport
 from cio_retl.project import ActionOverride, Sync
 from cio_retl.pipeline.convert import IDENT_PREFIX
 from cio_retl.sqltext import quote_str
@@ -58,6 +59,11 @@ class Operations:
     @property
     def total(self) -> int:
         return sum(self.by_action.values())
+
+    def record(self, report: SyncReport) -> None:
+        """The operations planned, per action, and the actions' warnings into the run's report."""
+        report.operations_by_action, report.operations = self.by_action, self.total
+        report.warnings.extend(self.warnings)
 
     def stream(self, on_written: Callable[[Path], None] = lambda chunk: None) -> Iterator[pa.RecordBatch]:
         """Operations in delivery order (op_id, priority, endpoint, body, reason), each chunk's rows written ahead
