@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rich.console import Console
 from typer.testing import CliRunner
 
+from cio_retl.cli import app as cli_app
 from cio_retl.cli.app import app
 from cio_retl.pipeline.sync import run_sync
 from tests.conftest import RecordingDelivery
@@ -64,7 +66,9 @@ def test_plan_shows_calls_and_operations_and_changes_nothing(make_project, wareh
 
 
 def test_status_and_rejections(make_project, warehouse_sql, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")
+    # The consoles take their width when the module is imported: make it wide whatever the environment was then.
+    monkeypatch.setattr(cli_app, "out", Console(width=200))
+    monkeypatch.setattr(cli_app, "err", Console(stderr=True, width=200))
     warehouse_sql(PEOPLE)
     project = make_project(SYNCS)
     config = ["--config", str(tmp_path / "cio_retl.yaml")]

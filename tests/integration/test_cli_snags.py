@@ -21,14 +21,14 @@ PEOPLE = "CREATE OR REPLACE TABLE people AS SELECT 'u' || i AS user_id, 'p' || i
 LONG_NAME = "customer_memberships_from_the_billing_system"
 
 
-def cli(tmp_path: Path, *args: str, columns: int | None = None, **env: str) -> subprocess.CompletedProcess:
-    """`cio-retl ARGS` in a child process with the project of tmp_path, as a shell would run it."""
+def cli(tmp_path: Path, *args: str, columns: int = 200, **env: str) -> subprocess.CompletedProcess:
+    """`cio-retl ARGS` in a child process with the project of tmp_path, as a shell would run it; `columns` wide
+    (tests of content read whole lines: temp paths differ in length from one test worker to the next)."""
     environment = {**os.environ, "CIO_RETL_CONFIG": str(tmp_path / "cio_retl.yaml"), **env}
     for var in ("CUSTOMERIO_SITE_ID", "CUSTOMERIO_TRACK_API_KEY", "CUSTOMERIO_REGION", "CUSTOMERIO_TRACK_URL"):
         if var not in env:
             environment.pop(var, None)
-    if columns:
-        environment["COLUMNS"] = str(columns)
+    environment["COLUMNS"] = str(columns)
     return subprocess.run([sys.executable, "-m", "cio_retl", *args], capture_output=True, text=True, env=environment,
                           timeout=300)
 
@@ -73,7 +73,7 @@ def test_config_errors_come_in_one_pass_with_the_near_names(make_project, wareho
     file = tmp_path / "cio_retl.yaml"
     file.write_text(file.read_text().replace("warehouse: wh", "warehouse: hw").replace("sql/people.sql", "sql/peple.sql")
                     + "actions:\n  trackEvnt: {enabled: false}\n  createUpdatePerson: {mapping: {emial: x}}\n")
-    done = cli(tmp_path, "validate", columns=200)  # content, not wrapping: temp paths differ in length
+    done = cli(tmp_path, "validate")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     for problem in ("4 problem(s)", "syncs.people.warehouse: no warehouse named 'hw' (did you mean wh?)",
                     "syncs.people.model: file", "peple.sql not found (did you mean sql/people.sql?)",
