@@ -1,4 +1,4 @@
-"""Benchmark build_operations: a 10-column identify sync, a track sync and an identify sync with a JSON column whose
+"""Benchmark building operations (plan_operations, then every operation into a table, as a dry run does): a 10-column identify sync, a track sync and an identify sync with a JSON column whose
 every row holds ISO dates in objects and lists (the slow path of JSON timestamp conversion), in operations per second."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import time
 
 import duckdb
 
-from cio_retl.actions.apply import build_operations
+from cio_retl.pipeline.writeahead import plan_operations
+from cio_retl.project import Sync
 
 IDENTIFY = """
 CREATE OR REPLACE TABLE calls AS SELECT i::VARCHAR AS _key, md5(i::VARCHAR) AS _hash, 'added' AS _change,
@@ -39,16 +40,19 @@ FROM range({n}) t(i)
 """
 
 
+SYNC = Sync(warehouse="w", query="SELECT 1", primary_key="k", type="identify")
+
+
 def measure(name: str, ddl: str, n: int, repeat: int) -> None:
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     con.execute(ddl.replace("{n}", str(n)))
     best = float("inf")
     for _ in range(repeat):
-        con.execute("DROP TABLE IF EXISTS ops")
+        con.execute("CREATE OR REPLACE TEMP VIEW delete_calls AS SELECT * FROM calls WHERE FALSE")
         start = time.perf_counter()
-        summary = build_operations(con, sync_name="bench", calls_table="calls", ops_table="ops", overrides={},
-                                   convert_timestamps=True, first_op_id=0)
+        summary = plan_operations(con, sync_name="bench", sync=SYNC, overrides={}, run_id="r", config_hash="c")
+        summary.materialize("ops")
         best = min(best, time.perf_counter() - start)
     assert summary.total == n, summary
     threads = con.execute("SELECT current_setting('threads')").fetchone()[0]

@@ -1,8 +1,8 @@
-"""Stage 4, act: compile the enabled actions into DuckDB SQL and append their operations to the ops table."""
+"""Stage 4, act: compile the enabled actions (trigger and mappings) into DuckDB SQL over a calls view."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -18,9 +18,6 @@ from cio_retl.actions.triggers import parse, to_sql
 from cio_retl.project import ActionOverride
 from cio_retl.errors import ActionError
 
-OPS_COLUMNS = ("op_id BIGINT, _key VARCHAR, _hash VARCHAR, _change VARCHAR, action VARCHAR, priority INTEGER, "
-               "endpoint VARCHAR, body VARCHAR, status VARCHAR, status_code INTEGER, reason VARCHAR")
-
 
 @dataclass(frozen=True)
 class CompiledAction:
@@ -29,28 +26,6 @@ class CompiledAction:
     action: Action
     trigger_sql: str
     plan: Plan
-
-
-@dataclass
-class BuildSummary:
-    """What build_operations appended: operations per action, local rejections, warnings, the next op_id."""
-
-    operations: dict[str, int] = field(default_factory=dict)  # pending operations per action slug
-    rejected: dict[str, int] = field(default_factory=dict)    # locally rejected operations per action slug
-    warnings: dict[str, int] = field(default_factory=dict)    # e.g. "trackEvent: unparseable timestamp (left out)"
-    next_op_id: int = 0
-
-    @property
-    def total(self) -> int:
-        return sum(self.operations.values()) + sum(self.rejected.values())
-
-    @property
-    def rejected_count(self) -> int:
-        return sum(self.rejected.values())
-
-    @property
-    def timestamp_warnings(self) -> int:
-        return sum(n for label, n in self.warnings.items() if "timestamp" in label or "last_used" in label)
 
 
 def effective_mapping(action: Action, override: ActionOverride | None, replace: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -110,38 +85,6 @@ def compile_enabled(schema: CallSchema, *, sync_name: str, overrides: dict[str, 
     return [compile_action(action, schema, sync_name=sync_name, convert_timestamps=convert_timestamps,
                            override=overrides.get(slug), skip_nulls=skip_nulls)
             for slug, action in ACTIONS.items() if overrides.get(slug) is None or overrides[slug].enabled]
-
-
-def build_operations(con: duckdb.DuckDBPyConnection, *, sync_name: str, calls_table: str, ops_table: str,
-                     overrides: dict[str, ActionOverride], convert_timestamps: bool, first_op_id: int) -> BuildSummary:
-    """Run the calls in `calls_table` through the enabled actions and append one op row per (call, action) match.
-
-    op_id = first_op_id + (_seq - min(_seq)) * n_actions + action index: unique, ordered by call, no sort needed.
-    """
-    schema = CallSchema.of(con.table(calls_table))
-    compiled = compile_enabled(schema, sync_name=sync_name, overrides=overrides, convert_timestamps=convert_timestamps)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {ops_table} ({OPS_COLUMNS})")
-    summary = BuildSummary(next_op_id=first_op_id)
-    low, high = con.execute(f"SELECT min(_seq), max(_seq) FROM {calls_table}").fetchone()
-    if low is None or not compiled:
-        return summary
-    n = len(compiled)
-    for index, item in enumerate(compiled):
-        action = item.action
-        con.execute(
-            f"INSERT INTO {ops_table} SELECT {first_op_id} + (_seq - {low}) * {n} + {index}, _key, _hash, _change, "
-            f"{quote_str(action.slug)}, {action.priority}, {quote_str(action.endpoint)}, body, "
-            f"CASE WHEN reason IS NULL THEN 'pending' ELSE 'rejected' END, NULL, reason "
-            f"FROM ({select_sql(item, calls_table)})")
-    summary.next_op_id = first_op_id + (high - low + 1) * n
-    for slug, pending, rejected in con.execute(
-            f"SELECT action, count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'rejected') "
-            f"FROM {ops_table} WHERE op_id >= {first_op_id} AND op_id < {summary.next_op_id} GROUP BY action").fetchall():
-        summary.operations[slug] = pending
-        if rejected:
-            summary.rejected[slug] = rejected
-    summary.warnings = count_warnings(con, compiled, calls_table)
-    return summary
 
 
 def count_warnings(con: duckdb.DuckDBPyConnection, compiled: list[CompiledAction], calls_table: str) -> dict[str, int]:

@@ -47,7 +47,7 @@ def dbt_example(root: Path, env: pytest.MonkeyPatch, sandbox: Sandbox, syncs: di
 
 def materialize(defs: dg.Definitions, instance: dg.DagsterInstance, *keys: dg.AssetKey) -> None:
     """Materialize the given assets (and nothing else) of the example in `instance`."""
-    graph = defs.resolve_asset_graph()
+    defs.resolve_asset_graph()
     dbt_keys = [key for key in keys if key != PEOPLE]
     selection = dg.AssetSelection.assets(*keys)
     if dbt_keys:  # the dbt models' seeds come along, as in a `dbt build`

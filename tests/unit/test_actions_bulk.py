@@ -1,4 +1,4 @@
-"""build_operations on typed calls tables, as convert.py makes them: the ops table contract, counts and warnings."""
+"""Operations built from typed calls tables, as convert.py makes them: the operation contract, counts and warnings."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import json
 import duckdb
 import pytest
 
-from cio_retl.actions.apply import build_operations
 from cio_retl.actions.schema import validate_operation
 from cio_retl.actions.ulid import is_ulid, ulid_for
 from cio_retl.project import ActionOverride
+from cio_retl.state.schema import OP_SLOTS
+from tests.unit.operations import build_ops
 
 CALLS = """
 CREATE TABLE calls AS SELECT * FROM (VALUES
@@ -42,15 +43,14 @@ def rows(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 def test_ops_contract_and_typed_conversion(con: duckdb.DuckDBPyConnection) -> None:
-    summary = build_operations(con, sync_name="people", calls_table="calls", ops_table="ops", overrides={},
-                               convert_timestamps=True, first_op_id=1000)
+    summary = build_ops(con, sync_name="people", overrides={}, convert_timestamps=True)
     ops = rows(con)
-    assert [c[0] for c in con.execute("DESCRIBE ops").fetchall()] == [
-        "op_id", "_key", "_hash", "_change", "action", "priority", "endpoint", "body", "status", "status_code", "reason"]
+    assert [c[0] for c in con.execute("DESCRIBE planned").fetchall()] == [  # what delivery takes
+        "op_id", "priority", "endpoint", "action", "body", "reason"]
     assert [(o["_key"], o["action"], o["priority"], o["endpoint"], o["status"]) for o in ops] == [
         ("k1", "createUpdatePerson", 1, "batch", "pending"), ("k2", "createUpdatePerson", 1, "batch", "pending"),
         ("k3", "createUpdatePerson", 1, "batch", "rejected"), ("k4", "deletePerson", 4, "batch", "pending")]
-    assert len({o["op_id"] for o in ops}) == 4 and all(1000 <= o["op_id"] < summary.next_op_id for o in ops)
+    assert [o["op_id"] for o in ops] == [10 * OP_SLOTS, 11 * OP_SLOTS, 12 * OP_SLOTS, 13 * OP_SLOTS + 5]  # _seq × OP_SLOTS + the action's slot (deletePerson: 5)
     for o in ops:
         if o["status"] == "pending":  # every operation that would be sent fits our models of the API
             validate_operation(json.loads(o["body"]))
@@ -61,15 +61,14 @@ def test_ops_contract_and_typed_conversion(con: duckdb.DuckDBPyConnection) -> No
         "iso": 1704164645, "bad": "2023-02-30", "tags": ["2024-01-01"], "nested": {"when": 1704153600, "n": 1}}
     second = json.loads(ops[1]["body"])
     assert second["identifiers"] == {"anonymous_id": "anon"} and "timestamp" not in second
-    assert ops[2]["reason"] == "no identifier: set user_id, email or anonymous_id" and ops[2]["status_code"] is None
+    assert ops[2]["reason"] == "no identifier: set user_id, email or anonymous_id"
     assert summary.operations == {"createUpdatePerson": 2, "deletePerson": 1}
     assert summary.rejected == {"createUpdatePerson": 1}
-    assert summary.warnings == {"createUpdatePerson: NaN/Infinity attribute (sent as null)": 1}
+    assert summary.warnings == ["createUpdatePerson: NaN/Infinity attribute (sent as null) (1 row(s))"]
 
 
 def test_convert_off_keeps_strings_and_writes_native_as_iso(con: duckdb.DuckDBPyConnection) -> None:
-    build_operations(con, sync_name="people", calls_table="calls", ops_table="ops", overrides={},
-                     convert_timestamps=False, first_op_id=0)
+    build_ops(con, sync_name="people", overrides={}, convert_timestamps=False)
     attrs = json.loads(rows(con)[0]["body"])["attributes"]
     assert attrs["signed_up"] == "2024-01-02T00:00:00.000Z" and attrs["birthday"] == "2000-01-01"
     assert attrs["iso"] == "2024-01-02T03:04:05.123456789Z" and attrs["nested"] == {"when": "2024-01-02", "n": 1}
@@ -82,25 +81,20 @@ def test_events_get_deterministic_distinct_ulids() -> None:
                 "i::BIGINT AS _seq, 'track' AS type, 'Order' AS event, 'u' || i AS userId, "
                 "CASE WHEN i % 3 = 0 THEN 'not a date' ELSE '2024-01-02' END AS timestamp, {'n': i} AS properties "
                 "FROM range(3000) t(i)")
-    summary = build_operations(con, sync_name="orders", calls_table="calls", ops_table="ops", overrides={},
-                               convert_timestamps=True, first_op_id=0)
+    summary = build_ops(con, sync_name="orders", overrides={}, convert_timestamps=True)
     ids = [json.loads(b)["id"] for (b,) in con.execute("SELECT body FROM ops ORDER BY op_id").fetchall()]
     assert len(set(ids)) == 3000 and all(is_ulid(i) for i in ids)
     assert ids[7] == ulid_for("orders", "7")
-    assert summary.warnings == {"trackEvent: unparseable timestamp (left out)": 1000}
-    assert summary.timestamp_warnings == 1000
+    assert summary.warnings == ["trackEvent: unparseable timestamp (left out) (1000 row(s))"]
 
 
 def test_disabled_actions_and_overrides_apply(con: duckdb.DuckDBPyConnection) -> None:
-    summary = build_operations(con, sync_name="p", calls_table="calls", ops_table="ops",
-                               overrides={"deletePerson": ActionOverride(enabled=False)}, convert_timestamps=True,
-                               first_op_id=0)
+    summary = build_ops(con, sync_name="p", overrides={"deletePerson": ActionOverride(enabled=False)}, convert_timestamps=True)
     assert "deletePerson" not in summary.operations
     assert con.execute("SELECT count(*) FROM ops WHERE action = 'deletePerson'").fetchone()[0] == 0
 
 
-def test_empty_calls_table_appends_nothing(con: duckdb.DuckDBPyConnection) -> None:
+def test_empty_calls_table_builds_nothing(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DELETE FROM calls")
-    summary = build_operations(con, sync_name="p", calls_table="calls", ops_table="ops", overrides={},
-                               convert_timestamps=True, first_op_id=5)
-    assert summary.next_op_id == 5 and summary.total == 0
+    summary = build_ops(con, sync_name="p", overrides={}, convert_timestamps=True)
+    assert summary.total == 0 and summary.rows == []

@@ -9,10 +9,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from cio_retl.actions.apply import build_operations
 from cio_retl.actions.schema import validate_operation
 from cio_retl.project import ActionOverride, Sync
 from cio_retl.pipeline.convert import call_select
+from tests.unit.operations import build_ops
 
 HEAD = ("SELECT i::VARCHAR AS _key, 'h' AS _hash, 'added' AS _change, i::BIGINT AS _seq, '{type}' AS type, "
         "NULL::VARCHAR AS event, NULL::VARCHAR AS name, 'u' || i AS userId, NULL::VARCHAR AS anonymousId, "
@@ -23,8 +23,7 @@ def ops(con: duckdb.DuckDBPyConnection, traits_sql: str, *, type_: str = "identi
         overrides: dict | None = None, convert: bool = True, source: str = "range(1) t(i)") -> list[tuple[dict, str | None]]:
     con.execute(f"CREATE OR REPLACE TABLE calls AS {HEAD.format(type=type_, group=group)}, {traits_sql} AS traits FROM {source}")
     con.execute("DROP TABLE IF EXISTS ops")
-    build_operations(con, sync_name="s", calls_table="calls", ops_table="ops", overrides=overrides or {},
-                     convert_timestamps=convert, first_op_id=0)
+    build_ops(con, sync_name="s", overrides=overrides or {}, convert_timestamps=convert)
     out = [(json.loads(body), reason) for body, reason in con.execute("SELECT body, reason FROM ops ORDER BY op_id").fetchall()]
     for body, reason in out:
         if reason is None:
@@ -111,8 +110,7 @@ def test_json_id_columns_are_read_as_text_and_a_json_null_is_no_id() -> None:
     con.register("changes", changes)
     model = changes.select(["user_id", "group_id", "object_type_id"]).schema
     con.execute(f"CREATE TABLE calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, model)} FROM changes")
-    build_operations(con, sync_name="s", calls_table="calls", ops_table="ops", overrides={}, convert_timestamps=True,
-                     first_op_id=0)
+    build_ops(con, sync_name="s", overrides={}, convert_timestamps=True)
     bodies = [json.loads(b) for (b,) in con.execute("SELECT body FROM ops ORDER BY op_id").fetchall()]
     assert bodies[0]["identifiers"] == {"object_type_id": "2", "object_id": "g1"}
     assert bodies[0]["cio_relationships"] == [{"identifiers": {"id": "u1"}}]
