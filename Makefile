@@ -1,27 +1,43 @@
-# The two commands of the README: `make demo` and `make test`. Each sets up .venv on first use.
+# The README's commands: `make demo` (runtime only) and `make test` (everything, as CI runs it); `make check` is the
+# inner loop (lint, unit tests and the fast integration tests, in under two minutes). Each sets up .venv on first use.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+TESTING := $(VENV)/.installed-test
+WORKERS ?= auto
+FAST := not slow and not browser and not dbt and not production
 
-.PHONY: install demo test bench clean
+.PHONY: install demo check test bench lint clean
 
-$(STAMP): pyproject.toml
+$(BIN)/uv:
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check uv
+
+$(RUNTIME): pyproject.toml | $(BIN)/uv
+	@$(BIN)/uv pip install -q -p $(BIN)/python --compile-bytecode -e .
+	@touch $(RUNTIME)
+
+$(TESTING): pyproject.toml | $(BIN)/uv
 	@$(BIN)/uv pip install -q -p $(BIN)/python --compile-bytecode -e ".[test]"
-	@touch $(STAMP)
+	@touch $(RUNTIME) $(TESTING)
 
-install: $(STAMP)
+install: $(TESTING)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	@$(BIN)/cio-retl demo
 
-test: $(STAMP)
-	@bash scripts/system_deps.sh
-	@$(BIN)/python -m pytest -q tests
+lint: $(TESTING)
+	@$(BIN)/ruff check cio_retl dagster_project tests benchmarks scripts
 
-bench: $(STAMP)
+check: lint
+	@$(BIN)/python -m pytest -q -n $(WORKERS) -m "$(FAST)" tests
+
+test: $(TESTING)
+	@bash scripts/system_deps.sh
+	@$(BIN)/python -m pytest -q -n $(WORKERS) tests
+
+bench: $(TESTING)
 	@$(BIN)/python benchmarks/run_all.py
 
 clean:

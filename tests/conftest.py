@@ -164,3 +164,20 @@ def s3(s3_server, monkeypatch: pytest.MonkeyPatch):
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
     return s3_server
+
+
+# What `make check` leaves out (`make test` and CI run everything): the markers, by module, in one place.
+MARKS_BY_MODULE = {
+    "test_ui_browser.py": "browser",
+    "test_dbt.py": "dbt",
+    "test_production.py": "production",
+    "test_remote_state.py": "slow",
+    "test_stage_faults.py": "slow",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        mark = MARKS_BY_MODULE.get(item.path.name)
+        if mark:
+            item.add_marker(mark)
