@@ -8,14 +8,13 @@ from typing import Any
 import duckdb
 
 from cio_retl.actions import limits
-from cio_retl.actions.catalog import ACTIONS, UI_ONLY_FIELDS, Action, override_problems
+from cio_retl.actions.catalog import ACTIONS, UI_ONLY_FIELDS, Action, Override, override_problems
 from cio_retl.actions.columns import CallSchema
 from cio_retl.sqltext import quote_str
 from cio_retl.actions.mappings import compile_expr, is_literal_true
 from cio_retl.actions.operations import BUILDERS
 from cio_retl.actions.plan import Plan
 from cio_retl.actions.triggers import parse, to_sql
-from cio_retl.project import ActionOverride
 from cio_retl.errors import ActionError
 
 
@@ -28,7 +27,7 @@ class CompiledAction:
     plan: Plan
 
 
-def effective_mapping(action: Action, override: ActionOverride | None, replace: dict[str, Any] | None = None) -> dict[str, Any]:
+def effective_mapping(action: Action, override: Override | None, replace: dict[str, Any] | None = None) -> dict[str, Any]:
     """The action's mapping: defaults merged with the override's, or `replace` as the complete mapping."""
     mapping = dict(replace) if replace is not None else {**action.default_mapping(), **(override.mapping if override else {})}
     for name in UI_ONLY_FIELDS:  # a complete mapping copied from Customer.io's UI carries them
@@ -40,7 +39,7 @@ def effective_mapping(action: Action, override: ActionOverride | None, replace: 
 
 
 def compile_action(action: Action, schema: CallSchema, *, sync_name: str, convert_timestamps: bool,
-                   override: ActionOverride | None = None, mapping: dict[str, Any] | None = None,
+                   override: Override | None = None, mapping: dict[str, Any] | None = None,
                    skip_nulls: bool = False) -> CompiledAction:
     """Compile one action's trigger and mappings against a calls schema (paths not in the schema are absent).
 
@@ -76,7 +75,7 @@ def select_sql(compiled: CompiledAction, calls_table: str) -> str:
     return f"SELECT _key, _hash, _change, _seq, body, {reason} AS reason FROM ({sql})"
 
 
-def compile_enabled(schema: CallSchema, *, sync_name: str, overrides: dict[str, ActionOverride],
+def compile_enabled(schema: CallSchema, *, sync_name: str, overrides: dict[str, Override],
                     convert_timestamps: bool, skip_nulls: bool = False) -> list[CompiledAction]:
     """Every enabled action, compiled; an override naming an unknown action is an error."""
     problems = [p for slug in sorted(set(overrides) - set(ACTIONS)) for p in override_problems(slug, ())]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cio_retl.suggest import did_you_mean
 
@@ -159,6 +159,14 @@ CONTENT_ACTIONS = ("viewed_content", "clicked_content")
 
 # Every action in Customer.io's UI carries these two fields; a mapping copied from there is taken as it is.
 UI_ONLY_FIELDS = ("enable_batching", "batch_size")
+
+
+class Override(Protocol):
+    """What a project may change of one action (the `actions.<slug>` section, `project.actions.ActionOverride`)."""
+
+    enabled: bool
+    trigger: str | None
+    mapping: dict[str, Any]
 
 
 def override_problems(slug: str, fields: Iterable[str]) -> list[str]:

@@ -7,10 +7,9 @@ from typing import Any
 
 import duckdb
 
-from cio_retl.actions.catalog import ACTIONS
+from cio_retl.actions.catalog import ACTIONS, Override
 from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.triggers import Compare, Exists, Node, Not, parse, render, text_sql, to_sql
-from cio_retl.project import ActionOverride
 
 
 def _value(con: duckdb.DuckDBPyConnection, table: str, sql: str) -> Any:
@@ -38,7 +37,7 @@ def false_part(con: duckdb.DuckDBPyConnection, table: str, schema: CallSchema, n
 
 
 def trigger_report(con: duckdb.DuckDBPyConnection, table: str,
-                   overrides: dict[str, ActionOverride]) -> list[dict[str, Any]]:
+                   overrides: dict[str, Override]) -> list[dict[str, Any]]:
     """For every action, whether its trigger fires for the one call in `table`, and if not the part that was false
     (or that it is disabled): machine-readable, with a readable `explanation`."""
     schema = CallSchema.of(con.table(table))
@@ -61,7 +60,7 @@ def trigger_report(con: duckdb.DuckDBPyConnection, table: str,
 
 
 def explain_no_match(con: duckdb.DuckDBPyConnection, table: str,
-                     overrides: dict[str, ActionOverride]) -> list[dict[str, Any]]:
+                     overrides: dict[str, Override]) -> list[dict[str, Any]]:
     """For every action that did not take the call: its trigger and the part that was false, or that it is disabled."""
     return [{key: value for key, value in entry.items() if key != "fired"}
             for entry in trigger_report(con, table, overrides) if not entry["fired"]]

@@ -13,11 +13,11 @@ import duckdb
 
 from cio_retl import engine
 from cio_retl.actions.apply import compile_action, compile_enabled, select_sql
-from cio_retl.actions.catalog import ACTIONS
+from cio_retl.actions.catalog import ACTIONS, Override
 from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.explain import explain_no_match
 from cio_retl.actions.schema import operation_problems
-from cio_retl.project import TRACK_HOSTS, ActionOverride
+from cio_retl.actions.endpoints import ENTITY_PATH, METRICS_PATH, TRACK_HOSTS
 from cio_retl.errors import ActionError
 from cio_retl.sqltext import quote_ident, quote_str
 
@@ -56,11 +56,11 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, key: str, text: str, str
 
 def _url(endpoint: str, region: str, base_url: str | None) -> str:
     base = (base_url or TRACK_HOSTS[region]).rstrip("/")
-    return f"{base}/api/v1/metrics" if endpoint == "metrics" else f"{base}/api/v2/entity"
+    return base + (METRICS_PATH if endpoint == "metrics" else ENTITY_PATH)
 
 
 def simulate(event: dict[str, Any], *, action: str | None = None, mapping: dict[str, Any] | None = None,
-               overrides: dict[str, ActionOverride] | None = None, region: str = "us",
+               overrides: dict[str, Override] | None = None, region: str = "us",
                base_url: str | None = None) -> list[dict[str, Any]]:
     """The requests the event produces: [{action, method, url, body}]; ActionError when one is rejected."""
     con = engine.connect()
@@ -91,7 +91,7 @@ def simulate(event: dict[str, Any], *, action: str | None = None, mapping: dict[
         con.close()
 
 
-def why_no_action(event: dict[str, Any], *, overrides: dict[str, ActionOverride] | None = None) -> list[dict[str, Any]]:
+def why_no_action(event: dict[str, Any], *, overrides: dict[str, Override] | None = None) -> list[dict[str, Any]]:
     """For an event no action takes: each action's trigger and the part that was false for it."""
     con = engine.connect()
     try:

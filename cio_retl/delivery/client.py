@@ -9,8 +9,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from cio_retl import __version__
-from cio_retl.project import TRACK_HOSTS, Destination
-from cio_retl.delivery.limits import REGION_PATH
+from cio_retl.actions.endpoints import REGION_PATH, TRACK_HOSTS
+from cio_retl.project import Destination
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 3

@@ -15,9 +15,6 @@ MAX_BATCH_OPS: int | None = None
 MAX_OP_BYTES = MAX_OPERATION_BYTES
 BATCH_PREFIX = b'{"batch":['
 BATCH_SUFFIX = b"]}"
-BATCH_PATH = "/api/v2/batch"
-METRICS_PATH = "/api/v1/metrics"
-REGION_PATH = "/api/v1/accounts/region"
 
 
 @dataclass(frozen=True)

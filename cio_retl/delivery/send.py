@@ -19,7 +19,8 @@ from cio_retl.project import Destination
 from cio_retl.delivery.batching import Request, pack
 from cio_retl.delivery.budget import run_share
 from cio_retl.delivery.client import TrackClient, TransportFailure, auth_failure, fetch_region
-from cio_retl.delivery.limits import BATCH_PATH, DEFAULT_POLICY, METRICS_PATH, RetryPolicy
+from cio_retl.actions.endpoints import BATCH_PATH, METRICS_PATH
+from cio_retl.delivery.limits import DEFAULT_POLICY, RetryPolicy
 from cio_retl.delivery.outcomes import Verdict, backoff_delay, classify, outcome_table, status_counts
 from cio_retl.delivery.ratelimit import TokenBucket
 from cio_retl.errors import DestinationAuthError, DestinationError

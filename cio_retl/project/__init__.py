@@ -6,7 +6,7 @@ package import from the module that defines a name, never from here.
 
 from cio_retl.project.actions import ActionOverride
 from cio_retl.project.dagster_settings import DagsterSettings
-from cio_retl.project.destination import TRACK_HOSTS, Destination
+from cio_retl.project.destination import Destination
 from cio_retl.project.env import Credentials
 from cio_retl.project.loading import CONFIG_ENV, DEFAULT_CONFIG, config_path, load_project
 from cio_retl.project.project import Project
@@ -14,6 +14,6 @@ from cio_retl.project.syncs import CallType, Sync, SyncMode
 from cio_retl.project.warehouses import (BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse,
                                          Warehouse)
 
-__all__ = ["CONFIG_ENV", "DEFAULT_CONFIG", "TRACK_HOSTS", "ActionOverride", "BigQueryWarehouse", "CallType",
+__all__ = ["CONFIG_ENV", "DEFAULT_CONFIG", "ActionOverride", "BigQueryWarehouse", "CallType",
            "Credentials", "DagsterSettings", "Destination", "DuckDBWarehouse", "PostgresWarehouse", "Project",
            "SnowflakeWarehouse", "Sync", "SyncMode", "Warehouse", "config_path", "load_project"]

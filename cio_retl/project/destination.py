@@ -7,9 +7,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 
+from cio_retl.actions.endpoints import TRACK_HOSTS
 from cio_retl.project.base import ProjectModel
 
-TRACK_HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
 
 
 class Destination(ProjectModel):
