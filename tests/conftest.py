@@ -173,6 +173,7 @@ MARKS_BY_MODULE = {
     "test_production.py": "production",
     "test_remote_state.py": "slow",
     "test_stage_faults.py": "slow",
+    "test_remote_parts.py": "slow",
 }
 
 
