@@ -1,0 +1,85 @@
+"""The quiet ways to lose a change (issue 19, part B), each through the command line as a user hits it: event syncs
+append only, loops in the run order, backfill windows and the watermark, the workspace the state describes, the
+snapshot under `nulls: skip`, and mappings whose path no column provides."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cio_retl.sandbox import Sandbox, serve_sandbox
+from tests.integration.conftest import API_KEY, SITE_ID
+
+
+def cli(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The console script in a child process: what a user's shell sees."""
+    full = {name: value for name, value in os.environ.items() if not name.startswith("CUSTOMERIO_")}
+    full.update({"CIO_RETL_CONFIG": str(root / "cio_retl.yaml"), "COLUMNS": "200", **(env or {})})
+    return subprocess.run([sys.executable, "-m", "cio_retl", *args], capture_output=True, text=True, env=full,
+                          timeout=120)
+
+
+def write(root: Path, syncs: dict[str, dict[str, Any]], sandbox: Sandbox | None = None, *,
+          site_id: str = SITE_ID, **extra: Any) -> None:
+    destination = {"site_id": site_id, "api_key": API_KEY, "url": sandbox.url if sandbox else "http://127.0.0.1:9"}
+    document = {"state": "state", "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
+                "destination": destination, "syncs": {n: {"warehouse": "wh", **s} for n, s in syncs.items()}, **extra}
+    (root / "cio_retl.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def run_json(root: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = cli(root, "run", *args, "--json")
+    assert result.stdout, result.stderr
+    [report] = json.loads(result.stdout)["syncs"]
+    return result.returncode, report
+
+
+ORDERS = {"table": "orders", "primary_key": "order_id", "type": "track", "event": "Order Placed"}
+
+
+# ---------------------------------------------------------------- 5. events are immutable
+
+
+def test_event_syncs_take_append_only(tmp_path: Path, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE orders AS SELECT 'o' || i AS order_id, 'u' || i AS user_id, i * 10 AS amount "
+                  "FROM range(1, 4) t(i)")
+    write(tmp_path, {"orders": {**ORDERS, "mode": "upsert"}, "views": {
+        "table": "orders", "primary_key": "order_id", "type": "page", "mode": "mirror"}})
+    refused = cli(tmp_path, "validate")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "syncs.orders: a track sync takes mode 'append' only (its default), not 'upsert'" in refused.stderr
+    assert "ignores an edited one" in refused.stderr
+    assert "syncs.views: a page sync takes mode 'append' only" in refused.stderr
+    assert cli(tmp_path, "run").returncode == 2  # refused when the file is loaded, by every command
+
+    with serve_sandbox(site_id=SITE_ID, api_key=API_KEY) as sandbox:
+        write(tmp_path, {"orders": ORDERS}, sandbox)  # no mode: append, the default for events
+        assert run_json(tmp_path)[1]["accepted"] == 3
+        warehouse_sql("UPDATE orders SET amount = 99 WHERE order_id = 'o1'")
+        code, report = run_json(tmp_path)
+        assert code == 0 and report["changed"] == 1 and report["operations"] == 0  # an edited event is not re-sent
+        assert sandbox.counts()["events"] == 3
+
+
+# ---------------------------------------------------------------- 6. one order graph
+
+
+def test_a_loop_through_the_built_in_order_is_refused_naming_its_syncs(tmp_path: Path, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE people AS SELECT 'u1' AS user_id; CREATE TABLE orders AS SELECT 'o1' AS order_id, "
+                  "'u1' AS user_id")
+    # people waits for orders (after:), but events run after people: a circle no order can satisfy.
+    write(tmp_path, {"people": {"table": "people", "primary_key": "user_id", "type": "identify", "after": ["orders"]},
+                     "orders": ORDERS})
+    for command in (["validate"], ["run"], ["run", "orders"]):
+        result = cli(tmp_path, *command)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr and "CycleError" not in result.stderr
+        assert "the run order goes round in a circle (people → orders → people)" in result.stderr
+        assert "people runs after orders (after:)" in result.stderr
+        assert "orders runs after people (objects and people run before events)" in result.stderr
