@@ -47,7 +47,8 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
     Every row ends the run in one recorded fate (delivered, rejected, pending, skipped, unchanged). A run that
     leaves operations pending after its retries fails, keeping what Customer.io accepted. dry_run extracts,
     diffs and builds operations but sends nothing and changes no state. window limits an event sync to rows
-    whose `partition_by` falls in [start, end) and re-sends all of them. allow_mass_delete and allow_clear
+    whose `partition_by` falls in [start, end) and re-sends all of them: `{{ last_sync_time }}` renders as 0
+    and the watermark of regular runs (`last_success_started_at`) is left alone. allow_mass_delete and allow_clear
     let a run past the guards (cio_retl/pipeline/guards.py).
     """
     sync = project.sync(sync_name)
@@ -63,8 +64,9 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
                           progress=Progress(enabled=progress), deliver=deliver).run()
             if not dry_run:
                 state.set_meta("attribute_columns", json.dumps(attribute_columns(sync, schema)))
-                # The run's start, not its end: rows written while this run extracted are read again next time.
-                state.set_meta("last_success_started_at", str(int(started.timestamp())))
+                if window is None:  # a backfill's window says nothing about what regular runs have read
+                    # The run's start, not its end: rows written while this run extracted are read again next time.
+                    state.set_meta("last_success_started_at", str(int(started.timestamp())))
                 state.set_meta("config_hash", config_hash)
                 state.set_meta("hash_probe", state.hash_probe())
         except CioRetlError as exc:
@@ -137,8 +139,9 @@ class _Run:
         self.settle(self.state.watermark()).record_recovered(self.report)
 
     def watermark(self) -> int:
-        """`{{ last_sync_time }}`: 0 when rows must be re-evaluated under a new configuration (or --full-resync)."""
-        if self.report.full_resync or self.state.stale_rows(self.config_hash, append=self.sync.mode == "append"):
+        """`{{ last_sync_time }}`: 0 when rows must be re-evaluated under a new configuration (or --full-resync),
+        and inside a window: a backfill re-reads every row of its window, however old."""
+        if self.window is not None or self.report.full_resync or self.state.stale_rows(self.config_hash, append=self.sync.mode == "append"):
             return 0
         return self.state.watermark()
 

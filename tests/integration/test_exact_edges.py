@@ -83,3 +83,27 @@ def test_a_loop_through_the_built_in_order_is_refused_naming_its_syncs(tmp_path:
         assert "the run order goes round in a circle (people → orders → people)" in result.stderr
         assert "people runs after orders (after:)" in result.stderr
         assert "orders runs after people (objects and people run before events)" in result.stderr
+
+
+# ---------------------------------------------------------------- 2. backfill windows leave the watermark alone
+
+
+def test_cli_window_backfill_resends_the_window_and_keeps_the_watermark(tmp_path: Path, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE orders AS SELECT 'o' || i AS order_id, 'u1' AS user_id, "
+                  "TIMESTAMP '2024-03-01 08:00:00' + to_hours(i * 10) AS ordered_at, "
+                  "TIMESTAMPTZ '2020-01-01 00:00:00+00' AS loaded_at FROM range(0, 12) t(i)")
+    model = "SELECT * EXCLUDE (loaded_at) FROM orders WHERE loaded_at >= to_timestamp({{ last_sync_time }})"
+    with serve_sandbox(site_id=SITE_ID, api_key=API_KEY) as sandbox:
+        write(tmp_path, {"orders": {**{k: v for k, v in ORDERS.items() if k != "table"}, "query": model,
+                                    "partition_by": "ordered_at"}}, sandbox)
+        assert run_json(tmp_path)[1]["accepted"] == 12
+        warehouse_sql("INSERT INTO orders VALUES ('o99', 'u1', TIMESTAMP '2024-03-05 12:00:00', now())")
+
+        code, report = run_json(tmp_path, "orders", "--window", "2024-03-02..2024-03-04")
+        assert code == 0 and report["extracted"] == 5 and report["accepted"] == 5  # o2..o6, loaded long ago
+        code, report = run_json(tmp_path, "orders")
+        assert code == 0 and report["added"] == 1 and report["accepted"] == 1  # the new order is still seen
+
+        bad = cli(tmp_path, "run", "orders", "--window", "2024-03-04..2024-03-02")
+        assert bad.returncode == 2 and "ends before it starts" in bad.stderr
+        assert "--window needs the syncs to backfill" in cli(tmp_path, "run", "--window", "2024-03-02..2024-03-04").stderr
