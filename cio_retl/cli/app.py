@@ -16,7 +16,7 @@ from rich.text import Text
 
 from cio_retl.project import Credentials, Project, load_project
 from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError
-from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
+from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs, recorded_workspace
 from cio_retl.cli.summary import NULL_KEY, print_summary
 
 # Plain click help: rich's help labels every flag <bool> and cuts option text at 80 columns.
@@ -165,6 +165,9 @@ def status(config: ConfigOption = None,
             table.add_row(name, *(str(v) for v in row))
             if error:
                 notes.append(f"{name} ({row[0]}): {error}")
+        workspace = recorded_workspace(project.state_location(), name) if rows else None
+        if workspace:
+            notes.append(f"{name}: the state describes Customer.io workspace {workspace}")
     out.print(table)
     for note in notes:
         out.print(note, highlight=False)

@@ -31,6 +31,7 @@ from cio_retl.pipeline.writeahead import Operations, plan_operations, write_sett
 Deliver = Callable[..., Any]
 Window = tuple[datetime, datetime]
 SAMPLE_CALLS = 10
+WORKSPACE = "workspace"  # meta: the Customer.io workspace the snapshot describes (Destination.workspace)
 SAMPLE_OPERATIONS = 5
 
 
@@ -68,6 +69,8 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
                     # The run's start, not its end: rows written while this run extracted are read again next time.
                     state.set_meta("last_success_started_at", str(int(started.timestamp())))
                 state.set_meta("config_hash", config_hash)
+                if project.destination.workspace:  # a full resync to another workspace ends here
+                    state.set_meta(WORKSPACE, project.destination.workspace)
                 state.set_meta("hash_probe", state.hash_probe())
         except CioRetlError as exc:
             report.status, report.error = "failed", str(exc)
@@ -107,6 +110,7 @@ class _Run:
         """The stages in order; returns the model's schema."""
         report = self.report
         report.warnings.extend(self.state.notes)
+        self.check_workspace()
         if self.state.hash_function_changed():
             report.full_resync = True
             report.warnings.append("this DuckDB hashes rows differently from the one that wrote the snapshot: "
@@ -132,6 +136,21 @@ class _Run:
         self.fail_if_pending(settled)
         return schema
 
+    def check_workspace(self) -> None:
+        """Stop before extracting when the state describes another Customer.io workspace: its snapshot says what
+        *that* workspace holds, so a diff against it would send the new one only what changed."""
+        current, recorded = self.project.destination.workspace, self.state.get_meta(WORKSPACE)
+        if current is None or self.report.dry_run and recorded is None:
+            return
+        if recorded is None:  # a first run (or a state from before workspaces were recorded): this one
+            self.state.set_meta(WORKSPACE, current)
+        elif recorded != current and not self.report.full_resync:
+            raise SyncError(self.sync_name, f"the state at {self.project.state_location()} describes Customer.io "
+                            f"workspace {recorded}, but the project now sends to {current}; a run would send the new "
+                            "workspace only what changed since the last run, so nothing was extracted or sent",
+                            hint="to send everything to the new workspace, rerun with --full-resync (the state then "
+                                 "describes it); to keep both, give each workspace its own `state:` location")
+
     # ------------------------------------------------------------ recover
 
     def finish_interrupted_run(self) -> None:
@@ -141,7 +160,8 @@ class _Run:
     def watermark(self) -> int:
         """`{{ last_sync_time }}`: 0 when rows must be re-evaluated under a new configuration (or --full-resync),
         and inside a window: a backfill re-reads every row of its window, however old."""
-        if self.window is not None or self.report.full_resync or self.state.stale_rows(self.config_hash, append=self.sync.mode == "append"):
+        if self.window is not None or self.report.full_resync or \
+                self.state.stale_rows(self.config_hash, append=self.sync.mode == "append"):
             return 0
         return self.state.watermark()
 

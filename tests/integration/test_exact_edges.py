@@ -107,3 +107,35 @@ def test_cli_window_backfill_resends_the_window_and_keeps_the_watermark(tmp_path
         bad = cli(tmp_path, "run", "orders", "--window", "2024-03-04..2024-03-02")
         assert bad.returncode == 2 and "ends before it starts" in bad.stderr
         assert "--window needs the syncs to backfill" in cli(tmp_path, "run", "--window", "2024-03-02..2024-03-04").stderr
+
+
+# ---------------------------------------------------------------- 3. the state records its workspace
+
+
+def test_a_run_against_another_workspace_stops_and_says_what_to_do(tmp_path: Path, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE people AS SELECT 'u' || i AS user_id, 'p' || i || '@example.com' AS email "
+                  "FROM range(1, 4) t(i)")
+    people = {"people": {"table": "people", "primary_key": "user_id", "type": "identify"}}
+    with serve_sandbox(site_id=SITE_ID, api_key=API_KEY) as staging, \
+            serve_sandbox(site_id="prod-site", api_key=API_KEY) as production:
+        write(tmp_path, people, staging)
+        assert run_json(tmp_path)[1]["accepted"] == 3
+        status = cli(tmp_path, "status")
+        assert f"people: the state describes Customer.io workspace {staging.url} site id {SITE_ID}" in status.stdout
+        assert API_KEY not in status.stdout
+
+        write(tmp_path, people, production, site_id="prod-site")  # the same project, another workspace
+        result = cli(tmp_path, "run")
+        assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+        text = " ".join((result.stdout + result.stderr).split())
+        assert f"describes Customer.io workspace {staging.url} site id {SITE_ID}" in text
+        assert f"now sends to {production.url} site id prod-site" in text
+        assert "--full-resync" in text and "`state:`" in text and API_KEY not in text
+        assert production.log() == []  # stopped before extracting: nothing sent
+        explain = json.loads(cli(tmp_path, "explain", "people", "u1", "--json").stdout)
+        assert explain["workspace"] == f"{staging.url} site id {SITE_ID}"
+
+        code, report = run_json(tmp_path, "--full-resync")
+        assert code == 0 and report["accepted"] == 3 and production.counts()["people"] == 3
+        assert run_json(tmp_path)[1]["operations"] == 0  # the state now describes production
+        assert f"{production.url} site id prod-site" in cli(tmp_path, "status").stdout
