@@ -139,3 +139,33 @@ def test_a_run_against_another_workspace_stops_and_says_what_to_do(tmp_path: Pat
         assert code == 0 and report["accepted"] == 3 and production.counts()["people"] == 3
         assert run_json(tmp_path)[1]["operations"] == 0  # the state now describes production
         assert f"{production.url} site id prod-site" in cli(tmp_path, "status").stdout
+
+
+# ---------------------------------------------------------------- 4. the snapshot holds what Customer.io was sent
+
+
+def test_unsent_nulls_under_skip_keep_the_clear_guard_true_after_switching_to_clear(tmp_path: Path,
+                                                                                   warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE people AS SELECT 'u' || i AS user_id, 'p' || i || '@example.com' AS email, "
+                  "'pro' AS plan FROM range(1, 21) t(i)")
+    people = {"table": "people", "primary_key": "user_id", "type": "identify"}
+    with serve_sandbox(site_id=SITE_ID, api_key=API_KEY) as sandbox:
+        write(tmp_path, {"people": {**people, "nulls": "skip"}}, sandbox)
+        assert run_json(tmp_path)[1]["accepted"] == 20
+        # A broken join: every plan NULL. Under skip nothing clears it (and every person still holds 'pro').
+        warehouse_sql("UPDATE people SET plan = NULL, email = replace(email, '@', '+1@')")
+        assert run_json(tmp_path)[1]["accepted"] == 20
+        assert {p["attributes"]["plan"] for p in sandbox.dump()["people"]} == {"pro"}
+
+        write(tmp_path, {"people": {**people, "nulls": "clear"}}, sandbox)  # now NULLs would clear
+        result = cli(tmp_path, "run")
+        text = " ".join(result.stdout.split() + result.stderr.split())
+        assert result.returncode == 1 and "would clear plan for 20 of them" in text, text
+        assert {p["attributes"]["plan"] for p in sandbox.dump()["people"]} == {"pro"}  # nothing was wiped
+
+        warehouse_sql("UPDATE people SET plan = 'pro'")  # the join fixed: the resync goes ahead and names why
+        result = cli(tmp_path, "run")
+        text = " ".join(result.stdout.split())
+        assert result.returncode == 0, result.stderr
+        assert "`nulls` changed since 20 row(s) were sent: sending them again (full resync)" in text
+        assert "model SQL" not in text
