@@ -169,3 +169,32 @@ def test_unsent_nulls_under_skip_keep_the_clear_guard_true_after_switching_to_cl
         assert result.returncode == 0, result.stderr
         assert "`nulls` changed since 20 row(s) were sent: sending them again (full resync)" in text
         assert "model SQL" not in text
+
+
+# ---------------------------------------------------------------- 7. a path no column provides leaves the attribute out
+
+
+def test_a_misspelled_mapping_path_is_an_error_and_never_wipes_the_attribute(tmp_path: Path, warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE people AS SELECT 'u' || i AS user_id, 'N' || i AS first_name FROM range(1, 21) t(i)")
+    people = {"people": {"table": "people", "primary_key": "user_id", "type": "identify"}}
+    good = {"createUpdatePerson": {"mapping": {"custom_attributes": {"name": {"@path": "$.traits.first_name"}}}}}
+    typo = {"createUpdatePerson": {"mapping": {"custom_attributes": {"name": {"@path": "$.traits.firstName"},
+                                                                     "plan": None}}}}
+    with serve_sandbox(site_id=SITE_ID, api_key=API_KEY) as sandbox:
+        write(tmp_path, people, sandbox, actions=good)
+        assert run_json(tmp_path)[1]["accepted"] == 20
+        assert {p["attributes"]["name"] for p in sandbox.dump()["people"]} == {f"N{i}" for i in range(1, 21)}
+
+        write(tmp_path, people, sandbox, actions=typo)
+        checked = cli(tmp_path, "validate")
+        text = " ".join(checked.stdout.split() + checked.stderr.split())
+        assert checked.returncode != 0 and "error: actions.createUpdatePerson.mapping.custom_attributes.name" in text
+        assert "did you mean $.traits.first_name?" in text and "optional_paths" in text
+        code, report = run_json(tmp_path)  # the mapping changed: every row is sent again…
+        assert code == 0 and report["accepted"] == 20
+        # …without the attribute the path names: nobody's name was wiped (a literal null is still sent as null)
+        assert {p["attributes"]["name"] for p in sandbox.dump()["people"]} == {f"N{i}" for i in range(1, 21)}
+
+        typo["createUpdatePerson"]["optional_paths"] = ["$.traits.firstName"]
+        write(tmp_path, people, sandbox, actions=typo)
+        assert "custom_attributes.name" not in cli(tmp_path, "validate").stdout
