@@ -96,7 +96,7 @@ def _window(project: Project, syncs: list[str], text: str) -> tuple:
     unpartitioned = [name for name in syncs if not project.syncs[name].partition_by]
     try:
         if not syncs or unpartitioned:
-            raise ConfigError(f"--window needs the syncs to backfill, each with partition_by"
+            raise ConfigError("--window needs the syncs to backfill, each with partition_by"
                               + (f"; {', '.join(unpartitioned)} has none" if unpartitioned else ""),
                               hint="name event syncs with `partition_by: <timestamp column>`, e.g. "
                                    "cio-retl run orders --window 2024-03-02..2024-03-04")

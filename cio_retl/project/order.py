@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graphlib import CycleError, TopologicalSorter
+from itertools import pairwise
 
 from cio_retl.project.project import Project
 from cio_retl.project.syncs import Sync
@@ -48,7 +49,7 @@ def order_problems(project: Project) -> list[str]:
     except CycleError as exc:
         loop = list(exc.args[1])  # each name waits for the next one
         steps = []
-        for name, other in zip(loop, loop[1:]):
+        for name, other in pairwise(loop):
             sync, before = project.syncs[name], project.syncs[other]
             why = "after:" if other in sync.after else \
                 f"{GROUP_NAMES[stage(before)]} run before {GROUP_NAMES[stage(sync)]}"
