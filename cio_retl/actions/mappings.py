@@ -19,8 +19,8 @@ JSON = duckdb.sqltype("JSON")
 
 
 def _literal(value: Any) -> Val:
-    if value is None:
-        return MISSING
+    if value is None:  # a null the mapping asks for (it clears the attribute), unlike a path that resolves to nothing
+        return Scalar("NULL::JSON", JSON)
     if isinstance(value, bool):
         return Scalar("true" if value else "false", duckdb.sqltype("BOOLEAN"))
     if isinstance(value, int):

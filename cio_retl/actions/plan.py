@@ -132,7 +132,9 @@ def attributes(plan: Plan, base: Val, convert: bool, reserved: tuple[str, ...], 
     obj = Obj(()) if isinstance(base, Scalar) and base.dtype is None else as_object(base)  # absent: no keys
     if obj is None:  # a JSON/MAP value: keys unknown when compiling, so merge in SQL
         return _bag_attributes(plan, _without(json_text(base, convert), reserved), extras, value_limit, what, layer)
-    obj = obj.without(*reserved)
+    # A mapped path no column provides leaves its attribute out, as the reference does: never a null that clears it.
+    obj = Obj(tuple((name, val) for name, val in obj.without(*reserved).fields
+                    if not (isinstance(val, Scalar) and val.dtype is None)), obj.present)
     present = plan.col(obj.present) if obj.present else "true"  # the struct itself may be NULL
     pieces = []
     for name, val in obj.fields:

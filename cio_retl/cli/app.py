@@ -16,7 +16,7 @@ from rich.text import Text
 
 from cio_retl.project import Credentials, Project, load_project
 from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError
-from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
+from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs, recorded_workspace
 from cio_retl.cli.summary import NULL_KEY, print_summary
 
 # Plain click help: rich's help labels every flag <bool> and cuts option text at 80 columns.
@@ -66,7 +66,8 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Build operations but send nothing, change no state.")] = False,
         allow_mass_delete: Annotated[bool, typer.Option("--allow-mass-delete", help="Let a mirror run delete more than max_delete_fraction.")] = False,
         allow_clear: Annotated[bool, typer.Option("--allow-clear", help="Let a run set an attribute to null for more than max_clear_fraction of its rows.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")] = False) -> None:
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")] = False,
+        window: Annotated[Optional[str], typer.Option("--window", metavar="START..END", help="Backfill: re-send every row whose partition_by falls in [START, END) (dates or ISO timestamps, UTC), as a Dagster partition run does; the incremental watermark is left alone.")] = None) -> None:
     """Run syncs: extract, diff, convert, act, deliver, commit."""
     project = _load(config)
     for name in syncs or []:
@@ -74,7 +75,8 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
             raise _fail(ConfigError(f"no sync named '{name}'", hint=f"known syncs: {', '.join(project.syncs)}"), 2)
     from cio_retl.pipeline.runner import run_syncs
 
-    reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run,
+    span = _window(project, syncs or [], window) if window else None
+    reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run, window=span,
                         allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=not as_json)
     if as_json:
         sys.stdout.write(json.dumps({"syncs": [r.summary() for r in reports]}) + "\n")
@@ -85,6 +87,22 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
                 out.print(f"[bold]{report.sync}: first operations[/bold] (nothing was sent)")
                 out.print_json(json.dumps(report.sample_operations, default=str))
     raise typer.Exit(1 if any(r.status == "failed" for r in reports) else 0)
+
+
+def _window(project: Project, syncs: list[str], text: str) -> tuple:
+    """The backfill window, for named syncs that have `partition_by` (a usage error otherwise)."""
+    from cio_retl.cli.window import parse_window
+
+    unpartitioned = [name for name in syncs if not project.syncs[name].partition_by]
+    try:
+        if not syncs or unpartitioned:
+            raise ConfigError("--window needs the syncs to backfill, each with partition_by"
+                              + (f"; {', '.join(unpartitioned)} has none" if unpartitioned else ""),
+                              hint="name event syncs with `partition_by: <timestamp column>`, e.g. "
+                                   "cio-retl run orders --window 2024-03-02..2024-03-04")
+        return parse_window(text)
+    except ConfigError as exc:
+        raise _fail(exc, 2) from exc
 
 
 @app.command()
@@ -147,6 +165,9 @@ def status(config: ConfigOption = None,
             table.add_row(name, *(str(v) for v in row))
             if error:
                 notes.append(f"{name} ({row[0]}): {error}")
+        workspace = recorded_workspace(project.state_location(), name) if rows else None
+        if workspace:
+            notes.append(f"{name}: the state describes Customer.io workspace {workspace}")
     out.print(table)
     for note in notes:
         out.print(note, highlight=False)

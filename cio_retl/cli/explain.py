@@ -38,6 +38,7 @@ class Explanation:
     verdict: str = ""
     source: dict[str, Any] | None = None
     snapshot: dict[str, Any] | None = None
+    workspace: str | None = None  # the Customer.io workspace the state describes
     actions: list[dict[str, Any]] = field(default_factory=list)
     operations: list[dict[str, Any]] = field(default_factory=list)
 
@@ -57,7 +58,7 @@ def explain_row(project: Project, sync_name: str, values: list[str]) -> Explanat
     source = _source_rows(project, sync_name, values)
     with reading(project.state_location(), sync_name) as state:
         story = row_story(state, key) if not isinstance(state, StateUnavailable) else \
-            {"snapshot": None, "rejections": [], "operations": [], "settled_through": -1}
+            {"snapshot": None, "rejections": [], "operations": [], "settled_through": -1, "workspace": None}
     con = engine.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -68,6 +69,7 @@ def explain_row(project: Project, sync_name: str, values: list[str]) -> Explanat
         con.close()
     found.snapshot = _snapshot(story["snapshot"], project.config_hash(sync_name), sync.mode == "append")
     found.operations = _operations(story)
+    found.workspace = story["workspace"]
     found.state, found.verdict = _verdict(found, story, row, source.num_rows, sync.mode)
     return found
 

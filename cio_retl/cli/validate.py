@@ -169,9 +169,10 @@ def _override_problems(project: Project, schemas: dict[str, CallSchema]) -> list
                                         f"(e.g. track calls carry properties, not traits; identify calls carry traits)"))
         firing = {n: s for n, s in schemas.items()
                   if _can_fire(node or parse(ACTIONS[slug].trigger), project.syncs[n], s)}
-        wiped, wipe_problems = _null_leaf_problems(slug, override.mapping, firing)
+        optional = {path.removeprefix("$.") for path in override.optional_paths}
+        wiped, wipe_problems = _null_leaf_problems(slug, override.mapping, firing, optional)
         problems += wipe_problems
-        for path in sorted({p for expr in override.mapping.values() for p in expr_paths(expr)} - wiped):
+        for path in sorted({p for expr in override.mapping.values() for p in expr_paths(expr)} - wiped - optional):
             if schemas and not any(s.resolve(path) for s in schemas.values()):
                 problems.append(Problem("warning", f"{where}.mapping", f"no column provides $.{path}{_near_miss(path, _known(schemas))}"))
     return problems + _ignored_field_notes(project)
@@ -181,22 +182,25 @@ def _known(schemas: dict[str, CallSchema]) -> list[str]:
     return sorted({p for s in schemas.values() for p in s.paths()})
 
 
-def _null_leaf_problems(slug: str, mapping: dict, firing: dict[str, CallSchema]) -> tuple[set[str], list[Problem]]:
-    """Keys of object mappings that no column of a sync fills: every operation of that sync would send them as null."""
+def _null_leaf_problems(slug: str, mapping: dict, firing: dict[str, CallSchema],
+                        optional: set[str]) -> tuple[set[str], list[Problem]]:
+    """Keys of object mappings that no column of a sync fills: left out of every operation of that sync (as the
+    reference does) — an error, most likely a misspelled path, unless all its paths are in `optional_paths`."""
     wiped: set[str] = set()
     problems = []
     for field, expr in mapping.items():
         for key, leaf in _object_leaves(expr, field):
             syncs = sorted(name for name, schema in firing.items() if _always_null(leaf, schema))
-            if not syncs:
-                continue
             paths = expr_paths(leaf)
             wiped.update(paths)
+            if not syncs or (paths and set(paths) <= optional):
+                continue
             near = _near_miss(paths[0], _known({n: firing[n] for n in syncs})) if paths else ""
-            clearing = ", clearing it in Customer.io" if slug in ("createUpdatePerson", "createUpdateObject") else ""
-            problems.append(Problem("warning", f"actions.{slug}.mapping.{key}",
+            problems.append(Problem("error", f"actions.{slug}.mapping.{key}",
                                     f"no column of sync {', '.join(syncs)} provides {', '.join('$.' + p for p in paths)}"
-                                    f"{near}: every {slug} operation would send {key.split('.', 1)[-1]} = null{clearing}"))
+                                    f"{near}: {key.split('.', 1)[-1]} is left out of every {slug} operation of "
+                                    f"{'that sync' if len(syncs) == 1 else 'those syncs'}; fix the path, or list it "
+                                    f"under actions.{slug}.optional_paths if those models lack it on purpose"))
     return wiped, problems
 
 

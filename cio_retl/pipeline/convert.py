@@ -91,20 +91,32 @@ def nulls_sql(columns: list[str]) -> str:
     return f"list_filter([{items}], lambda _c: _c IS NOT NULL)"
 
 
-def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema, *, removed_from: int) -> None:
+def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema, *, removed_from: int,
+                known: list[str] | None = None) -> None:
     """Define TEMP views `calls` over `changes`, `delete_calls` over `removed` (mirror mode), `unsent_calls`.
 
     Views, not tables: the calls are read chunk by chunk by the actions, and materialising millions of STRUCT
     rows would only cost memory. `_seq` is a row's id in the run (a stage row's rowid; removals are numbered
     from `removed_from`); `_ident_*` columns carry what a later delete of the row will need, `_nulls` which of
-    its attribute columns are NULL (for the clear guard, kept in the snapshot).
+    its attribute columns Customer.io will hold no value for once the row is accepted (kept in the snapshot, for
+    the clear guard). With `known` (the attribute columns of the last run; `changes` from compute_diff, carrying
+    `_sent_nulls`), what is not sent keeps the snapshot's word: under `nulls: skip` a NULL column is left out, so
+    Customer.io keeps whatever it held; an append-mode change is not sent at all.
     """
     idents = ", ".join(f"{_text(c, schema)} AS {IDENT_PREFIX}{c}" if c in schema.names
                        else f"NULL::VARCHAR AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
-    nulls = f"{nulls_sql(attribute_columns(sync, schema))} AS _nulls"
+    columns = attribute_columns(sync, schema)
+    nulls = unsent = f"{nulls_sql(columns)} AS _nulls"
+    if known is not None and columns:
+        new = ", ".join(_literal(c) for c in columns if c not in known) or "NULL"
+        unheld_before = f"list_contains(coalesce(_sent_nulls, []), _c) OR list_contains([{new}], _c)"
+        if sync.nulls == "skip":
+            nulls = (f"CASE WHEN _change = 'added' THEN {nulls_sql(columns)} ELSE list_filter({nulls_sql(columns)}, "
+                     f"lambda _c: {unheld_before}) END AS _nulls")
+        unsent = "_sent_nulls AS _nulls"
     con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)}, "
                 f"{idents}, {nulls} FROM changes")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW unsent_calls AS SELECT _key, _hash, _seq, {idents}, {nulls} FROM unsent")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW unsent_calls AS SELECT _key, _hash, _seq, {idents}, {unsent} FROM unsent")
     con.execute("CREATE OR REPLACE TEMP VIEW delete_calls AS " + _delete_calls_sql(sync, removed_from))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -26,14 +26,17 @@ class Diff:
     stale: int
     unsent: int
     snapshot_rows: int
+    changed_settings: list[str] = field(default_factory=list)  # what differs from the last successful run's settings
 
     def record(self, report: SyncReport) -> None:
         """The diff's counts, and what they mean for the run, into the run's report."""
         report.added, report.changed, report.removed = self.added, self.changed, self.removed
         if self.stale:
             report.full_resync = True
-            report.warnings.append(f"the model SQL, primary key or mappings changed since {self.stale} row(s) were "
-                                   "sent: sending them again (full resync)")
+            what = " and ".join(f"`{s}`" if s != "model SQL" else s for s in self.changed_settings) or \
+                "the configuration (model SQL, primary_key, mode, event, convert_timestamps, nulls or mappings)"
+            report.warnings.append(f"{what} changed since {self.stale} row(s) were sent: sending them again "
+                                   "(full resync)")
         if self.unsent:
             report.warnings.append(f"{self.unsent} changed row(s) not re-sent: append mode sends each row once")
 
@@ -54,8 +57,8 @@ def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str
     valid = "stage st ANTI JOIN violations v ON st._key = v._key"
     drop_temp(con, "changes")
     if snapshot_rows == 0:  # a first run: every valid row is added — a view over the extract, not a copy of it
-        con.execute(f"CREATE OR REPLACE TEMP VIEW changes AS SELECT st.*, st.rowid AS _seq, 'added' AS _change "
-                    f"FROM {valid} WHERE st._key IS NOT NULL")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW changes AS SELECT st.*, st.rowid AS _seq, 'added' AS _change, "
+                    f"NULL::VARCHAR[] AS _sent_nulls FROM {valid} WHERE st._key IS NOT NULL")
         con.execute("CREATE OR REPLACE TEMP TABLE unsent AS SELECT * FROM changes WHERE FALSE")
         con.execute("CREATE OR REPLACE TEMP TABLE removed AS SELECT * FROM snapshot WHERE FALSE")
         added = con.execute("SELECT count(*) FROM changes").fetchall()[0][0]
@@ -63,6 +66,11 @@ def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str
     current = quote_str(config_hash)
     stale = _stale_condition(con, config_hash, append=sync.mode == "append")
     removes = sync.mode == "mirror" and not window
+    # What is not sent leaves what Customer.io holds (a NULL under `nulls: skip`, an append-mode change): the
+    # snapshot's list of unheld attributes (`nulls`) rides along for convert to carry over — only then, as it
+    # widens the join.
+    carry = sync.nulls == "skip" or sync.mode == "append"
+    sent_nulls, nulls_column = ("sn.nulls", ", nulls") if carry else ("NULL::VARCHAR[]", "")
     # One pass over narrow columns (keys, hashes) finds every added, changed and — in mirror mode, as the other
     # side of a FULL OUTER JOIN — removed key; only then are the few full rows fetched (by rowid). Joining the
     # wide rows, or a second ANTI JOIN for removals, cost several times more on a large table.
@@ -73,16 +81,17 @@ def compute_diff(con: duckdb.DuckDBPyConnection, sync: Sync, *, config_hash: str
         SELECT st._rid AS _seq, sn._key AS _snapshot_key,
                CASE WHEN st._rid IS NULL THEN 'removed' WHEN sn._key IS NULL THEN 'added' ELSE 'changed' END AS _change,
                sn._key IS NOT NULL AND {stale} AS _stale,
-               coalesce(sn.fate, 'delivered') = 'delivered' AND sn._hash IS NOT NULL AS _was_sent
+               coalesce(sn.fate, 'delivered') = 'delivered' AND sn._hash IS NOT NULL AS _was_sent,
+               {sent_nulls} AS _sent_nulls
           FROM (SELECT rowid AS _rid, _key, _hash FROM stage WHERE _key IS NOT NULL) st
-          {'FULL OUTER JOIN' if removes else 'LEFT JOIN'} (SELECT _key, _hash, config_hash, fate FROM snapshot) sn
+          {'FULL OUTER JOIN' if removes else 'LEFT JOIN'} (SELECT _key, _hash, config_hash, fate{nulls_column} FROM snapshot) sn
             ON st._key = sn._key
          WHERE CASE WHEN st._rid IS NULL THEN NOT (sn._hash IS NULL AND sn.config_hash = {current})
                     ELSE sn._key IS NULL OR {'TRUE' if resend_all or window else 'FALSE'}
                          OR sn._hash IS DISTINCT FROM st._hash OR {stale} END""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE diffed AS
-        SELECT st.*, k._seq, k._change, k._stale, k._was_sent
+        SELECT st.*, k._seq, k._change, k._stale, k._was_sent, k._sent_nulls
           FROM {valid} JOIN diff_keys k ON st.rowid = k._seq""")
     resend_changes = resend_all or window
     keep_unsent = "FALSE" if sync.mode != "append" or resend_changes else "(_change = 'changed' AND _was_sent)"

@@ -31,6 +31,8 @@ from cio_retl.pipeline.writeahead import Operations, plan_operations, write_sett
 Deliver = Callable[..., Any]
 Window = tuple[datetime, datetime]
 SAMPLE_CALLS = 10
+CONFIG_PARTS = "config_parts"  # meta: a digest per setting of config_hash, to name what changed
+WORKSPACE = "workspace"  # meta: the Customer.io workspace the snapshot describes (Destination.workspace)
 SAMPLE_OPERATIONS = 5
 
 
@@ -47,7 +49,8 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
     Every row ends the run in one recorded fate (delivered, rejected, pending, skipped, unchanged). A run that
     leaves operations pending after its retries fails, keeping what Customer.io accepted. dry_run extracts,
     diffs and builds operations but sends nothing and changes no state. window limits an event sync to rows
-    whose `partition_by` falls in [start, end) and re-sends all of them. allow_mass_delete and allow_clear
+    whose `partition_by` falls in [start, end) and re-sends all of them: `{{ last_sync_time }}` renders as 0
+    and the watermark of regular runs (`last_success_started_at`) is left alone. allow_mass_delete and allow_clear
     let a run past the guards (cio_retl/pipeline/guards.py).
     """
     sync = project.sync(sync_name)
@@ -63,9 +66,13 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
                           progress=Progress(enabled=progress), deliver=deliver).run()
             if not dry_run:
                 state.set_meta("attribute_columns", json.dumps(attribute_columns(sync, schema)))
-                # The run's start, not its end: rows written while this run extracted are read again next time.
-                state.set_meta("last_success_started_at", str(int(started.timestamp())))
+                if window is None:  # a backfill's window says nothing about what regular runs have read
+                    # The run's start, not its end: rows written while this run extracted are read again next time.
+                    state.set_meta("last_success_started_at", str(int(started.timestamp())))
                 state.set_meta("config_hash", config_hash)
+                state.set_meta(CONFIG_PARTS, json.dumps(project.config_parts(sync_name)))
+                if project.destination.workspace:  # a full resync to another workspace ends here
+                    state.set_meta(WORKSPACE, project.destination.workspace)
                 state.set_meta("hash_probe", state.hash_probe())
         except CioRetlError as exc:
             report.status, report.error = "failed", str(exc)
@@ -112,15 +119,16 @@ class _Run:
         if not report.dry_run:
             with self.timer("recover"):
                 self.finish_interrupted_run()
+        self.check_workspace()
         watermark = self.watermark()
         with self.timer("extract"), self.progress.task("extract", self.sync_name) as advance:
             schema = self.extract(watermark, advance)
         with self.timer("diff"):
             self.diff()
         with self.timer("convert"):
-            build_calls(self.con, self.sync, schema, removed_from=report.extracted)
-            report.sample_calls = _sample_calls(self.con)
             known = json.loads(self.state.get_meta("attribute_columns") or "[]")
+            build_calls(self.con, self.sync, schema, removed_from=report.extracted, known=known)
+            report.sample_calls = _sample_calls(self.con)
             guard_mass_clear(self.con, self.sync_name, self.sync, known, allowed=self.allowed["clear"])
         with self.timer("act"):
             operations = self.act(watermark)
@@ -130,6 +138,23 @@ class _Run:
         self.fail_if_pending(settled)
         return schema
 
+    def check_workspace(self) -> None:
+        """Stop before extracting when the state describes another Customer.io workspace: its snapshot says what
+        *that* workspace holds, so a diff against it would send the new one only what changed. (An empty snapshot
+        describes nothing yet: a first run that reached no workspace can be pointed elsewhere.)"""
+        current, recorded = self.project.destination.workspace, self.state.get_meta(WORKSPACE)
+        if current is None or self.report.dry_run and recorded is None:
+            return
+        if recorded is None:  # recorded before sending: even a run killed mid-way leaves it
+            self.state.set_meta(WORKSPACE, current)
+        elif recorded != current and not self.report.full_resync and \
+                self.con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0]:
+            raise SyncError(self.sync_name, f"the state at {self.project.state_location()} describes Customer.io "
+                            f"workspace {recorded}, but the project now sends to {current}; a run would send the new "
+                            "workspace only what changed since the last run, so nothing was extracted or sent",
+                            hint="to send everything to the new workspace, rerun with --full-resync (the state then "
+                                 "describes it); to keep both, give each workspace its own `state:` location")
+
     # ------------------------------------------------------------ recover
 
     def finish_interrupted_run(self) -> None:
@@ -137,8 +162,10 @@ class _Run:
         self.settle(self.state.watermark()).record_recovered(self.report)
 
     def watermark(self) -> int:
-        """`{{ last_sync_time }}`: 0 when rows must be re-evaluated under a new configuration (or --full-resync)."""
-        if self.report.full_resync or self.state.stale_rows(self.config_hash, append=self.sync.mode == "append"):
+        """`{{ last_sync_time }}`: 0 when rows must be re-evaluated under a new configuration (or --full-resync),
+        and inside a window: a backfill re-reads every row of its window, however old."""
+        if self.window is not None or self.report.full_resync or \
+                self.state.stale_rows(self.config_hash, append=self.sync.mode == "append"):
             return 0
         return self.state.watermark()
 
@@ -158,6 +185,9 @@ class _Run:
     def diff(self) -> Diff:
         diff = compute_diff(self.con, self.sync, config_hash=self.config_hash, resend_all=self.report.full_resync,
                             window=self.window is not None)
+        before = json.loads(self.state.get_meta(CONFIG_PARTS) or "{}")
+        diff.changed_settings = [setting for setting, digest in self.project.config_parts(self.sync_name).items()
+                                 if before and setting != "triggers" and before.get(setting) != digest]
         diff.record(self.report)
         guard_mass_delete(self.sync_name, self.sync, diff, allowed=self.allowed["mass_delete"])
         return diff

@@ -46,6 +46,14 @@ class Destination(ProjectModel):
         return (self.url or TRACK_HOSTS[self.region]).rstrip("/")
 
     @property
+    def workspace(self) -> str | None:
+        """The workspace as people name it — Track API host (region) and site id, never the key; None while the site
+        id is an unread `${VAR}` (a command that reads no credentials)."""
+        if not self.site_id or "${" in self.site_id:
+            return None
+        return f"{self.shown_url} site id {self.site_id}"
+
+    @property
     def shown_url(self) -> str:
         """base_url for people to read: a `user:password@` in the override is masked."""
         parts = urlsplit(self.base_url)

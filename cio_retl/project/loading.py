@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from cio_retl.errors import ConfigError
 from cio_retl.project.checks import reference_problems, setting_location
 from cio_retl.project.env import SECRET_SETTINGS, Credentials, apply_destination_env, interpolate
+from cio_retl.project.order import order_problems
 from cio_retl.project.project import REFERENCES_CHECKED, Project
 from cio_retl.project.syncs import sync_rule_problems
 from cio_retl.suggest import did_you_mean
@@ -70,6 +71,8 @@ def load_project(path: str | Path | None = None, *, credentials: Credentials = "
         problems.extend(format_validation_error(exc))
         problems.extend(_raw_sync_problems(raw, problems))
     problems.extend(reference_problems(raw, raw["root"]))
+    if project is not None and not problems:  # the order needs every sync's type and key, and `after:` resolved
+        problems.extend(order_problems(project))
     if problems:
         raise ConfigError(f"{file} has {len(problems)} problem(s):", problems=problems)
     return project

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from graphlib import TopologicalSorter
+from graphlib import CycleError, TopologicalSorter
+from itertools import pairwise
 
 from cio_retl.project.project import Project
 from cio_retl.project.syncs import Sync
@@ -35,6 +36,28 @@ def dependencies(project: Project) -> dict[str, list[str]]:
         before = by_stage[earlier[-1]] if earlier else []
         needs[name] = list(dict.fromkeys([*before, *sync.after]))
     return needs
+
+
+GROUP_NAMES = {IDENTITIES: "objects and people", RELATIONSHIPS: "relationships", ACTIVITY: "events"}
+
+
+def order_problems(project: Project) -> list[str]:
+    """A loop in the one order graph (the built-in order plus `after:`), named sync by sync with why each waits."""
+    needs = dependencies(project)
+    try:
+        TopologicalSorter(needs).prepare()
+    except CycleError as exc:
+        loop = list(exc.args[1])  # each name waits for the next one
+        steps = []
+        for name, other in pairwise(loop):
+            sync, before = project.syncs[name], project.syncs[other]
+            why = "after:" if other in sync.after else \
+                f"{GROUP_NAMES[stage(before)]} run before {GROUP_NAMES[stage(sync)]}"
+            steps.append(f"{name} runs after {other} ({why})")
+        return [f"syncs: the run order goes round in a circle ({' → '.join(loop)}): {'; '.join(steps)}; remove "
+                f"the `after:` that goes against the built-in order (objects and people, then relationships, then "
+                f"events)"]
+    return []
 
 
 def run_order(project: Project, names: list[str] | None = None) -> list[str]:

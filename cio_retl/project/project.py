@@ -96,13 +96,22 @@ class Project(ProjectModel):
         A row delivered under another content hash is sent again (a full resync); a row no action matched is
         re-evaluated when either part changes — so fixing a trigger sends the skipped rows and nothing else.
         """
+        parts = self._config_texts(name)
+        triggers = parts.pop("triggers")
+        return f"{_digest(list(parts.values()))}.{_digest([triggers])}"
+
+    def config_parts(self, name: str) -> dict[str, str]:
+        """A digest of each setting in `config_hash`, by the name a user knows it by: what a resync warning names."""
+        return {setting: _digest([text]) for setting, text in self._config_texts(name).items()}
+
+    def _config_texts(self, name: str) -> dict[str, str]:
         sync = self.sync(name)
-        content = [self.model_sql(name), repr(sync.key_columns), sync.type, sync.mode, repr(sync.event),
-                   repr(sync.convert_timestamps), sync.nulls, repr(sorted((k, repr(sorted(v.mapping.items())))
-                                                              for k, v in self.actions.items() if v.mapping))]
-        triggers = repr(sorted((k, v.enabled, v.trigger) for k, v in self.actions.items()
-                               if v.trigger or not v.enabled))
-        return f"{_digest(content)}.{_digest([triggers])}"
+        return {"model SQL": self.model_sql(name), "primary_key": repr(sync.key_columns), "type": sync.type,
+                "mode": sync.mode, "event": repr(sync.event), "convert_timestamps": repr(sync.convert_timestamps),
+                "nulls": sync.nulls, "mappings": repr(sorted((k, repr(sorted(v.mapping.items())))
+                                                         for k, v in self.actions.items() if v.mapping)),
+                "triggers": repr(sorted((k, v.enabled, v.trigger) for k, v in self.actions.items()
+                                        if v.trigger or not v.enabled))}
 
 
 def _digest(parts: list[str]) -> str:

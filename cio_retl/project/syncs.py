@@ -12,6 +12,12 @@ from cio_retl.project.base import ProjectModel
 
 CallType = Literal["identify", "group", "track", "page", "screen", "alias"]
 SyncMode = Literal["upsert", "mirror", "append"]
+EVENT_TYPES = ("track", "page", "screen")
+
+
+def default_mode(kind: Any) -> str:
+    """An event is immutable once sent (Customer.io keeps the first event of an id), so event syncs append."""
+    return "append" if kind in EVENT_TYPES else "upsert"
 
 
 class Sync(ProjectModel):
@@ -23,7 +29,9 @@ class Sync(ProjectModel):
     table: str | None = Field(None, description="A table or view to read whole (instead of model).")
     primary_key: str | list[str] = Field(description="Column(s) that identify a row.")
     type: CallType = Field(description="Segment-spec call each row becomes.")
-    mode: SyncMode = Field("upsert", description="upsert: send adds/changes; mirror: also deletes; append: adds only.")
+    mode: SyncMode = Field(None, validate_default=False,  # type: ignore[assignment]  # filled in by _mode_by_type
+                           description="upsert: send adds/changes; mirror: also deletes; append: adds only. Default: "
+                           "append for track, page and screen syncs (the only mode they take), upsert for the others.")
     event: str | None = Field(None, description="Event name for track syncs whose model has no `event` column.")
     schedule: str | None = Field(None, description="Cron schedule for Dagster, e.g. '0 * * * *'.")
     partition_by: str | None = Field(None, description="Timestamp column for daily partitions (track syncs).")
@@ -52,6 +60,13 @@ class Sync(ProjectModel):
         if isinstance(value, list) and (not value or len(set(value)) != len(value)):
             raise ValueError("must be one column or a non-empty list of distinct columns")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_by_type(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mode") is None:
+            data = {**data, "mode": default_mode(data.get("type"))}
+        return data
 
     @model_validator(mode="after")
     def _one_source_and_sane_mode(self) -> Sync:
@@ -100,10 +115,15 @@ def sync_rule_problems(spec: dict[str, Any]) -> list[str]:
     sources = [name for name in ("model", "query", "table") if spec.get(name)]
     if len(sources) != 1:
         problems.append(f"set exactly one of model, query, table (found {', '.join(sources) or 'none'})")
-    kind, mode = spec.get("type"), spec.get("mode", "upsert")
-    if mode == "mirror" and kind not in ("identify", "group"):
+    kind = spec.get("type")
+    mode = spec.get("mode") or default_mode(kind)
+    if kind in EVENT_TYPES and mode != "append":
+        problems.append(f"a {kind} sync takes mode 'append' only (its default), not '{mode}': Customer.io keeps the "
+                        "first event sent under an id and ignores an edited one, so a changed event row is never "
+                        "re-sent; remove `mode` (to send a corrected event, give it a new primary key)")
+    elif mode == "mirror" and kind not in ("identify", "group"):
         problems.append(f"mode 'mirror' needs type identify or group (deletes exist only for those), not {kind}")
-    if spec.get("partition_by") and kind not in ("track", "page", "screen"):
+    if spec.get("partition_by") and kind not in EVENT_TYPES:
         problems.append("partition_by is for event syncs (track, page, screen)")
     return problems + _automation_problems(spec)
 

@@ -66,6 +66,12 @@ def recent_runs(state_dir: Path | str, sync: str, limit: int) -> list[tuple] | S
                  "ORDER BY started_at DESC LIMIT ?", [limit])
 
 
+def recorded_workspace(state_dir: Path | str, sync: str) -> str | None:
+    """The Customer.io workspace a sync's state describes (None: never run, or not recorded yet)."""
+    rows = _read(state_dir, sync, "SELECT value FROM meta WHERE name = 'workspace'", [])
+    return rows[0][0] if isinstance(rows, list) and rows else None
+
+
 REJECTION_FIELDS = ("key", "fate", "action", "status_code", "reason", "attempts", "last_seen")
 
 
@@ -103,9 +109,9 @@ def row_story(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any]:
              WHERE r._key = ? ORDER BY r.run_no DESC, o.op_id""", [key])
     finally:
         con.unregister("story_outcomes")
-    settled_through = con.execute("SELECT value FROM meta WHERE name = 'settled_through'").fetchall()
+    meta = dict(con.execute("SELECT name, value FROM meta WHERE name IN ('settled_through', 'workspace')").fetchall())
     return {"snapshot": snapshot[0] if snapshot else None, "rejections": rejections, "operations": operations,
-            "settled_through": int(settled_through[0][0]) if settled_through else -1}
+            "settled_through": int(meta.get("settled_through", -1)), "workspace": meta.get("workspace")}
 
 
 def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -203,3 +203,38 @@ def test_auth_failure_names_the_sync_and_never_shows_the_key(dagster_project, sa
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert "sync 'people'" in failure.step_failure_data.user_failure_data.description
     assert SECRET_KEY not in all_events_text(result)
+
+
+def _watermark(built) -> str | None:
+    import duckdb
+
+    con = duckdb.connect(str(built.root / "state" / "orders.duckdb"), read_only=True)
+    try:
+        return (con.execute("SELECT value FROM meta WHERE name = 'last_success_started_at'").fetchone() or [None])[0]
+    finally:
+        con.close()
+
+
+def test_backfill_of_an_incremental_model_resends_its_window_and_leaves_the_watermark(dagster_project) -> None:
+    # The model reads only rows loaded since the last run; every order was loaded long ago.
+    incremental = {"query": "SELECT order_id, user_id, amount, ordered_at FROM orders "
+                            "WHERE loaded_at >= to_timestamp({{ last_sync_time }})",
+                   "primary_key": "order_id", "type": "track", "event": "Order Completed",
+                   "partition_by": "ordered_at", "partition_start": "2024-03-01"}
+    built = dagster_project({"orders": incremental})
+    built.sql("ALTER TABLE orders ADD COLUMN loaded_at TIMESTAMPTZ DEFAULT TIMESTAMPTZ '2020-01-01 00:00:00+00'")
+    assert built.materialize("orders").success  # a regular run: all twelve
+    assert built.items_sent() == 12
+    mark = _watermark(built)
+    # A new order arrives (outside the window to backfill) between the regular run and the backfill.
+    built.sql("INSERT INTO orders VALUES ('o99', 'u1', 990, TIMESTAMP '2024-03-05 12:00:00', now())")
+
+    result = built.materialize("orders", partition_range=("2024-03-02", "2024-03-03"))
+    assert result.success
+    assert metadata_values(result, "orders")["extracted"] == 5  # the whole window, loaded long ago or not
+    assert built.items_sent() == 12 + 5
+    assert _watermark(built) == mark  # the backfill did not move the regular runs' watermark
+
+    again = metadata_values(built.materialize("orders"), "orders")
+    assert again["added"] == 1 and again["accepted"] == 1  # the regular run still sees the new order
+    assert "o99" in events(built)

@@ -43,9 +43,9 @@ def test_validate_reports_everything(project_dir: Path) -> None:
         "error: syncs.nobody: model table nobody lacks column(s) user_id or email or anonymous_id; it returns id, plan",
         "warning: syncs.people: column signed_up_at holds values like 1704164645000: milliseconds?",
         "warning: actions.trackEvent.trigger: can never fire for any sync",
-        "warning: actions.createUpdatePerson.mapping.custom_attributes.name: no column of sync nobody, people provides "
-        "$.traits.firstName (did you mean $.traits.first_name?): every createUpdatePerson operation would send "
-        "name = null, clearing it in Customer.io",
+        "error: actions.createUpdatePerson.mapping.custom_attributes.name: no column of sync nobody, people provides "
+        "$.traits.firstName (did you mean $.traits.first_name?): name is left out of every createUpdatePerson "
+        "operation of those syncs; fix the path, or list it under actions.createUpdatePerson.optional_paths",
         "warning: syncs.orders_again: event 'order placed' differs only in case from 'Order Placed'",
     ]
     for start in expected:
@@ -88,9 +88,10 @@ def test_validate_warns_before_a_mass_wipe(tmp_path: Path) -> None:
         "a broken join? check the model",
         "warning: syncs.people: column email is NULL in all 50 sampled rows: every person would get email = null, "
         "clearing it in Customer.io; a broken join? check the model",
-        "warning: actions.createUpdatePerson.mapping.custom_attributes.full_name: no column of sync people provides "
-        "$.traits.nmae (did you mean $.traits.name?): every createUpdatePerson operation would send full_name = null, "
-        "clearing it in Customer.io",
+        "error: actions.createUpdatePerson.mapping.custom_attributes.full_name: no column of sync people provides "
+        "$.traits.nmae (did you mean $.traits.name?): full_name is left out of every createUpdatePerson operation "
+        "of that sync; fix the path, or list it under actions.createUpdatePerson.optional_paths if those models "
+        "lack it on purpose",
         "warning: actions: note: batch_size and enable_batching (fields of Customer.io's UI) are accepted and ignored "
         "in createUpdatePerson: cio-retl sizes its own batches; nothing to fix",
     ]

@@ -80,7 +80,7 @@ warehouses: {wh: {type: duckdb, path: w.duckdb}}
 syncs:
   a: {warehouse: nope, model: sql/people.sql, primary_key: user_id, type: identify}
   b: {warehouse: wh, model: sql/nothing.sql, primary_key: user_id, type: identify}
-  c: {warehouse: wh, query: "select 1", primary_key: id, type: track, mode: mirror}
+  c: {warehouse: wh, query: "select 1", primary_key: id, type: alias, mode: mirror}
 """
     with pytest.raises(ConfigError) as caught:
         load_project(write(tmp_path, text))
