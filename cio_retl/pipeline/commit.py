@@ -16,7 +16,7 @@ from cio_retl.delivery.outcomes import as_outcome_table, status_counts
 from cio_retl.pipeline.report import Rejection
 from cio_retl.sqltext import quote_str
 from cio_retl.state import IDENTITY_COLUMNS
-from cio_retl.state.schema import OP_SLOTS
+from cio_retl.state.schema import OP_SLOTS, SEGMENT_SLOT_NAME
 from cio_retl.state.wal import OutcomeLog, WriteAheadLog
 
 # A crash re-sends at most what was in flight plus the outcomes not yet committed; the writer keeps the latter
@@ -25,7 +25,7 @@ LAG_BATCHES = 2
 LAG_FRACTION = 0.10
 # A row settled without delivery: an append-mode change that is not re-sent (reported as skipped).
 UNSENT_CHANGE = "unsent_change"
-_ACTION_BY_INDEX = "[" + ", ".join(quote_str(slug) for slug in ACTIONS) + "]"
+_ACTION_BY_INDEX = "[" + ", ".join(quote_str(slug) for slug in [*ACTIONS, SEGMENT_SLOT_NAME]) + "]"
 _SETTLED_AS_IS = f"('delivered', 'skipped', '{UNSENT_CHANGE}')"
 
 

@@ -100,6 +100,8 @@ class Project(ProjectModel):
         content = [self.model_sql(name), repr(sync.key_columns), sync.type, sync.mode, repr(sync.event),
                    repr(sync.convert_timestamps), sync.nulls, repr(sorted((k, repr(sorted(v.mapping.items())))
                                                               for k, v in self.actions.items() if v.mapping))]
+        if sync.segment_id is not None:  # another segment: every member is added to it
+            content.append(repr(sync.segment_id))
         triggers = repr(sorted((k, v.enabled, v.trigger) for k, v in self.actions.items()
                                if v.trigger or not v.enabled))
         return f"{_digest(content)}.{_digest([triggers])}"

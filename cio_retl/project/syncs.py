@@ -10,7 +10,9 @@ from pydantic import Field, field_validator, model_validator
 
 from cio_retl.project.base import ProjectModel
 
-CallType = Literal["identify", "group", "track", "page", "screen", "alias"]
+CallType = Literal["identify", "group", "track", "page", "screen", "alias", "segment"]
+# A segment sync's member column (its primary key) and the `id_type` Customer.io's segment endpoints take for it.
+SEGMENT_MEMBER_ID_TYPES = {"user_id": "id", "email": "email", "cio_id": "cio_id"}
 SyncMode = Literal["upsert", "mirror", "append"]
 
 
@@ -22,7 +24,10 @@ class Sync(ProjectModel):
     query: str | None = Field(None, description="Inline SELECT (instead of model).")
     table: str | None = Field(None, description="A table or view to read whole (instead of model).")
     primary_key: str | list[str] = Field(description="Column(s) that identify a row.")
-    type: CallType = Field(description="Segment-spec call each row becomes.")
+    type: CallType = Field(description="Segment-spec call each row becomes, or `segment`: each row is a member of "
+                           "the manual segment `segment_id`.")
+    segment_id: int | None = Field(None, ge=1, description="The manual segment a `type: segment` sync fills (the "
+                                   "number in the segment's URL in Customer.io).")
     mode: SyncMode = Field("upsert", description="upsert: send adds/changes; mirror: also deletes; append: adds only.")
     event: str | None = Field(None, description="Event name for track syncs whose model has no `event` column.")
     schedule: str | None = Field(None, description="Cron schedule for Dagster, e.g. '0 * * * *'.")
@@ -101,11 +106,30 @@ def sync_rule_problems(spec: dict[str, Any]) -> list[str]:
     if len(sources) != 1:
         problems.append(f"set exactly one of model, query, table (found {', '.join(sources) or 'none'})")
     kind, mode = spec.get("type"), spec.get("mode", "upsert")
-    if mode == "mirror" and kind not in ("identify", "group"):
-        problems.append(f"mode 'mirror' needs type identify or group (deletes exist only for those), not {kind}")
+    if mode == "mirror" and kind not in ("identify", "group", "segment"):
+        problems.append(f"mode 'mirror' needs type identify, group or segment (deletes exist only for those), "
+                        f"not {kind}")
+    problems += _segment_problems(spec)
     if spec.get("partition_by") and kind not in ("track", "page", "screen"):
         problems.append("partition_by is for event syncs (track, page, screen)")
     return problems + _automation_problems(spec)
+
+
+def _segment_problems(spec: dict[str, Any]) -> list[str]:
+    kind, mode, key = spec.get("type"), spec.get("mode", "upsert"), spec.get("primary_key")
+    if kind != "segment":
+        return ["segment_id is only for type: segment"] if spec.get("segment_id") is not None else []
+    problems = []
+    if spec.get("segment_id") is None:
+        problems.append("type: segment needs segment_id: the manual segment's number (in its URL in Customer.io)")
+    if mode not in ("upsert", "mirror"):
+        problems.append(f"a segment sync's mode is mirror (add and remove members) or upsert (add only), not {mode}")
+    if key not in SEGMENT_MEMBER_ID_TYPES:
+        problems.append(f"a segment sync's primary_key is its member column: user_id, email or cio_id, not {key!r}")
+    elif mode == "mirror" and key != "user_id":
+        problems.append(f"mode: mirror needs primary_key: user_id: Customer.io removes people from a manual segment "
+                        f"only by id, so members keyed by {key} could be added but never removed; use mode: upsert")
+    return problems
 
 
 def _automation_problems(spec: dict[str, Any]) -> list[str]:

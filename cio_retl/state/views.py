@@ -16,11 +16,11 @@ from cio_retl.actions.catalog import ACTIONS
 from cio_retl.sqltext import quote_str
 from cio_retl.state.objectstore import is_remote
 from cio_retl.state.remote import read_remote
-from cio_retl.state.schema import OP_SLOTS
+from cio_retl.state.schema import OP_SLOTS, SEGMENT_SLOT_NAME
 from cio_retl.state.store import connect_file, state_file
 from cio_retl.state.wal import wal_of
 
-_ACTION_BY_INDEX = "[" + ", ".join(quote_str(slug) for slug in ACTIONS) + "]"
+_ACTION_BY_INDEX = "[" + ", ".join(quote_str(slug) for slug in [*ACTIONS, SEGMENT_SLOT_NAME]) + "]"
 
 
 @dataclass(frozen=True)
