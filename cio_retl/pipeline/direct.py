@@ -82,11 +82,17 @@ def plan_direct_operations(con: duckdb.DuckDBPyConnection, project: Project, *, 
             by_action[key] = by_action.get(key, 0) + count
         tables.append(_CallsTable(name, [item] if n else [], (n, low if n else 0, high if n else -1),
                                   "every row of this sync has one operation"))
-    warnings = []
-    if project.destination.api == "pipelines" and project.actions:
-        warnings.append(f"actions ({', '.join(sorted(project.actions))}) do not apply with destination api: "
-                        "pipelines: Customer.io applies the actions configured in its Data Pipelines UI")
+    warnings = pipelines_notes(project) if sync.type != "segment" else []
     return DirectOperations(con, tables, run_id, config_hash, log, dict(sorted(by_action.items())), warnings)
+
+
+def pipelines_notes(project: Project) -> list[str]:
+    """What `validate` and a run say when a Data Pipelines project sets `actions:` (they cannot apply there)."""
+    if project.destination.api != "pipelines" or not project.actions:
+        return []
+    return [f"actions ({', '.join(sorted(project.actions))}) do not apply with destination api: pipelines: "
+            "Customer.io applies the actions of its Journeys destination, configured in its Data Pipelines UI; "
+            "remove them from the project file, or set them there"]
 
 
 def _segment_items(sync: Sync) -> tuple[DirectItem, DirectItem]:
