@@ -45,6 +45,9 @@ def _headers(destination: Destination) -> dict[str, str]:
             "Accept": "application/json", "User-Agent": f"cio-retl/{__version__}", **strict}
 
 
+request_headers = _headers  # the same credentials and headers for doctor's probes (delivery/probes.py)
+
+
 def redirect_allowed(url: str, configured_base: str) -> bool:
     """Follow redirects only to Customer.io's hosts (over https) or back to the configured host itself."""
     target, base = urlsplit(url), urlsplit(configured_base)

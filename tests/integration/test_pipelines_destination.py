@@ -182,3 +182,13 @@ def test_validate_says_action_mappings_do_not_apply_and_segments_need_the_track_
     config.write_text(yaml.safe_dump(document, sort_keys=False))
     result = cli(config, "validate")
     assert result.returncode == 2 and "segment syncs need the Track API" in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(("key", "ok"), [(WRITE_KEY, True), ("not-the-key", False)])
+def test_doctor_checks_the_write_key(tmp_path, pipelines_sandbox, key: str, ok: bool) -> None:
+    result = cli(small_project(tmp_path, pipelines_sandbox.url, write_key=key), "doctor")
+    shown = " ".join(result.stdout.split())
+    assert ("Data Pipelines write key accepted" in shown) is ok, shown
+    assert ("refused the write key with HTTP 401" in shown) is not ok
+    assert result.returncode == (0 if ok else 1) and "not-the-key" not in shown
+    assert pipelines_sandbox.dump()["people"] == []  # the probe sends no call

@@ -140,3 +140,18 @@ def test_mirror_needs_user_id_and_type_needs_segment_id(warehouse_sql, tmp_path,
     shown = " ".join((result.stdout + result.stderr).split())
     assert "type: segment needs segment_id" in shown, shown
     assert "Customer.io removes people from a manual segment only by id" in shown
+
+
+@pytest.mark.parametrize(("segments", "status", "said"), [
+    ({}, "ok", "a manual segment: it takes members"),
+    ({"manual_segments": {7}}, "FAIL", "has no segment 42"),
+    ({"data_driven_segments": {42}}, "FAIL", "data-driven segments cannot be changed through the API")])
+def test_doctor_checks_the_segment(warehouse_sql, tmp_path, segments, status, said) -> None:
+    warehouse_sql(SETUP)
+    with serve_sandbox(site_id=SITE_ID, api_key=API_KEY, **segments) as running:
+        result = cli(write_project(tmp_path, running.url), "doctor")
+        assert running.dump()["segments"] == []  # the probe changed nothing
+    line = " ".join(next(l for l in result.stdout.splitlines() if "segment 42 of churn" in l).split())
+    shown = " ".join(result.stdout.split())
+    assert line.startswith(status) and said in shown, shown
+    assert result.returncode == (0 if status == "ok" else 1)
