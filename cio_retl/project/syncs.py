@@ -28,7 +28,8 @@ class Sync(ProjectModel):
                            "the manual segment `segment_id`.")
     segment_id: int | None = Field(None, ge=1, description="The manual segment a `type: segment` sync fills (the "
                                    "number in the segment's URL in Customer.io).")
-    mode: SyncMode = Field("upsert", description="upsert: send adds/changes; mirror: also deletes; append: adds only.")
+    mode: SyncMode = Field("upsert", description="upsert: send adds/changes; mirror: also deletes; append: adds only. "
+                           "A segment sync keyed by user_id defaults to mirror (members who leave are removed).")
     event: str | None = Field(None, description="Event name for track syncs whose model has no `event` column.")
     schedule: str | None = Field(None, description="Cron schedule for Dagster, e.g. '0 * * * *'.")
     partition_by: str | None = Field(None, description="Timestamp column for daily partitions (track syncs).")
@@ -57,6 +58,13 @@ class Sync(ProjectModel):
         if isinstance(value, list) and (not value or len(set(value)) != len(value)):
             raise ValueError("must be one column or a non-empty list of distinct columns")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _segment_mode_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "mode" not in data and data.get("type") == "segment":
+            return {**data, "mode": default_mode(data)}
+        return data
 
     @model_validator(mode="after")
     def _one_source_and_sane_mode(self) -> Sync:
@@ -99,13 +107,19 @@ def _upstream_keys(value: str | list[Any] | None) -> list[list[str]] | None:
 AUTOMATION = re.compile(r"^(eager|on_missing|on_cron\s+\S+(\s+\S+){4})$")
 
 
+def default_mode(spec: dict[str, Any]) -> str:
+    """A sync's mode when the file sets none: upsert, but mirror for a segment keyed by user_id (the one member
+    column Customer.io can remove by)."""
+    return "mirror" if spec.get("type") == "segment" and spec.get("primary_key") == "user_id" else "upsert"
+
+
 def sync_rule_problems(spec: dict[str, Any]) -> list[str]:
     """Rules across a sync's fields; run on raw dicts too, so they are reported beside field errors."""
     problems = []
     sources = [name for name in ("model", "query", "table") if spec.get(name)]
     if len(sources) != 1:
         problems.append(f"set exactly one of model, query, table (found {', '.join(sources) or 'none'})")
-    kind, mode = spec.get("type"), spec.get("mode", "upsert")
+    kind, mode = spec.get("type"), spec.get("mode", default_mode(spec))
     if mode == "mirror" and kind not in ("identify", "group", "segment"):
         problems.append(f"mode 'mirror' needs type identify, group or segment (deletes exist only for those), "
                         f"not {kind}")
@@ -116,7 +130,7 @@ def sync_rule_problems(spec: dict[str, Any]) -> list[str]:
 
 
 def _segment_problems(spec: dict[str, Any]) -> list[str]:
-    kind, mode, key = spec.get("type"), spec.get("mode", "upsert"), spec.get("primary_key")
+    kind, mode, key = spec.get("type"), spec.get("mode", default_mode(spec)), spec.get("primary_key")
     if kind != "segment":
         return ["segment_id is only for type: segment"] if spec.get("segment_id") is not None else []
     problems = []

@@ -26,7 +26,7 @@ CREATE OR REPLACE VIEW churn_risk AS SELECT user_id, email FROM people WHERE sco
 
 def write_project(tmp_path: Path, url: str, *, segment: dict | None = None) -> Path:
     segment = {"query": "SELECT user_id FROM churn_risk", "primary_key": "user_id", "type": "segment",
-               "segment_id": 42, "mode": "mirror", **(segment or {})}
+               "segment_id": 42, **(segment or {})}  # mode: mirror is the default with user_id
     document = {"state": "state", "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
                 "destination": {"site_id": SITE_ID, "api_key": API_KEY, "url": url, "requests_per_second": 1000,
                                 "max_attempts": 3, "timeout_s": 10},
@@ -133,7 +133,7 @@ def test_a_wrong_segment_fails_the_run_and_says_why(warehouse_sql, tmp_path, seg
 
 def test_mirror_needs_user_id_and_type_needs_segment_id(warehouse_sql, tmp_path, sandbox) -> None:
     warehouse_sql(SETUP)
-    config = write_project(tmp_path, sandbox.url, segment={"query": "SELECT email FROM churn_risk",
+    config = write_project(tmp_path, sandbox.url, segment={"query": "SELECT email FROM churn_risk", "mode": "mirror",
                                                             "primary_key": "email", "segment_id": None})
     result = cli(config, "validate")
     assert result.returncode == 2
