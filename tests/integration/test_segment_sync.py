@@ -24,12 +24,12 @@ CREATE OR REPLACE VIEW churn_risk AS SELECT user_id, email FROM people WHERE sco
 """
 
 
-def write_project(tmp_path: Path, url: str, *, segment: dict | None = None) -> Path:
+def write_project(tmp_path: Path, url: str, *, segment: dict | None = None, **destination: object) -> Path:
     segment = {"query": "SELECT user_id FROM churn_risk", "primary_key": "user_id", "type": "segment",
                "segment_id": 42, **(segment or {})}  # mode: mirror is the default with user_id
     document = {"state": "state", "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
                 "destination": {"site_id": SITE_ID, "api_key": API_KEY, "url": url, "requests_per_second": 1000,
-                                "max_attempts": 3, "timeout_s": 10},
+                                "max_attempts": 3, "timeout_s": 10, **destination},
                 "syncs": {"churn": {"warehouse": "wh", **segment},
                           "people": {"warehouse": "wh", "table": "people", "primary_key": "user_id",
                                      "type": "identify"}}}  # after `churn` in the file: the run order fixes it
@@ -99,7 +99,8 @@ def test_upsert_mode_only_adds(warehouse_sql, tmp_path, sandbox) -> None:
 
 def test_a_kill_mid_delivery_loses_nothing(warehouse_sql, tmp_path, sandbox) -> None:
     warehouse_sql(SETUP)
-    config = write_project(tmp_path, sandbox.url)
+    # 200 ids per request, one at a time: the kill after two answers leaves most of the 12 requests unsent
+    config = write_project(tmp_path, sandbox.url, max_batch_operations=200, max_concurrency=1)
     assert cli(config, "run", "people").returncode == 0
     killed = cli(config, "run", "churn", "--json", faults=("mid_delivery", "sigkill"))
     assert killed.returncode == -9, killed.stderr[-2000:]  # after two answered requests, before the third
