@@ -7,13 +7,14 @@ packs it by its endpoint (delivery/endpoints.py), and settle gives every row its
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import duckdb
 
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.limits import MAX_ID_BYTES
-from cio_retl.delivery.endpoints import segment_endpoint_name
+from cio_retl.delivery.endpoints import endpoint_for, segment_endpoint_name
 from cio_retl.pipeline.pipelines_calls import call_json_sql, call_problem_sql
 from cio_retl.pipeline.writeahead import HANDLER, Operations, _CallsTable
 from cio_retl.project import Project, Sync
@@ -124,3 +125,17 @@ def _pipelines_items(con: duckdb.DuckDBPyConnection, sync_name: str, sync: Sync)
             priority = 4
         items.append(DirectItem(_Kind("pipelines", priority, "pipelines"), slot, body, call_problem_sql(types)))
     return items[0], items[1]
+
+
+def explain_direct(con: duckdb.DuckDBPyConnection, project: Project, sync_name: str, sync: Sync) -> list[dict]:
+    """`explain`'s entry for a row's call in the `calls` view: the one operation a run sends for it, where to."""
+    item = (_segment_items(sync) if sync.type == "segment" else _pipelines_items(con, sync_name, sync))[0]
+    rows = con.execute(f"SELECT {item.body_sql} AS body, {item.reason_sql} AS reason FROM calls "
+                       f"WHERE {item.trigger_sql}").fetchall()
+    if not rows:
+        return []
+    body, reason = rows[0]
+    path = endpoint_for(item.action.endpoint).path
+    label = item.action.slug if sync.type == "segment" else f"Data Pipelines {path}"
+    return [{"action": label, "fired": True, "endpoint": path, "operation": json.loads(body) if body else None,
+             "refused_locally": reason}]

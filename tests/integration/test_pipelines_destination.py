@@ -133,6 +133,9 @@ def test_an_oversized_call_is_rejected_locally_with_its_reason(tmp_path, pipelin
     assert rows[0]["fate"] == "rejected" and rows[0]["action"] == "createUpdatePerson"
     assert "bytes; Customer.io accepts at most 32,768 bytes per call" in rows[0]["reason"]
     assert "answers 200 to a larger one and never processes it" in rows[0]["reason"]
+    story = json.loads(cli(config, "explain", "people", "u3", "--json").stdout)
+    assert story["state"] == "rejected" and "32,768 bytes per call" in story["verdict"]
+    assert story["actions"][0]["action"] == "Data Pipelines /v1/batch"
     log = pipelines_sandbox.log("/v1/batch")
     assert all(r.fault is None and r.size < 500 * 1024 for r in log)  # nothing the API would silently drop
     assert sum(r.items for r in log) == 2999

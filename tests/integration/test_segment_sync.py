@@ -85,6 +85,8 @@ def test_segment_sync_adds_members_in_requests_of_1000_and_mirror_removes_those_
     assert explained.returncode == 0, explained.stderr
     story = json.loads(explained.stdout)
     assert story["state"] == "in_sync" and story["operations"][0]["action"] == "segmentMembership"
+    assert story["actions"] == [{"action": "addToSegment", "fired": True, "operation": "u2400", "refused_locally": None,
+                                 "endpoint": "/api/v1/segments/42/add_customers?id_type=id"}]
 
 
 def test_upsert_mode_only_adds(warehouse_sql, tmp_path, sandbox) -> None:
