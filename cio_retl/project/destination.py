@@ -10,8 +10,6 @@ from pydantic import Field, SecretStr, field_validator
 from cio_retl.project.base import ProjectModel
 
 TRACK_HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
-# Data Pipelines (the CDP API): its documented base is <host>/v1; the paths (delivery/endpoints.py) carry the /v1.
-PIPELINES_HOSTS = {"us": "https://cdp.customer.io", "eu": "https://cdp-eu.customer.io"}
 
 
 class Destination(ProjectModel):
@@ -60,3 +58,7 @@ class Destination(ProjectModel):
         if parts.username is None and parts.password is None:
             return self.base_url
         return urlunsplit(parts._replace(netloc="***:***@" + parts.netloc.rpartition("@")[2]))
+
+
+# Data Pipelines (the CDP API): its documented base is <host>/v1; the paths (delivery/endpoints.py) carry the /v1.
+PIPELINES_HOSTS = {"us": "https://cdp.customer.io", "eu": "https://cdp-eu.customer.io"}

@@ -13,13 +13,13 @@ _IDENTS_DDL = ", ".join(f"{c} VARCHAR" for c in IDENTITY_COLUMNS)
 # An operation's id is its row's id times OP_SLOTS plus the action's index in the catalogue (15 actions), so an
 # outcome names its row and action without any table of operations.
 OP_SLOTS = 16
-# The slot past the catalogue: a segment sync's one operation per row (adding or removing a member).
-SEGMENT_SLOT, SEGMENT_SLOT_NAME = 15, "segmentMembership"
 
 # Fates a row can end a run in. The snapshot holds rows whose fate is settled: `delivered`, or `skipped` (no
 # action matched; re-evaluated when the configuration changes). A `rejected` or `pending` row stays out of
 # it (or keeps its previous version), so the next run's diff produces it again.
 FATES = ("delivered", "rejected", "pending", "skipped", "unchanged")
+# The slot past the catalogue: a segment sync's one operation per row (adding or removing a member).
+SEGMENT_SLOT, SEGMENT_SLOT_NAME = 15, "segmentMembership"
 
 TABLES = f"""
 CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR);
