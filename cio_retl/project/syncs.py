@@ -63,7 +63,7 @@ class Sync(ProjectModel):
     @classmethod
     def _segment_mode_default(cls, data: Any) -> Any:
         if isinstance(data, dict) and "mode" not in data and data.get("type") == "segment":
-            return {**data, "mode": default_mode(data)}
+            return {**data, "mode": segment_default_mode(data)}
         return data
 
     @model_validator(mode="after")
@@ -107,7 +107,7 @@ def _upstream_keys(value: str | list[Any] | None) -> list[list[str]] | None:
 AUTOMATION = re.compile(r"^(eager|on_missing|on_cron\s+\S+(\s+\S+){4})$")
 
 
-def default_mode(spec: dict[str, Any]) -> str:
+def segment_default_mode(spec: dict[str, Any]) -> str:
     """A sync's mode when the file sets none: upsert, but mirror for a segment keyed by user_id (the one member
     column Customer.io can remove by)."""
     return "mirror" if spec.get("type") == "segment" and spec.get("primary_key") == "user_id" else "upsert"
@@ -119,7 +119,7 @@ def sync_rule_problems(spec: dict[str, Any]) -> list[str]:
     sources = [name for name in ("model", "query", "table") if spec.get(name)]
     if len(sources) != 1:
         problems.append(f"set exactly one of model, query, table (found {', '.join(sources) or 'none'})")
-    kind, mode = spec.get("type"), spec.get("mode", default_mode(spec))
+    kind, mode = spec.get("type"), spec.get("mode", segment_default_mode(spec))
     if mode == "mirror" and kind not in ("identify", "group", "segment"):
         problems.append(f"mode 'mirror' needs type identify, group or segment (deletes exist only for those), "
                         f"not {kind}")
@@ -130,7 +130,7 @@ def sync_rule_problems(spec: dict[str, Any]) -> list[str]:
 
 
 def _segment_problems(spec: dict[str, Any]) -> list[str]:
-    kind, mode, key = spec.get("type"), spec.get("mode", default_mode(spec)), spec.get("primary_key")
+    kind, mode, key = spec.get("type"), spec.get("mode", segment_default_mode(spec)), spec.get("primary_key")
     if kind != "segment":
         return ["segment_id is only for type: segment"] if spec.get("segment_id") is not None else []
     problems = []
