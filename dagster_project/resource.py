@@ -22,6 +22,7 @@ from dagster_project.checks import evaluate
 
 SITE_ID_ENV = "CUSTOMERIO_SITE_ID"
 API_KEY_ENV = "CUSTOMERIO_TRACK_API_KEY"
+WRITE_KEY_ENV = "CUSTOMERIO_WRITE_KEY"
 _LAUNCHPAD_HINT = "\n  → in Dagster: Materialize ▾ → Open launchpad, and set {flag}: true"
 
 
@@ -45,6 +46,8 @@ class CustomerIoSync(dg.ConfigurableResource):
                                     "./cio_retl.yaml (as the CLI).")
     site_id: str | None = Field(None, description=f"Track API Site ID (bind with EnvVar('{SITE_ID_ENV}')).")
     api_key: str | None = Field(None, description=f"Track API key (bind with EnvVar('{API_KEY_ENV}')).")
+    write_key: str | None = Field(None, description=f"Data Pipelines write key, for destination api: pipelines "
+                                  f"(bind with EnvVar('{WRITE_KEY_ENV}')).")
     region: str | None = Field(None, description="us or eu; default: the project file's.")
     url: str | None = Field(None, description="Base-URL override, e.g. the local sandbox.")
     state: str | None = Field(None, description="State folder; default: `state:` of the project file.")
@@ -55,14 +58,16 @@ class CustomerIoSync(dg.ConfigurableResource):
     def from_environment(cls, project_file: str | Path | None = None) -> CustomerIoSync:
         """The resource for a project file, binding the destination's secrets as EnvVars when they are set:
         Dagster resolves them when a run starts and shows only the variables' names."""
-        bound = {field: dg.EnvVar(var) for field, var in (("site_id", SITE_ID_ENV), ("api_key", API_KEY_ENV))
+        bound = {field: dg.EnvVar(var) for field, var in (("site_id", SITE_ID_ENV), ("api_key", API_KEY_ENV),
+                                                                 ("write_key", WRITE_KEY_ENV))
                  if var in os.environ}
         path = str(Path(project_file).resolve()) if project_file else None
         return cls(config_path=path, **bound)
 
     def load_project(self) -> Project:
         """The project file as it is now, secrets resolved, with this resource's overrides."""
-        destination = {"site_id": self.site_id, "api_key": self.api_key, "region": self.region, "url": self.url}
+        destination = {"site_id": self.site_id, "api_key": self.api_key, "write_key": self.write_key,
+                       "region": self.region, "url": self.url}
         return with_overrides(load_project(config_path(self.config_path)), destination=destination,
                               warehouses=self.warehouses, state=self.state)
 
@@ -77,7 +82,7 @@ class CustomerIoSync(dg.ConfigurableResource):
         sync = sync or context.asset_key.path[-1]
         config = config or SyncRunConfig()
         window = partition_window(context)
-        secrets = [self.api_key] if self.api_key else []
+        secrets = [key for key in (self.api_key, self.write_key) if key]
         try:
             project = self.load_project()
             secrets = secret_values(project)

@@ -19,8 +19,8 @@ def run_demo(project: Project, *, rebuild: bool, console: Console) -> int:
     destination = project.destination
     sandbox_db = project.state_path() / "sandbox.duckdb"
     sandbox_db.parent.mkdir(parents=True, exist_ok=True)
-    with serve_sandbox(str(sandbox_db), site_id=destination.site_id,
-                       api_key=destination.api_key.get_secret_value()) as sandbox:
+    with serve_sandbox(str(sandbox_db), site_id=destination.site_id, api_key=destination.api_key.get_secret_value(),
+                       write_key=destination.write_key.get_secret_value() or None) as sandbox:
         console.print(f"sandbox listening on {sandbox.url} (state in {sandbox_db})")
         local = project.model_copy(update={"destination": destination.model_copy(update={"url": sandbox.url})})
         reports = run_syncs(local, [], progress=True)

@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 
 from cio_retl.project import Destination, Project, config_path, load_project
 from cio_retl.delivery.client import RegionAnswer, auth_failure, fetch_region
+from cio_retl.delivery.endpoints import endpoint_for, segment_endpoint_name
+from cio_retl.delivery.probes import probe_segment, probe_write_key
+from cio_retl.delivery.refusals import pipelines_auth_failure, whole_request_refused
 from cio_retl.errors import CioRetlError, WarehouseError
 
 if TYPE_CHECKING:
@@ -38,6 +41,9 @@ def run_checks(config: str | Path | None = None) -> list[CheckResult]:
     results += check_warehouses(project)
     results += check_models(project)
     results.append(check_destination(project.destination))
+    if results[-1].status == "ok":  # the segments' checks need valid credentials
+        results += [check_segment(project.destination, name, sync.segment_id)
+                    for name, sync in project.syncs.items() if sync.segment_id is not None]
     return results
 
 
@@ -108,6 +114,8 @@ def _masked(text: str, destination: Destination) -> str:
 
 def _check_destination(destination: Destination) -> CheckResult:
     label = f"Customer.io {destination.shown_url}"
+    if destination.api == "pipelines":
+        return check_write_key(destination, label)
     if not destination.site_id or not destination.api_key.get_secret_value():
         _, hint = auth_failure(destination, 401, RegionAnswer(None))
         return CheckResult(label, "fail", "site_id or api_key is not set", hint)
@@ -127,6 +135,34 @@ def _check_destination(destination: Destination) -> CheckResult:
                                           f"the project says '{destination.region}'", f"set region: {answer.region}")
     return CheckResult(label, "ok", f"Track API credentials valid (Site ID {destination.site_id}, "
                                     f"region '{answer.region or destination.region}')")
+
+
+def check_write_key(destination: Destination, label: str) -> CheckResult:
+    """An empty strict-mode /v1/batch: is the Data Pipelines write key accepted?"""
+    answer = probe_write_key(destination)
+    if answer.status_code is None:
+        return CheckResult(label, "fail", f"cannot reach it: {answer.detail}",
+                           "check the network, destination.url, or start the sandbox (cio-retl sandbox serve)")
+    if answer.status_code in (401, 403):
+        message, hint = pipelines_auth_failure(destination, answer.status_code)
+        return CheckResult(label, "fail", message, hint)
+    if answer.status_code >= 500 or answer.status_code == 404:
+        return CheckResult(label, "fail", f"POST /v1/batch answered HTTP {answer.status_code}",
+                           "check destination.url: it should be the Data Pipelines host (cdp.customer.io)")
+    return CheckResult(label, "ok", f"Data Pipelines write key accepted (region '{destination.region}')")
+
+
+def check_segment(destination: Destination, sync_name: str, segment_id: int) -> CheckResult:
+    """Does the segment a segment sync fills exist, and is it a manual one? (removes an id nobody has)"""
+    label = f"segment {segment_id} of {sync_name}"
+    answer = probe_segment(destination, segment_id)
+    if answer.status_code == 200:
+        return CheckResult(label, "ok", "a manual segment: it takes members")
+    if answer.status_code is None:
+        return CheckResult(label, "fail", f"cannot reach it: {answer.detail}")
+    endpoint = endpoint_for(segment_endpoint_name(segment_id, "remove", "id"))
+    message, hint = whole_request_refused(endpoint, answer.status_code, answer.detail)
+    return CheckResult(label, "fail", message, hint)
 
 
 def print_checks(results: list[CheckResult], console: "Console") -> int:

@@ -16,6 +16,7 @@ from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.explain import trigger_report
 from cio_retl.project import Project
 from cio_retl.pipeline.convert import build_calls
+from cio_retl.pipeline.direct import explain_direct, uses_direct_operations
 from cio_retl.errors import ConfigError
 from cio_retl.project.incremental import render_model
 from cio_retl.rowhash import key_sql, row_hash_sql
@@ -111,6 +112,8 @@ def _actions(con: duckdb.DuckDBPyConnection, project: Project, sync_name: str) -
     sync = project.sync(sync_name)
     if not con.execute("SELECT count(*) FROM calls").fetchall()[0][0]:
         return []
+    if uses_direct_operations(project, sync):  # a segment sync, or a Data Pipelines destination: no actions here
+        return explain_direct(con, project, sync_name, sync)
     report = trigger_report(con, "calls", project.actions)
     compiled = {item.action.slug: item for item in compile_enabled(
         CallSchema.of(con.table("calls")), sync_name=sync_name, overrides=project.actions,

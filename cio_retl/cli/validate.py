@@ -11,6 +11,7 @@ import pyarrow as pa
 from cio_retl import engine
 from cio_retl.actions.apply import compile_enabled
 from cio_retl.actions.catalog import ACTIONS
+from cio_retl.pipeline.direct import pipelines_notes
 from cio_retl.actions.columns import CallSchema
 from cio_retl.actions.mappings import DIRECTIVES, compile_expr, expr_paths
 from cio_retl.actions.render import Scalar
@@ -73,6 +74,7 @@ def validate_project(project: Project) -> list[Problem]:
             problems.append(Problem("error", f"{where} with actions", exc.message))
     problems += _override_problems(project, schemas)
     problems += _event_case_problems(project)
+    problems += [Problem("warning", "actions", note) for note in pipelines_notes(project)]
     return problems
 
 

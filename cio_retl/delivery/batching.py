@@ -9,16 +9,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cio_retl.delivery.limits import BATCH_PREFIX, BATCH_SUFFIX, MAX_BATCH_BODY_BYTES, MAX_BATCH_OPS, MAX_OP_BYTES
+from cio_retl.delivery.endpoints import BATCH, Endpoint, endpoint_for
+from cio_retl.delivery.limits import MAX_BATCH_BODY_BYTES, MAX_BATCH_OPS, MAX_OP_BYTES
 from cio_retl.delivery.outcomes import outcome_table
 
-# The bytes a batch body spends besides its operations: the envelope; each operation after the first adds a comma.
-_ENVELOPE = len(BATCH_PREFIX) + len(BATCH_SUFFIX) - 1
+
+def _envelope(endpoint: Endpoint) -> int:
+    """The bytes a body spends besides its operations: the envelope; each operation after the first adds a comma."""
+    return len(endpoint.prefix) + len(endpoint.suffix) - 1
 
 
 @dataclass
 class Request:
-    """One HTTP request's worth of operations: `batch` (many) or `metrics` (exactly one).
+    """One HTTP request's worth of operations for one endpoint (delivery/endpoints.py): many, or one (`metrics`).
 
     `bodies` is a slice of the input's Arrow string column: the operations' own serialized bytes.
     """
@@ -38,7 +41,8 @@ class Request:
                 bodies = bodies.cast(pa.large_string())  # string_view and friends
             listed = pa.ListArray.from_arrays(pa.array([0, len(bodies)], pa.int32()), bodies)
             joined = pc.binary_join(listed, pa.scalar(",", bodies.type))[0].as_buffer()
-            self._body = bytes(joined) if self.endpoint == "metrics" else b"".join((BATCH_PREFIX, joined, BATCH_SUFFIX))
+            shape = endpoint_for(self.endpoint)
+            self._body = bytes(joined) if shape.single else b"".join((shape.prefix, joined, shape.suffix))
         return self._body
 
     def __len__(self) -> int:
@@ -61,10 +65,11 @@ class Packer:
         self.max_ops = max_ops or 1 << 62
         self.max_op_bytes = max_op_bytes
         self._priority: int | None = None
+        self._endpoint = BATCH
         self._ids: list[np.ndarray] = []
         self._count = 0
         self._pieces: list[pa.Array] = []
-        self._bytes = _ENVELOPE
+        self._bytes = _envelope(BATCH)
 
     def feed(self, batch: pa.RecordBatch) -> Iterator[Request | pa.Table]:
         """Requests completed by this record batch, and local rejections (as a table of outcomes).
@@ -77,37 +82,44 @@ class Packer:
         lengths = pc.fill_null(pc.binary_length(bodies), 0).to_numpy(zero_copy_only=False).astype(np.int64)
         op_ids = batch.column("op_id").to_numpy(zero_copy_only=False)
         priorities = batch.column("priority").to_numpy(zero_copy_only=False)
-        metrics = pc.fill_null(pc.equal(batch.column("endpoint"), "metrics"), False).to_numpy(zero_copy_only=False)
+        names = batch.column("endpoint")
         refused = (pc.is_valid(batch.column("reason")).to_numpy(zero_copy_only=False)
                    if "reason" in batch.schema.names else np.zeros(len(op_ids), bool))
-        bad = (lengths >= self.max_op_bytes) | (lengths == 0) | refused
-        if bad.any():
-            yield _local_rejections(batch, np.flatnonzero(bad), lengths)
         # Runs of one (priority, endpoint): each is packed on its own, in order.
-        change = np.flatnonzero((np.diff(priorities) != 0) | (np.diff(metrics) != 0)) + 1
+        other_endpoint = pc.fill_null(pc.not_equal(names.slice(1), names.slice(0, len(names) - 1)), False)
+        change = np.flatnonzero((np.diff(priorities) != 0) | other_endpoint.to_numpy(zero_copy_only=False)) + 1
         bounds = [0, *change.tolist(), len(op_ids)]
         for start, stop in zip(bounds[:-1], bounds[1:]):
-            keep = start + np.flatnonzero(~bad[start:stop])
+            endpoint = endpoint_for(names[start].as_py() or "batch")
+            max_op = self.max_op_bytes if endpoint is BATCH else endpoint.max_op_bytes
+            run_lengths = lengths[start:stop]
+            bad = (run_lengths >= max_op) | (run_lengths == 0) | refused[start:stop]
+            if bad.any():
+                yield _local_rejections(batch, start + np.flatnonzero(bad), lengths, endpoint)
+            keep = start + np.flatnonzero(~bad)
             if not len(keep):
                 continue
             priority = int(priorities[start])
-            if self._priority is not None and priority != self._priority:
+            if self._priority is not None and (priority != self._priority or endpoint != self._endpoint):
                 yield from self.finish()
             self._priority = priority
-            if metrics[start]:
+            if endpoint.single:
                 yield from self.finish()
                 for i in keep.tolist():
-                    yield Request("metrics", priority, op_ids[i:i + 1], bodies.slice(i, 1))
+                    yield Request(endpoint.name, priority, op_ids[i:i + 1], bodies.slice(i, 1))
             else:
+                if endpoint != self._endpoint:
+                    self._endpoint, self._bytes = endpoint, _envelope(endpoint)
                 yield from self._pack(keep, op_ids, lengths, bodies)
 
     def _pack(self, keep: np.ndarray, op_ids: np.ndarray, lengths: np.ndarray, bodies: pa.Array) -> Iterator[Request]:
         cost = np.cumsum(lengths[keep] + 1)  # each operation costs its bytes plus one separator
         done, spent = 0, 0
         while done < len(keep):
-            room = self.max_body_bytes - self._bytes
+            max_body, max_ops = self._limits()
+            room = max_body - self._bytes
             fit = int(np.searchsorted(cost, spent + room, side="right")) - done
-            fit = min(fit, self.max_ops - self._count)
+            fit = min(fit, max_ops - self._count)
             if fit <= 0 and self._count:
                 yield self._emit()
                 continue
@@ -120,8 +132,15 @@ class Packer:
             self._bytes += int(cost[done + fit - 1] - spent)
             spent = int(cost[done + fit - 1])
             done += fit
-            if self._count >= self.max_ops or self._bytes >= self.max_body_bytes:
+            if self._count >= max_ops or self._bytes >= max_body:
                 yield self._emit()
+
+    def _limits(self) -> tuple[int, int]:
+        """(body bytes, operations) one request of the current endpoint may hold."""
+        if self._endpoint is BATCH:
+            return self.max_body_bytes, self.max_ops
+        return (min(self.max_body_bytes, self._endpoint.max_body_bytes),
+                min(self.max_ops, self._endpoint.max_ops or self.max_ops))
 
     def finish(self) -> Iterator[Request]:
         """The partial batch, if any."""
@@ -134,8 +153,8 @@ class Packer:
             pieces = [piece.cast(pa.large_string()) for piece in pieces]
         bodies = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
         ids = self._ids[0] if len(self._ids) == 1 else np.concatenate(self._ids)
-        request = Request("batch", self._priority or 0, ids, bodies)
-        self._ids, self._pieces, self._count, self._bytes = [], [], 0, _ENVELOPE
+        request = Request(self._endpoint.name, self._priority or 0, ids, bodies)
+        self._ids, self._pieces, self._count, self._bytes = [], [], 0, _envelope(self._endpoint)
         return request
 
 
@@ -147,11 +166,9 @@ def pack(batches: Iterable[pa.RecordBatch], **limits: int | None) -> Iterator[Re
     yield from packer.finish()
 
 
-def _local_rejections(batch: pa.RecordBatch, rows: np.ndarray, lengths: np.ndarray) -> pa.Table:
+def _local_rejections(batch: pa.RecordBatch, rows: np.ndarray, lengths: np.ndarray, endpoint: Endpoint) -> pa.Table:
     reasons = batch.column("reason").to_pylist() if "reason" in batch.schema.names else [None] * batch.num_rows
-    why = [reasons[i] or ("empty operation body" if lengths[i] == 0 else
-                          f"operation is {lengths[i]:,} bytes; Customer.io accepts at most {MAX_OP_BYTES:,} bytes "
-                          "per operation") for i in rows.tolist()]
+    why = [reasons[i] or endpoint.too_large(int(lengths[i])) for i in rows.tolist()]
     bodies = batch.column("body").take(pa.array(rows)).cast(pa.string())
     bodies = pc.utf8_slice_codeunits(bodies, 0, 2000)
     return outcome_table(batch.column("op_id").to_numpy(zero_copy_only=False)[rows], "rejected", None, why, bodies)

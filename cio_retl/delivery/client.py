@@ -30,9 +30,22 @@ class Reply:
 
 
 def _headers(destination: Destination) -> dict[str, str]:
-    token = f"{destination.site_id}:{destination.api_key.get_secret_value()}".encode()
+    if destination.api == "pipelines":
+        # Basic `write_key:`; X-Strict-Mode asks for real error codes instead of a 200 that drops bad data.
+        key = destination.write_key.get_secret_value()
+        strict = {"X-Strict-Mode": "1"}
+        if key.startswith(("pk_", "sk_")):  # the newer key format is a Bearer token (customerio-cdp-analytics)
+            return {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json",
+                    "User-Agent": f"cio-retl/{__version__}", **strict}
+        token = f"{key}:".encode()
+    else:
+        token = f"{destination.site_id}:{destination.api_key.get_secret_value()}".encode()
+        strict = {}
     return {"Authorization": "Basic " + base64.b64encode(token).decode(), "Content-Type": "application/json",
-            "Accept": "application/json", "User-Agent": f"cio-retl/{__version__}"}
+            "Accept": "application/json", "User-Agent": f"cio-retl/{__version__}", **strict}
+
+
+request_headers = _headers  # the same credentials and headers for doctor's probes (delivery/probes.py)
 
 
 def redirect_allowed(url: str, configured_base: str) -> bool:

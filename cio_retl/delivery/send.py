@@ -19,8 +19,9 @@ from cio_retl.project import Destination
 from cio_retl.delivery.batching import Request, pack
 from cio_retl.delivery.budget import run_share
 from cio_retl.delivery.client import TrackClient, TransportFailure, auth_failure, fetch_region
-from cio_retl.actions.endpoints import BATCH_PATH, METRICS_PATH
+from cio_retl.delivery.endpoints import endpoint_for
 from cio_retl.delivery.limits import DEFAULT_POLICY, RetryPolicy
+from cio_retl.delivery.refusals import pipelines_auth_failure, whole_request_refused
 from cio_retl.delivery.outcomes import Verdict, backoff_delay, classify, outcome_table, status_counts
 from cio_retl.delivery.ratelimit import TokenBucket
 from cio_retl.errors import DestinationAuthError, DestinationError
@@ -151,7 +152,8 @@ class _Sender:
         return outcome_table(request.op_ids, "retryable", code, [reason] * len(request))
 
     def _attempts(self, request: Request) -> Verdict | None:
-        path = METRICS_PATH if request.endpoint == "metrics" else BATCH_PATH
+        endpoint = endpoint_for(request.endpoint)
+        path = endpoint.path
         body = request.body
         for attempt in range(1, self.destination.max_attempts + 1):
             wait = self.bucket.reserve()
@@ -160,7 +162,10 @@ class _Sender:
             verdict = self._send_once(path, body, len(request))
             if verdict.action == "auth":
                 raise self._auth_error(verdict)
-            if verdict.action == "fatal":
+            if verdict.action == "fatal" or (verdict.action == "split" and not endpoint.splittable):
+                if not endpoint.splittable:  # e.g. a segment that does not exist or is data-driven
+                    message, hint = whole_request_refused(endpoint, verdict.status_code, verdict.message)
+                    raise DestinationError(self.sync, message, hint=hint)
                 raise DestinationError(self.sync, f"Customer.io answered HTTP {verdict.status_code} at "
                                        f"{self.client.base_url}{path}: {verdict.message}",
                                        hint="check destination.url / region; the rows stay pending")
@@ -189,6 +194,9 @@ class _Sender:
         return classify(reply.status_code, reply.body, reply.headers, size=size)
 
     def _auth_error(self, verdict: Verdict) -> DestinationAuthError:
+        if self.destination.api == "pipelines":  # no region lookup there: the write key alone is the credential
+            message, hint = pipelines_auth_failure(self.destination, verdict.status_code or 401)
+            return DestinationAuthError(self.sync, message, hint=hint)
         answer = fetch_region(self.destination)
         message, hint = auth_failure(self.destination, verdict.status_code or 401, answer)
         return DestinationAuthError(self.sync, message, hint=hint)

@@ -21,6 +21,7 @@ CALL_FIELDS: dict[str, dict[str, str]] = {
     "screen": {"user_id": "userId", "anonymous_id": "anonymousId", "name": "name", "timestamp": "timestamp",
                "message_id": "messageId"},
     "alias": {"user_id": "userId", "previous_id": "previousId", "timestamp": "timestamp", "message_id": "messageId"},
+    "segment": {},  # a member is its key (`_key`); other columns only travel in the report's sample calls
 }
 # Group columns renamed inside traits, to the names the Journeys actions read.
 GROUP_TRAIT_NAMES = {"relationship_attributes": "relationshipAttributes"}
@@ -127,6 +128,10 @@ def _delete_calls_sql(sync: Sync, removed_from: int) -> str:
     ids = "NULL::VARCHAR AS groupId, NULL::VARCHAR AS previousId, NULL::VARCHAR AS messageId, NULL::VARCHAR AS name"
     idents = ", ".join(f"{c} AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
     when = f", {idents}, NULL::VARCHAR[] AS _nulls FROM removed"  # empty unless the sync mirrors (diff.compute_diff)
+    if sync.type == "segment":  # a member who left: removed from the segment (pipeline/direct.py), not deleted
+        segment_base = base.replace("'track' AS type", "'segment' AS type")
+        return (f"{segment_base}, NULL::VARCHAR AS event, "
+                f"NULL::VARCHAR AS userId, NULL::VARCHAR AS anonymousId, {ids}, NULL::TIMESTAMPTZ AS timestamp{when}")
     if sync.type == "group":
         # A row with a person (identified or anonymous) was a relationship: only the relationship goes.
         return (f"{base}, CASE WHEN user_id IS NULL AND anonymous_id IS NULL THEN 'Object Deleted' "

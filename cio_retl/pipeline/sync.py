@@ -27,6 +27,7 @@ from cio_retl.state.wal import OutcomeLog
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.dialect import window_sql
 from cio_retl.pipeline.writeahead import Operations, plan_operations, write_settled_rows
+from cio_retl.pipeline.direct import plan_direct_operations, uses_direct_operations
 
 Deliver = Callable[..., Any]
 Window = tuple[datetime, datetime]
@@ -206,8 +207,13 @@ class _Run:
         settled without delivery (the rest are written ahead chunk by chunk while delivering)."""
         report = self.report
         log = None if report.dry_run else self.state.wal.run(self.state.next_run_no())
-        operations = plan_operations(self.con, sync_name=self.sync_name, sync=self.sync, overrides=self.project.actions,
-                                     run_id=report.run_id, config_hash=self.config_hash, log=log)
+        if uses_direct_operations(self.project, self.sync):  # a segment sync, or a Data Pipelines destination
+            operations = plan_direct_operations(self.con, self.project, sync_name=self.sync_name, sync=self.sync,
+                                                run_id=report.run_id, config_hash=self.config_hash, log=log)
+        else:
+            operations = plan_operations(self.con, sync_name=self.sync_name, sync=self.sync,
+                                         overrides=self.project.actions, run_id=report.run_id,
+                                         config_hash=self.config_hash, log=log)
         operations.record(report)
         report.rejected = report.contract_violations
         if report.dry_run:

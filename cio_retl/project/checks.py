@@ -31,7 +31,20 @@ def reference_problems(raw: dict[str, Any], root: Path) -> list[str]:
     problems += after_problems(syncs)
     actions = raw.get("actions") if isinstance(raw.get("actions"), dict) else {}
     problems += action_problems(actions)
-    return problems
+    return problems + destination_problems(raw)
+
+
+def destination_problems(raw: dict[str, Any]) -> list[str]:
+    """A Data Pipelines destination cannot take segment syncs (their endpoints are the Track API's)."""
+    destination = raw.get("destination") if isinstance(raw.get("destination"), dict) else {}
+    if destination.get("api") != "pipelines":
+        return []
+    syncs = raw.get("syncs") if isinstance(raw.get("syncs"), dict) else {}
+    segments = [name for name, spec in syncs.items() if isinstance(spec, dict) and spec.get("type") == "segment"]
+    if not segments:
+        return []
+    return [f"syncs {', '.join(segments)}: segment syncs need the Track API (add_customers is a Track API "
+            "endpoint): with destination api: pipelines, run them from a project whose destination is the Track API"]
 
 
 def after_problems(syncs: dict[str, Any]) -> list[str]:

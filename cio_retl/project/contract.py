@@ -20,6 +20,7 @@ REQUIRED_COLUMNS: dict[str, list[tuple[str, ...]]] = {
     "page": [("user_id", "anonymous_id"), ("url",)],
     "screen": [("user_id", "anonymous_id"), ("name",)],
     "alias": [("user_id",), ("previous_id",)],
+    "segment": [],  # the member column is the primary key, checked below
 }
 
 

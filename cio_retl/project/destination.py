@@ -13,8 +13,13 @@ from cio_retl.project.base import ProjectModel
 
 
 class Destination(ProjectModel):
-    """Where operations go: a Customer.io workspace's Track API."""
+    """Where operations go: a Customer.io workspace's Track API, or its Data Pipelines API."""
 
+    api: Literal["track", "pipelines"] = Field("track", description="track: the Track API (site_id, api_key; the "
+                                               "Journeys actions run here); pipelines: Data Pipelines (write_key; "
+                                               "Customer.io runs its own actions).")
+    write_key: SecretStr = Field(SecretStr(""), description="The Data Pipelines source's API (write) key, for api: "
+                                 "pipelines.")
     region: Literal["us", "eu"] = Field("us", description="Account region: us (track.customer.io) or eu (any case).")
     site_id: str = Field("", description="Site ID of the workspace's Track API credentials.")
     api_key: SecretStr = Field(SecretStr(""), description="Track API key (not an App API key).")
@@ -42,8 +47,9 @@ class Destination(ProjectModel):
 
     @property
     def base_url(self) -> str:
-        """The Track API base URL: the override, else the region's host."""
-        return (self.url or TRACK_HOSTS[self.region]).rstrip("/")
+        """The API's base URL: the override, else the region's host (Track API or Data Pipelines)."""
+        hosts = PIPELINES_HOSTS if self.api == "pipelines" else TRACK_HOSTS
+        return (self.url or hosts[self.region]).rstrip("/")
 
     @property
     def workspace(self) -> str | None:
@@ -60,3 +66,7 @@ class Destination(ProjectModel):
         if parts.username is None and parts.password is None:
             return self.base_url
         return urlunsplit(parts._replace(netloc="***:***@" + parts.netloc.rpartition("@")[2]))
+
+
+# Data Pipelines (the CDP API): its documented base is <host>/v1; the paths (delivery/endpoints.py) carry the /v1.
+PIPELINES_HOSTS = {"us": "https://cdp.customer.io", "eu": "https://cdp-eu.customer.io"}

@@ -11,9 +11,9 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Credentials = Literal["all", "warehouses", "none"]
 """Which credentials a command reads. `all`: run, doctor. `warehouses`: validate, plan, explain (they query the
 models, never Customer.io). `none`: test-action, status, rejections and Dagster's definitions."""
-SECRET_SETTINGS = {"api_key", "password", "url", "private_key_path", "credentials_path"}
+SECRET_SETTINGS = {"api_key", "password", "url", "private_key_path", "credentials_path", "write_key"}
 DESTINATION_CREDENTIALS = {"destination.site_id": "CUSTOMERIO_SITE_ID", "destination.api_key": "CUSTOMERIO_TRACK_API_KEY",
-                           "destination.url": "CUSTOMERIO_TRACK_URL"}
+                           "destination.url": "CUSTOMERIO_TRACK_URL", "destination.write_key": "CUSTOMERIO_WRITE_KEY"}
 
 
 def _unread(path: str, credentials: Credentials) -> bool:

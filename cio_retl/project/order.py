@@ -16,7 +16,8 @@ def stage(sync: Sync) -> int:
     """Which of the three groups a sync belongs to; a group sync keyed by a person is a relationship sync."""
     if sync.type in ("track", "page", "screen"):
         return ACTIVITY
-    if sync.type == "alias" or (sync.type == "group" and {"user_id", "anonymous_id"} & set(sync.key_columns)):
+    # A segment's members must exist before they are added: segment syncs wait for the people syncs.
+    if sync.type in ("alias", "segment") or (sync.type == "group" and {"user_id", "anonymous_id"} & set(sync.key_columns)):
         return RELATIONSHIPS
     return IDENTITIES
 

@@ -23,8 +23,9 @@ def with_overrides(project: Project, *, destination: dict[str, Any] | None = Non
         return project
     # Python-mode model_dump keeps SecretStr objects: secrets survive the round trip, masked and unlogged.
     data = project.model_dump(by_alias=True, exclude={"root"})
-    if "api_key" in destination:
-        destination["api_key"] = SecretStr(str(destination["api_key"]))
+    for secret in ("api_key", "write_key"):
+        if secret in destination:
+            destination[secret] = SecretStr(str(destination[secret]))
     data["destination"] = {**data["destination"], **destination}
     unknown = sorted(set(warehouses or {}) - set(data["warehouses"]))
     if unknown:

@@ -106,12 +106,15 @@ class Project(ProjectModel):
 
     def _config_texts(self, name: str) -> dict[str, str]:
         sync = self.sync(name)
-        return {"model SQL": self.model_sql(name), "primary_key": repr(sync.key_columns), "type": sync.type,
-                "mode": sync.mode, "event": repr(sync.event), "convert_timestamps": repr(sync.convert_timestamps),
-                "nulls": sync.nulls, "mappings": repr(sorted((k, repr(sorted(v.mapping.items())))
-                                                         for k, v in self.actions.items() if v.mapping)),
-                "triggers": repr(sorted((k, v.enabled, v.trigger) for k, v in self.actions.items()
-                                        if v.trigger or not v.enabled))}
+        texts = {"model SQL": self.model_sql(name), "primary_key": repr(sync.key_columns), "type": sync.type,
+                 "mode": sync.mode, "event": repr(sync.event), "convert_timestamps": repr(sync.convert_timestamps),
+                 "nulls": sync.nulls, "mappings": repr(sorted((k, repr(sorted(v.mapping.items())))
+                                                          for k, v in self.actions.items() if v.mapping))}
+        if sync.segment_id is not None:  # another segment: every member is added to it
+            texts["segment_id"] = repr(sync.segment_id)
+        texts["triggers"] = repr(sorted((k, v.enabled, v.trigger) for k, v in self.actions.items()
+                                        if v.trigger or not v.enabled))
+        return texts
 
 
 def _digest(parts: list[str]) -> str:

@@ -13,9 +13,9 @@ MASK = "**********"
 
 
 def secret_values(project: Project) -> list[str]:
-    """Every secret of a loaded project (Track API key, warehouse passwords and URLs, a URL's own password),
+    """Every secret of a loaded project (Track API key, Pipelines write key, warehouse passwords and URLs, a URL's own password),
     longest first so a secret containing another is masked whole."""
-    found = [project.destination.api_key]
+    found = [project.destination.api_key, project.destination.write_key]
     found += [value for warehouse in project.warehouses.values() for _, value in warehouse
               if isinstance(value, SecretStr)]
     values = {secret.get_secret_value() for secret in found}

@@ -10,14 +10,21 @@ from pydantic import Field, field_validator, model_validator
 
 from cio_retl.project.base import ProjectModel
 
-CallType = Literal["identify", "group", "track", "page", "screen", "alias"]
+CallType = Literal["identify", "group", "track", "page", "screen", "alias", "segment"]
+# A segment sync's member column (its primary key) and the `id_type` Customer.io's segment endpoints take for it.
+SEGMENT_MEMBER_ID_TYPES = {"user_id": "id", "email": "email", "cio_id": "cio_id"}
 SyncMode = Literal["upsert", "mirror", "append"]
 EVENT_TYPES = ("track", "page", "screen")
 
 
-def default_mode(kind: Any) -> str:
-    """An event is immutable once sent (Customer.io keeps the first event of an id), so event syncs append."""
-    return "append" if kind in EVENT_TYPES else "upsert"
+def default_mode(spec: dict[str, Any]) -> str:
+    """A sync's mode when the file sets none: append for events (immutable once sent: Customer.io keeps the first
+    event of an id), mirror for a segment keyed by user_id (the one member column Customer.io can remove by),
+    upsert for the rest."""
+    kind = spec.get("type")
+    if kind in EVENT_TYPES:
+        return "append"
+    return "mirror" if kind == "segment" and spec.get("primary_key") == "user_id" else "upsert"
 
 
 class Sync(ProjectModel):
@@ -28,10 +35,14 @@ class Sync(ProjectModel):
     query: str | None = Field(None, description="Inline SELECT (instead of model).")
     table: str | None = Field(None, description="A table or view to read whole (instead of model).")
     primary_key: str | list[str] = Field(description="Column(s) that identify a row.")
-    type: CallType = Field(description="Segment-spec call each row becomes.")
+    type: CallType = Field(description="Segment-spec call each row becomes, or `segment`: each row is a member of "
+                           "the manual segment `segment_id`.")
+    segment_id: int | None = Field(None, ge=1, description="The manual segment a `type: segment` sync fills (the "
+                                   "number in the segment's URL in Customer.io).")
     mode: SyncMode = Field(None, validate_default=False,  # type: ignore[assignment]  # filled in by _mode_by_type
                            description="upsert: send adds/changes; mirror: also deletes; append: adds only. Default: "
-                           "append for track, page and screen syncs (the only mode they take), upsert for the others.")
+                           "append for track, page and screen syncs (the only mode they take), mirror for a segment "
+                           "sync keyed by user_id (members who leave are removed), upsert for the others.")
     event: str | None = Field(None, description="Event name for track syncs whose model has no `event` column.")
     schedule: str | None = Field(None, description="Cron schedule for Dagster, e.g. '0 * * * *'.")
     partition_by: str | None = Field(None, description="Timestamp column for daily partitions (track syncs).")
@@ -65,7 +76,7 @@ class Sync(ProjectModel):
     @classmethod
     def _mode_by_type(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("mode") is None:
-            data = {**data, "mode": default_mode(data.get("type"))}
+            data = {**data, "mode": default_mode(data)}
         return data
 
     @model_validator(mode="after")
@@ -116,16 +127,35 @@ def sync_rule_problems(spec: dict[str, Any]) -> list[str]:
     if len(sources) != 1:
         problems.append(f"set exactly one of model, query, table (found {', '.join(sources) or 'none'})")
     kind = spec.get("type")
-    mode = spec.get("mode") or default_mode(kind)
+    mode = spec.get("mode") or default_mode(spec)
     if kind in EVENT_TYPES and mode != "append":
         problems.append(f"a {kind} sync takes mode 'append' only (its default), not '{mode}': Customer.io keeps the "
                         "first event sent under an id and ignores an edited one, so a changed event row is never "
                         "re-sent; remove `mode` (to send a corrected event, give it a new primary key)")
-    elif mode == "mirror" and kind not in ("identify", "group"):
-        problems.append(f"mode 'mirror' needs type identify or group (deletes exist only for those), not {kind}")
+    elif mode == "mirror" and kind not in ("identify", "group", "segment"):
+        problems.append(f"mode 'mirror' needs type identify, group or segment (deletes exist only for those), "
+                        f"not {kind}")
+    problems += _segment_problems(spec)
     if spec.get("partition_by") and kind not in EVENT_TYPES:
         problems.append("partition_by is for event syncs (track, page, screen)")
     return problems + _automation_problems(spec)
+
+
+def _segment_problems(spec: dict[str, Any]) -> list[str]:
+    kind, mode, key = spec.get("type"), spec.get("mode") or default_mode(spec), spec.get("primary_key")
+    if kind != "segment":
+        return ["segment_id is only for type: segment"] if spec.get("segment_id") is not None else []
+    problems = []
+    if spec.get("segment_id") is None:
+        problems.append("type: segment needs segment_id: the manual segment's number (in its URL in Customer.io)")
+    if mode not in ("upsert", "mirror"):
+        problems.append(f"a segment sync's mode is mirror (add and remove members) or upsert (add only), not {mode}")
+    if key not in SEGMENT_MEMBER_ID_TYPES:
+        problems.append(f"a segment sync's primary_key is its member column: user_id, email or cio_id, not {key!r}")
+    elif mode == "mirror" and key != "user_id":
+        problems.append(f"mode: mirror needs primary_key: user_id: Customer.io removes people from a manual segment "
+                        f"only by id, so members keyed by {key} could be added but never removed; use mode: upsert")
+    return problems
 
 
 def _automation_problems(spec: dict[str, Any]) -> list[str]:

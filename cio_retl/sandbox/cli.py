@@ -16,7 +16,7 @@ from cio_retl.sandbox.server import Faults, Sandbox, rule_from_text, serve_forev
 from cio_retl.sandbox.store import dump_connection
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="A local Customer.io-compatible Track API over DuckDB (tests, demos, throughput runs).")
+                  help="A local Customer.io-compatible Track API and Data Pipelines API over DuckDB (tests, demos, throughput runs).")
 
 
 @app.command()
@@ -37,8 +37,12 @@ def serve(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0
           reject_where: Annotated[Optional[str], typer.Option(help="Reject items matching PATH=VALUE, e.g. identifiers.id=u3.")] = None,
           reject_status: Annotated[int, typer.Option(help="207 (per item) or 400 (whole request) for rejected items.")] = 207,
           count_only: Annotated[bool, typer.Option("--count-only", help="Answer 200 without parsing or storing.")] = False,
+          write_key: Annotated[Optional[str], typer.Option("--write-key", help="Require this Data Pipelines write key (default: any).")] = None,
+          manual_segment: Annotated[Optional[list[int]], typer.Option("--manual-segment", help="A manual segment id that exists (repeat; default: every id is one).")] = None,
+          data_driven_segment: Annotated[Optional[list[int]], typer.Option("--data-driven-segment", help="A data-driven segment id: it refuses API changes (repeat).")] = None,
           ) -> None:
-    """Serve /api/v2/batch, /api/v2/entity, /api/v1/metrics and /api/v1/accounts/region until Ctrl-C."""
+    """Serve the Track API (/api/v2/batch, /api/v2/entity, /api/v1/metrics, /api/v1/accounts/region, manual segments'
+    add_customers / remove_customers) and Data Pipelines (/v1/batch, /v1/identify, …) until Ctrl-C."""
     faults = Faults(rate_limit_every=rate_limit_every, retry_after=retry_after, error_every=error_every,
                     error_rate=error_rate, error_status=error_status, delay_s=delay, drop_every=drop_every,
                     drop_rate=drop_rate, reject=rule_from_text(reject_where) if reject_where else None,
@@ -48,7 +52,9 @@ def serve(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0
         print(f"sandbox listening on {sandbox.url} (db {db}); set CUSTOMERIO_TRACK_URL={sandbox.url}", flush=True)
 
     serve_forever(str(db), host=host, port=port, on_ready=ready, site_id=site_id, api_key=api_key, region=region,
-                  faults=faults)
+                  faults=faults, write_key=write_key,
+                  manual_segments=set(manual_segment) if manual_segment else None,
+                  data_driven_segments=set(data_driven_segment or []))
 
 
 @app.command()

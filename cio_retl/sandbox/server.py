@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from cio_retl.sandbox.extra_apis import PIPELINES_PATHS, SEGMENT_PATH, Pipelines, Segments
 from cio_retl.sandbox.store import Store
 from cio_retl.sandbox.validate import operation_problem
 
@@ -92,8 +93,11 @@ class Sandbox:
     """The state behind the HTTP server: store, credentials, faults and a log of requests."""
 
     def __init__(self, db: str = ":memory:", *, site_id: str | None = None, api_key: str | None = None,
-                 region: str = "us", faults: Faults | None = None) -> None:
+                 region: str = "us", faults: Faults | None = None, write_key: str | None = None,
+                 manual_segments: set[int] | None = None, data_driven_segments: set[int] | None = None) -> None:
         self.store = Store(db)
+        self.segments = Segments(self.store, manual=manual_segments, data_driven=data_driven_segments)
+        self.pipelines = Pipelines(self.store, write_key=write_key)
         self.site_id, self.api_key, self.region = site_id, api_key, region
         self.faults = faults or Faults()
         self.url = ""
@@ -123,19 +127,20 @@ class Sandbox:
     # ------------------------------------------------------------ one request
 
     def handle(self, method: str, path: str, authorization: str | None, body: bytes,
-               received: float | None = None) -> Reply | None:
-        """Answer one request; None means drop the connection without an answer."""
+               received: float | None = None, *, strict: bool = False) -> Reply | None:
+        """Answer one request; None means drop the connection without an answer. `strict`: X-Strict-Mode: 1."""
         received = received or time.monotonic()
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         if method == "GET" and path == "/_sandbox/dump":  # loopback admin endpoint: what the sandbox holds
             return Reply(200, json.dumps(self.dump()).encode())
-        if not self._authorized(authorization):
+        pipelines, segment = path in PIPELINES_PATHS, SEGMENT_PATH.match(path)
+        if not (self.pipelines.authorized(authorization) if pipelines else self._authorized(authorization)):
             return self._logged(method, path, body, received, Reply(401, _errors({"reason": "unauthorized", "message":
                                 "Unauthorized request. Make sure that you provided the right credentials."})))
         if method == "GET" and path == REGION:
             body_out = {"url": self.url, "region": self.region, "environment_id": 1}
             return self._logged(method, path, body, received, Reply(200, json.dumps(body_out).encode()))
-        if method != "POST" or path not in (BATCH, ENTITY, METRICS):
+        if method != "POST" or not (path in (BATCH, ENTITY, METRICS) or pipelines or segment):
             return self._logged(method, path, body, received,
                                 Reply(404, _errors({"reason": "not_found", "message": path})))
         with self._lock:
@@ -153,6 +158,15 @@ class Sandbox:
             return reply
         if faults.count_only:
             return self._logged(method, path, body, received, Reply(200, b"{}"))
+        if pipelines:
+            (status, out), items, dropped = self.pipelines.handle(path, body, strict)
+            self.requests.append(LoggedRequest(method, path, status, len(body), items, time.monotonic(), dropped,
+                                               received))
+            return Reply(status, out)
+        if segment:
+            params = dict(part.partition("=")[::2] for part in query.split("&") if part)
+            (status, out), items = self.segments.handle(int(segment.group(1)), segment.group(2), params, body)
+            return self._logged(method, path, body, received, Reply(status, out), items)
         handler = {BATCH: self._batch, ENTITY: self._entity, METRICS: self._metrics}[path]
         reply, items = handler(body)
         return self._logged(method, path, body, received, reply, items)
@@ -266,7 +280,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         try:
-            reply = self.server.sandbox.handle(method, self.path, self.headers.get("Authorization"), body, received)
+            reply = self.server.sandbox.handle(method, self.path, self.headers.get("Authorization"), body, received,
+                                               strict=self.headers.get("X-Strict-Mode") == "1")
         except Exception as exc:  # a sandbox bug must look like a 500, not a hung client
             reply = Reply(500, _errors({"reason": "sandbox_error", "message": f"{type(exc).__name__}: {exc}"}))
         if reply is None:
@@ -300,9 +315,12 @@ class _Server(ThreadingHTTPServer):
 
 @contextmanager
 def serve_sandbox(db: str = ":memory:", *, host: str = "127.0.0.1", port: int = 0, site_id: str | None = None,
-                  api_key: str | None = None, region: str = "us", faults: Faults | None = None) -> Iterator[Sandbox]:
-    """Run a sandbox on a loopback port in a background thread; yields it with `.url` set (port 0: a free one)."""
-    sandbox = Sandbox(db, site_id=site_id, api_key=api_key, region=region, faults=faults)
+                  api_key: str | None = None, region: str = "us", faults: Faults | None = None,
+                  **apis: Any) -> Iterator[Sandbox]:
+    """Run a sandbox on a loopback port in a background thread; yields it with `.url` set (port 0: a free one).
+
+    `apis`: write_key (Data Pipelines), manual_segments, data_driven_segments (see Sandbox)."""
+    sandbox = Sandbox(db, site_id=site_id, api_key=api_key, region=region, faults=faults, **apis)
     server = _Server((host, port), sandbox)
     sandbox.url = f"http://{host}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,

@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS events (id VARCHAR, cio_id VARCHAR, identifiers VARCH
                                    timestamp BIGINT, attributes VARCHAR, received_at BIGINT);
 CREATE TABLE IF NOT EXISTS suppressed (kind VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS metrics (body VARCHAR, received_at BIGINT);
+CREATE TABLE IF NOT EXISTS segment_members (segment_id BIGINT, cio_id VARCHAR);
 """
 SCHEMAS = {
     "people": ["cio_id", "id", "email", "anonymous_id", "attributes", "updated_at"],
@@ -394,7 +395,8 @@ class Store:
     def counts(self) -> dict[str, int]:
         with self.lock:
             return {table: self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-                    for table in ("people", "objects", "relationships", "devices", "events", "suppressed", "metrics")}
+                    for table in ("people", "objects", "relationships", "devices", "events", "suppressed", "metrics",
+                          "segment_members")}
 
 
 def dump_connection(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
@@ -411,6 +413,9 @@ def dump_connection(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, 
         "events": "SELECT e.id, e.type, e.name, e.identifiers AS person, e.cio_id IS NOT NULL AS person_known, "
                   "e.timestamp, e.attributes FROM events e ORDER BY e.received_at, e.id",
         "suppressed": "SELECT kind, value FROM suppressed ORDER BY 1, 2",
+        # a deleted person leaves every segment: only members who still exist
+        "segments": f"SELECT m.segment_id, {person} AS person FROM segment_members m JOIN people p USING (cio_id) "
+                    "ORDER BY 1, p.id, p.email",
     }
     result = {}
     for name, sql in queries.items():

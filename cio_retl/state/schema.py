@@ -14,13 +14,26 @@ _IDENTS_DDL = ", ".join(f"{c} VARCHAR" for c in IDENTITY_COLUMNS)
 # An operation's id is its row's id times OP_SLOTS plus the action's index in the catalogue (15 actions), so an
 # outcome names its row and action without any table of operations.
 OP_SLOTS = 16
-_SLOT = {slug: index for index, slug in enumerate(ACTIONS)}
-_ACTION_BY_SLOT = "[" + ", ".join(quote_str(slug) for slug in ACTIONS) + "]"
+# The slot past the catalogue: a segment sync's one operation per row (adding or removing a member).
+SEGMENT_SLOT, SEGMENT_SLOT_NAME = len(ACTIONS), "segmentMembership"
+_SLOT = {slug: index for index, slug in enumerate([*ACTIONS, SEGMENT_SLOT_NAME])}
+_ACTION_BY_SLOT = "[" + ", ".join(quote_str(slug) for slug in _SLOT) + "]"
+assert len(_SLOT) <= OP_SLOTS, "every action needs a slot of its own in an operation id"
+
+
+def slot_of(action: str) -> int:
+    """The slot of an action (or of SEGMENT_SLOT_NAME) in operation ids."""
+    return _SLOT[action]
 
 
 def op_id_sql(row_id: str, action: str) -> str:
     """SQL of the id of `action`'s operation for the row whose id is the SQL expression `row_id`."""
-    return f"{row_id} * {OP_SLOTS} + {_SLOT[action]}"
+    return op_id_of_slot_sql(row_id, str(_SLOT[action]))
+
+
+def op_id_of_slot_sql(row_id: str, slot: str) -> str:
+    """SQL of an operation id from SQL expressions of its row id and its slot (e.g. a CASE picking the action)."""
+    return f"{row_id} * {OP_SLOTS} + ({slot})"
 
 
 def action_of_op_sql(op_id: str) -> str:
@@ -31,6 +44,7 @@ def action_of_op_sql(op_id: str) -> str:
 def row_of_op_sql(op_id: str) -> str:
     """SQL of the row id an operation id (the SQL expression `op_id`) belongs to."""
     return f"{op_id} // {OP_SLOTS}"
+
 
 # Fates a row can end a run in. The snapshot holds rows whose fate is settled: `delivered`, or `skipped` (no
 # action matched; re-evaluated when the configuration changes). A `rejected` or `pending` row stays out of

@@ -85,7 +85,7 @@ syncs:
     with pytest.raises(ConfigError) as caught:
         load_project(write(tmp_path, text))
     problems = "\n".join(caught.value.problems)
-    assert "mode 'mirror' needs type identify or group" in problems
+    assert "mode 'mirror' needs type identify, group or segment" in problems
     with pytest.raises(ConfigError) as caught:
         load_project(write(tmp_path, text.replace("mode: mirror", "mode: append")))
     problems = "\n".join(caught.value.problems)
