@@ -56,7 +56,9 @@ def holdings(sandbox) -> dict[str, list[Any]]:
         person.pop("cio_id")
     for relationship in dump["relationships"]:
         relationship["person"].pop("cio_id")
-    return dump
+    # in a stable order: requests run concurrently, so the order things arrived in is not part of what is held
+    return {name: sorted(rows, key=lambda row: json.dumps(row, sort_keys=True, default=str))
+            if isinstance(rows, list) else rows for name, rows in dump.items()}
 
 
 def run_both_ways(tmp_path: Path, changes: str | None = None) -> tuple[dict, dict]:
