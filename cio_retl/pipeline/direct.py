@@ -15,7 +15,7 @@ import duckdb
 from cio_retl.actions.limits import MAX_ID_BYTES
 from cio_retl.delivery.endpoints import endpoint_for, segment_endpoint_name
 from cio_retl.pipeline.pipelines_calls import call_json_sql, call_problem_sql
-from cio_retl.pipeline.writeahead import HANDLER, Operations, _CallsTable
+from cio_retl.pipeline.writeahead import HANDLER, Operations, CallsTable
 from cio_retl.project import Project, Sync
 from cio_retl.project.syncs import SEGMENT_MEMBER_ID_TYPES
 from cio_retl.sqltext import quote_str
@@ -51,7 +51,7 @@ class DirectOperations(Operations):
     """Operations built from DirectItems instead of compiled Journeys actions; written ahead and streamed alike."""
 
     @staticmethod
-    def _operations_sql(table: _CallsTable, actions: list, lo: int, hi: int) -> str:  # type: ignore[override]
+    def _operations_sql(table: CallsTable, actions: list, lo: int, hi: int) -> str:  # type: ignore[override]
         source = f"(SELECT * FROM {table.name} WHERE _seq >= {lo} AND _seq < {hi})"
         return " UNION ALL ".join(
             f"SELECT op_id, {item.action.priority} AS priority, {quote_str(item.action.endpoint)} AS endpoint, "
@@ -78,7 +78,7 @@ def plan_direct_operations(con: duckdb.DuckDBPyConnection, project: Project, *, 
         for what, count in counts.items():
             key = item.action.slug if sync.type == "segment" else f"{what} call"
             by_action[key] = by_action.get(key, 0) + count
-        tables.append(_CallsTable(name, [item] if n else [], (n, low if n else 0, high if n else -1),
+        tables.append(CallsTable(name, [item] if n else [], (n, low if n else 0, high if n else -1),
                                   "every row of this sync has one operation"))
     warnings = pipelines_notes(project) if sync.type != "segment" else []
     return DirectOperations(con, tables, run_id, config_hash, log, dict(sorted(by_action.items())), warnings)

@@ -32,7 +32,7 @@ DELETE_HANDLER = {"identify": "deletePerson", "group": "deleteObject or deleteRe
 
 
 @dataclass
-class _CallsTable:
+class CallsTable:
     """One calls view (`calls` or `delete_calls`) with the actions that fire for at least one of its calls."""
 
     name: str
@@ -49,7 +49,7 @@ class Operations:
     """This run's operations: counts known up front, rows written ahead chunk by chunk, operations streamed."""
 
     con: duckdb.DuckDBPyConnection
-    tables: list[_CallsTable]
+    tables: list[CallsTable]
     run_id: str
     config_hash: str
     log: RunLog | None = None  # the run's log; None for a dry run, which writes nothing
@@ -91,7 +91,7 @@ class Operations:
         select = " UNION ALL ".join(parts) if parts else _EMPTY_OPERATIONS
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table_name} AS {select}")
 
-    def _write_rows(self, table: _CallsTable, lo: int, hi: int) -> Path:
+    def _write_rows(self, table: CallsTable, lo: int, hi: int) -> Path:
         """Write one chunk's rows ahead; return its file."""
         assert self.log is not None, "a dry run writes nothing ahead"
         matches = " + ".join(f"(CASE WHEN {item.trigger_sql} THEN 1 ELSE 0 END)" for item in table.actions) or "0"
@@ -99,12 +99,12 @@ class Operations:
             **_call_columns(self.run_id, self.config_hash, self.log.run_no), "_change": "_change", "fate": "NULL",
             "reason": quote_str(table.skip_reason), "n_ops": matches}))
 
-    def _operations(self, table: _CallsTable, actions: list[CompiledAction], lo: int, hi: int) -> Iterator[pa.RecordBatch]:
+    def _operations(self, table: CallsTable, actions: list[CompiledAction], lo: int, hi: int) -> Iterator[pa.RecordBatch]:
         if actions:
             yield from self.con.sql(self._operations_sql(table, actions, lo, hi)).to_arrow_table().to_batches()
 
     @staticmethod
-    def _operations_sql(table: _CallsTable, actions: list[CompiledAction], lo: int, hi: int) -> str:
+    def _operations_sql(table: CallsTable, actions: list[CompiledAction], lo: int, hi: int) -> str:
         source = f"(SELECT * FROM {table.name} WHERE _seq >= {lo} AND _seq < {hi})"
         return " UNION ALL ".join(
             f"SELECT {op_id_sql('_seq', item.action.slug)} AS op_id, {item.action.priority} AS priority, "
@@ -132,7 +132,7 @@ def plan_operations(con: duckdb.DuckDBPyConnection, *, sync_name: str, sync: Syn
             if count:
                 by_action[item.action.slug] = by_action.get(item.action.slug, 0) + count
         warnings += [f"{label} ({count} row(s))" for label, count in count_warnings(con, active, name).items()]
-        tables.append(_CallsTable(name, active, (n, low if n else 0, high if n else -1),
+        tables.append(CallsTable(name, active, (n, low if n else 0, high if n else -1),
                                   skip_reason(sync, overrides, deletes=deletes)))
     return Operations(con, tables, run_id, config_hash, log, dict(sorted(by_action.items())), warnings)
 
