@@ -41,7 +41,8 @@ TABLES = f"""
 CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR);
 -- What Customer.io holds, as far as we know: one row per key, with the configuration it was settled under.
 -- _hash NULL: the row left the model but no action matched its delete (it is still in Customer.io).
--- nulls: the row's attribute columns that were NULL when it was accepted (the clear guard compares with them).
+-- nulls: the attributes Customer.io holds no value for once the row was accepted, as its operations wrote them
+-- (the clear guard compares with them).
 CREATE TABLE IF NOT EXISTS snapshot (_key VARCHAR, _hash UBIGINT, {_IDENTS_DDL}, committed_at TIMESTAMPTZ,
     config_hash VARCHAR, fate VARCHAR, reason VARCHAR, run_id VARCHAR, nulls VARCHAR[]);
 -- Rows refused by Customer.io or a local check; `watermark` is the {{{{ last_sync_time }}}} the row was first
