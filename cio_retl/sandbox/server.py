@@ -127,11 +127,11 @@ class Sandbox:
         """Answer one request; None means drop the connection without an answer."""
         received = received or time.monotonic()
         path = path.split("?", 1)[0]
-        if method == "GET" and path == "/_sandbox/dump":  # loopback admin endpoint: what the sandbox holds
-            return Reply(200, json.dumps(self.dump()).encode())
-        if not self._authorized(authorization):
+        if not self._authorized(authorization):  # what the sandbox holds is personal data: the Track API's credentials
             return self._logged(method, path, body, received, Reply(401, _errors({"reason": "unauthorized", "message":
                                 "Unauthorized request. Make sure that you provided the right credentials."})))
+        if method == "GET" and path == "/_sandbox/dump":  # admin endpoint: what the sandbox holds (not logged)
+            return Reply(200, json.dumps(self.dump()).encode())
         if method == "GET" and path == REGION:
             body_out = {"url": self.url, "region": self.region, "environment_id": 1}
             return self._logged(method, path, body, received, Reply(200, json.dumps(body_out).encode()))
