@@ -225,6 +225,31 @@ def test_outcomes_recorded_but_not_settled_are_committed_by_the_next_run(make_pr
     assert report.fates == {"delivered": 7, "rejected": 0, "pending": 0, "skipped": 0, "unchanged": 3}
 
 
+def test_every_interrupted_run_settled_is_counted_in_the_recovered_report(make_project, warehouse_sql,
+                                                                          tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    hashes = real_hashes(tmp_path)
+    config_hash = project.config_hash("people")
+    # Two runs killed one after the other, each before settling: u1, u2 (both accepted), u3..u5 (u3 accepted).
+    with StateStore.open(project.state_path(), "people", run_id="crashed-2") as state:
+        for run_id, users, accepted in (("crashed-1", (1, 2), (1, 2)), ("crashed-2", (3, 4, 5), (3,))):
+            run = state.wal.run(state.next_run_no())
+            rows = ", ".join(f"({i}, 'u{i}', {hashes[f'u{i}']}::UBIGINT)" for i in users)
+            run.write_rows(state.con, "SELECT row_id, _key, _hash, 'added' AS _change, _key AS user_id, "
+                           "NULL::VARCHAR AS email, NULL::VARCHAR AS anonymous_id, NULL::VARCHAR AS group_id, "
+                           f"NULL::VARCHAR AS object_type_id, '{run_id}' AS run_id, '{config_hash}' AS config_hash, "
+                           "NULL::VARCHAR AS fate, NULL::VARCHAR AS reason, 1 AS n_ops, NULL::VARCHAR[] AS nulls, "
+                           f"{run.run_no} AS run_no FROM (VALUES {rows}) t(row_id, _key, _hash)")
+            log = OutcomeLog(run)
+            log.append(stamped(as_outcome_table([Outcome(i * 16 + 1, "accepted", 200, None) for i in accepted])))
+            log.close()
+    report = run_sync(project, "people", deliver=RecordingDelivery())
+    assert report.recovered == {"runs": 2, "run_ids": ["crashed-1", "crashed-2"],
+                                "fates": {"delivered": 3, "pending": 2}}
+    assert any("finished interrupted 2 runs crashed-1, crashed-2: 3 delivered, 2 pending" in w for w in report.warnings)
+
+
 def test_rejected_rows_stay_out_of_the_snapshot_and_are_retried(make_project, warehouse_sql) -> None:
     warehouse_sql(PEOPLE)
     project = make_project(PEOPLE_SYNC)
