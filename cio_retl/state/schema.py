@@ -76,8 +76,10 @@ def create_or_upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
     notes = []
     if not version and ("snapshot", "_key") in _columns(con):
         notes = _upgrade_from_1(con)
-    for table in ("pending_rows", "outcomes", "ops"):  # version 2 kept the write-ahead in tables
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+        for table in ("pending_rows", "outcomes", "ops"):  # every row is sent again: nothing there to settle
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    # Version 2 kept the write-ahead in tables (pending_rows, outcomes): state.wal.adopt_version_2 moves what
+    # they hold unsettled into the run log, for the next run to settle before anything else.
     con.execute(TABLES)
     existing = _columns(con)
     for table, column, sql_type, fill in _ADDED_COLUMNS:
