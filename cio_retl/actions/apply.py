@@ -86,6 +86,21 @@ def compile_enabled(schema: CallSchema, *, sync_name: str, overrides: dict[str, 
             for slug, action in ACTIONS.items() if overrides.get(slug) is None or overrides[slug].enabled]
 
 
+def attribute_nulls(compiled: list[CompiledAction]) -> tuple[str, list[str]]:
+    """SQL over a calls view of the person/object attributes each call's operations write as null (sent as null, or
+    left out under `nulls: skip`), and the attribute names they send that are known when compiling.
+
+    What the clear guard compares with the snapshot, and what the snapshot keeps of each accepted row (`nulls`).
+    """
+    lists = [f"CASE WHEN {item.trigger_sql} THEN {sql} END" for item in compiled for sql in item.plan.attribute_nulls]
+    names = list(dict.fromkeys(name for item in compiled for name in item.plan.attribute_names))
+    if not lists:
+        return "NULL::VARCHAR[]", names
+    if len(lists) == 1:
+        return lists[0], names
+    return "list_distinct(flatten([" + ", ".join(f"coalesce({sql}, [])" for sql in lists) + "]))", names
+
+
 def count_warnings(con: duckdb.DuckDBPyConnection, compiled: list[CompiledAction], calls_table: str) -> dict[str, int]:
     """One scan of the calls counting, per action and label, calls that triggered a warning condition."""
     labels, exprs = [], []

@@ -50,7 +50,10 @@ def person_identify(p: Plan, v: Values, convert: bool, sync_sql: str) -> None:
     # The default person id falls back to traits.email: a person id equal to the email is an email.
     kind, value = person(p, pid, email, anon, id_from_email=f"{pid} = {email}")
     extras = {**_created_at(p, v, convert), "email": _to_json(email), "anonymous_id": _anon_attribute(kind, anon)}
-    attrs = attributes(p, v["custom_attributes"], convert, PERSON_RESERVED, extras, layer=2)
+    # An extra over a same-named attribute is NULL when its identifier is (anonymous_id's also when it identifies the
+    # person: the attribute then counts as held, an undercount only for a mapping that sends it twice).
+    null_extras = {"email": f"({text_of(v['email'])}) IS NULL", "anonymous_id": f"({text_of(v['anonymous_id'])}) IS NULL"}
+    attrs = attributes(p, v["custom_attributes"], convert, PERSON_RESERVED, extras, layer=2, null_extras=null_extras)
     gid = text(p, v["group_id"])
     otype = object_type(p, v["object_type_id"], f"{gid} IS NOT NULL")
     rel = p.col(json_text(v["relationship_attributes"], convert))

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from cio_retl.actions import limits
+from cio_retl.actions.columns import kind
 from cio_retl.sqltext import quote_str
 from cio_retl.actions.identifiers import INVALID_EMAIL, NO_IDENTIFIER, OBJECT_TYPE_RE, OBJECT_TYPE_RULE, person_kind, \
     person_value
@@ -31,6 +32,11 @@ class Plan:
     checks: list[tuple[str, str]] = field(default_factory=list)
     warnings: dict[str, list[str]] = field(default_factory=dict)  # label → SQL conditions over the calls table
     skip_nulls: bool = False  # the sync's `nulls: skip`: a NULL attribute is left out, not sent as null
+    # Person/object attributes (what the clear guard and the snapshot's `nulls` track): SQL over the calls table, one
+    # VARCHAR[] per attributes object, of the attributes whose value is null (sent as null, or left out under skip);
+    # and the attribute names known when compiling.
+    attribute_nulls: list[str] = field(default_factory=list)
+    attribute_names: list[str] = field(default_factory=list)
     _n: int = 0
 
     def col(self, sql: str, layer: int = 0) -> str:
@@ -125,9 +131,12 @@ def nonfinite_warnings(plan: Plan, val: Val, depth: int = 0) -> None:
 
 def attributes(plan: Plan, base: Val, convert: bool, reserved: tuple[str, ...], extras: dict[str, str],
                *, value_limit: int | None = limits.MAX_ATTRIBUTE_VALUE_BYTES, what: str = "attribute",
-               layer: int = 1) -> str:
+               layer: int = 1, null_extras: dict[str, str] | None = None) -> str:
     """A column (at `layer`) with the attributes object: `base` minus `reserved` keys, plus `extras` (key → JSON text SQL
-    over layer 0, left out when NULL, and overriding a base key of the same name). Checks names, values and count."""
+    over layer 0, left out when NULL, and overriding a base key of the same name). Checks names, values and count.
+
+    `null_extras` (SQL over the calls table: when each extra is NULL) marks the attributes of a person or object,
+    whose nulls are recorded in `plan.attribute_nulls`; an extra it does not name is taken to hold a value."""
     nonfinite_warnings(plan, base)
     obj = Obj(()) if isinstance(base, Scalar) and base.dtype is None else as_object(base)  # absent: no keys
     if obj is None:  # a JSON/MAP value: keys unknown when compiling, so merge in SQL
@@ -146,9 +155,40 @@ def attributes(plan: Plan, base: Val, convert: bool, reserved: tuple[str, ...], 
         if value_limit:
             _value_limit(plan, name, value, val, value_limit, what)
     names = {name for name, _ in obj.fields}
+    if null_extras is not None:
+        _record_nulls(plan, obj, extras, null_extras)
     pieces += [f"{key_json(k)} || {v}" for k, v in extras.items() if k not in names]
     _static_limits(plan, [n for n, _ in obj.fields] + [k for k in extras if k not in names], what)
     return plan.col("'{' || concat_ws(',', " + (", ".join(pieces) or "''") + ") || '}'", layer)
+
+
+def null_sql(val: Val) -> str:
+    """SQL over the calls table: is this value written as a JSON null (NULL, a JSON null, NaN or ±Infinity)?"""
+    if isinstance(val, Obj):
+        return f"NOT ({val.present})" if val.present else "false"
+    k = kind(val.dtype)
+    if k == "null":
+        return "true"
+    if k == "json":
+        return f"coalesce(json_type({val.sql}), 'NULL') = 'NULL'"
+    if k in ("float", "double"):
+        return f"coalesce(NOT isfinite({val.sql}), true)"
+    return f"({val.sql}) IS NULL"
+
+
+def _record_nulls(plan: Plan, obj: Obj, extras: dict[str, str], null_extras: dict[str, str]) -> None:
+    """The attributes of `obj` (plus `extras` over them) that an operation writes as null, as a VARCHAR[] in SQL."""
+    cases = []
+    for name, val in obj.fields:
+        if name in extras and name not in null_extras:
+            continue  # an extra that may hold a value overrides it
+        condition = null_sql(val) + (f" AND {null_extras[name]}" if name in extras else "")
+        if obj.present:
+            condition = f"({obj.present}) AND {condition}"
+        cases.append(f"CASE WHEN {condition} THEN {quote_str(name)} END")
+    plan.attribute_names += [name for name, _ in obj.fields]
+    plan.attribute_nulls.append(f"list_filter([{', '.join(cases)}]::VARCHAR[], lambda _a: _a IS NOT NULL)"
+                                if cases else "[]::VARCHAR[]")
 
 
 def object_attributes(plan: Plan, base: Val, convert: bool, extras: dict[str, str]) -> str:
@@ -156,7 +196,8 @@ def object_attributes(plan: Plan, base: Val, convert: bool, extras: dict[str, st
     `traits.objectAttributes` (the reference's attributes) minus NESTED_RESERVED; `extras` as in `attributes`."""
     obj = as_object(base)
     if obj is not None and NESTED not in {name for name, _ in obj.fields}:
-        return attributes(plan, base, convert, OBJECT_RESERVED, extras)  # keys known when compiling
+        # keys known when compiling; created_at, the only extra, is reserved: never over an attribute
+        return attributes(plan, base, convert, OBJECT_RESERVED, extras, null_extras={})
     nonfinite_warnings(plan, base)
     if obj is not None:
         raw, flat = "'{}'", object_text(obj.without(NESTED, *OBJECT_RESERVED), convert)

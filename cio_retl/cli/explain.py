@@ -102,7 +102,7 @@ def _stage_row(con: duckdb.DuckDBPyConnection, project: Project, sync_name: str,
     con.execute("CREATE TEMP TABLE unsent AS SELECT * FROM changes WHERE FALSE")
     idents = ", ".join(f"NULL::VARCHAR AS {c}" for c in ("user_id", "email", "anonymous_id", "group_id", "object_type_id"))
     con.execute(f"CREATE TEMP TABLE removed AS SELECT ''::VARCHAR AS _key, 0::UBIGINT AS _hash, {idents} WHERE FALSE")
-    build_calls(con, sync, source.schema, removed_from=1)
+    build_calls(con, sync, source.schema, sync_name=sync_name, overrides=project.actions, removed_from=1)
     rows = con.execute("SELECT _key, _hash FROM stage").fetchall()
     return {"key": rows[0][0], "hash": rows[0][1]} if rows else {}
 

@@ -122,12 +122,20 @@ class Settled:
     operations: dict[str, int] = field(default_factory=dict)  # accepted, rejected, pending (operations)
     pending_reasons: dict[str, int] = field(default_factory=dict)  # why operations are pending → how many
     skipped_reasons: dict[str, int] = field(default_factory=dict)  # why rows got no operation → how many
-    run_id: str | None = None
+    run_ids: list[str] = field(default_factory=list)  # the runs whose rows were settled
     runs: list[int] = field(default_factory=list)  # the run numbers settled
 
     @property
     def rows(self) -> int:
         return sum(self.fates.values())
+
+    def add(self, other: Settled) -> None:
+        """Another run's settling into this one (several interrupted runs are settled in one go)."""
+        for mine, theirs in ((self.fates, other.fates), (self.operations, other.operations),
+                             (self.pending_reasons, other.pending_reasons), (self.skipped_reasons, other.skipped_reasons)):
+            for name, n in theirs.items():
+                mine[name] = mine.get(name, 0) + n
+        self.run_ids += other.run_ids
 
     def record(self, report: SyncReport) -> None:
         """This run's operations per final status and rows per fate into its report (also after a failed
@@ -143,11 +151,12 @@ class Settled:
             report.warnings.append(f"{n} row(s) skipped: {reason}")
 
     def record_recovered(self, report: SyncReport) -> None:
-        """An interrupted run this run finished, into its report."""
+        """The interrupted runs this run finished (every one, with their rows' fates summed), into its report."""
         if self.rows:
-            report.recovered = {"run_id": self.run_id, "fates": self.fates}
+            report.recovered = {"runs": len(self.run_ids), "run_ids": self.run_ids, "fates": self.fates}
             fates = ", ".join(f"{n} {fate}" for fate, n in sorted(self.fates.items()))
-            report.warnings.append(f"finished interrupted run {self.run_id}: {fates} "
+            runs = "run " if len(self.run_ids) == 1 else f"{len(self.run_ids)} runs "
+            report.warnings.append(f"finished interrupted {runs}{', '.join(self.run_ids)}: {fates} "
                                    "(pending rows are sent by this run)")
 
 
@@ -165,7 +174,7 @@ def settle(con: duckdb.DuckDBPyConnection, wal: WriteAheadLog, *, watermark: int
     through = int(_meta(con, "settled_through") or -1)
     for run_no in [run_no for run_no in wal.runs() if run_no > through]:
         if wal.run(run_no).row_files():  # a run that wrote nothing ahead has nothing to settle
-            settled = _settle_run(con, wal, run_no, watermark)
+            settled.add(_settle_run(con, wal, run_no, watermark))
         con.execute("INSERT OR REPLACE INTO meta VALUES ('settled_through', ?)", [str(run_no)])
         runs.append(run_no)
         through = run_no
@@ -225,7 +234,8 @@ def _summary(con: duckdb.DuckDBPyConnection, run_id: str | None) -> Settled:
         pending_reasons["not sent: the run stopped before them"] = unanswered
     skipped_reasons = dict(con.execute("SELECT reason, count(*) FROM settled WHERE fate = 'skipped' GROUP BY 1 "
                                        "ORDER BY 2 DESC LIMIT 3").fetchall())
-    return Settled(fates=fates, run_id=run_id, pending_reasons=pending_reasons, skipped_reasons=skipped_reasons,
+    return Settled(fates=fates, run_ids=[run_id] if run_id else [], pending_reasons=pending_reasons,
+                   skipped_reasons=skipped_reasons,
                    operations={"accepted": int(accepted), "rejected": int(rejected),
                                "pending": int(total - accepted - rejected)})
 

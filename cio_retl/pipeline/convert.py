@@ -5,7 +5,9 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from cio_retl.project import Sync
+from cio_retl.actions.apply import attribute_nulls, compile_enabled
+from cio_retl.actions.columns import CallSchema
+from cio_retl.project import ActionOverride, Sync
 from cio_retl.rowhash import quote
 from cio_retl.state import IDENTITY_COLUMNS
 
@@ -76,49 +78,44 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     return ", ".join(select)
 
 
-def attribute_columns(sync: Sync, schema: pa.Schema) -> list[str]:
-    """The model columns sent as person or object attributes (identify and group syncs), in model order."""
-    if sync.type not in ("identify", "group"):
-        return []
-    consumed = set(CALL_FIELDS[sync.type]) | {"context", "object_type_id", "relationship_attributes"}
-    return [name for name in schema.names if name not in consumed]
-
-
-def nulls_sql(columns: list[str]) -> str:
-    """SQL of the list of those columns that are NULL in a row (what a run would clear); NULL when none apply."""
-    if not columns:
-        return "NULL::VARCHAR[]"
-    items = ", ".join(f"CASE WHEN {quote(c)} IS NULL THEN {_literal(c)} END" for c in columns)
-    return f"list_filter([{items}], lambda _c: _c IS NOT NULL)"
-
-
-def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema, *, removed_from: int,
-                known: list[str] | None = None) -> None:
-    """Define TEMP views `calls` over `changes`, `delete_calls` over `removed` (mirror mode), `unsent_calls`.
+def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema, *, sync_name: str,
+                overrides: dict[str, ActionOverride], removed_from: int, known: list[str] | None = None) -> list[str]:
+    """Define TEMP views `calls` over `changes`, `delete_calls` over `removed` (mirror mode), `unsent_calls`; return
+    the person/object attribute names the operations send (those known when compiling).
 
     Views, not tables: the calls are read chunk by chunk by the actions, and materialising millions of STRUCT
     rows would only cost memory. `_seq` is a row's id in the run (a stage row's rowid; removals are numbered
-    from `removed_from`); `_ident_*` columns carry what a later delete of the row will need, `_nulls` which of
-    its attribute columns Customer.io will hold no value for once the row is accepted (kept in the snapshot, for
-    the clear guard). With `known` (the attribute columns of the last run; `changes` from compute_diff, carrying
-    `_sent_nulls`), what is not sent keeps the snapshot's word: under `nulls: skip` a NULL column is left out, so
-    Customer.io keeps whatever it held; an append-mode change is not sent at all.
+    from `removed_from`); `_ident_*` columns carry what a later delete of the row will need, `_nulls` the
+    attributes Customer.io will hold no value for once the row is accepted — as the compiled actions write them:
+    a NULL column, a literal null, whatever column a mapping reads (kept in the snapshot, for the clear guard).
+    With `known` (the attribute names of the last run; `changes` from compute_diff, carrying `_sent_nulls`), what
+    is not sent keeps the snapshot's word: under `nulls: skip` a NULL attribute is left out, so Customer.io keeps
+    whatever it held; an append-mode change is not sent at all.
     """
     idents = ", ".join(f"{_text(c, schema)} AS {IDENT_PREFIX}{c}" if c in schema.names
                        else f"NULL::VARCHAR AS {IDENT_PREFIX}{c}" for c in IDENTITY_COLUMNS)
-    columns = attribute_columns(sync, schema)
-    nulls = unsent = f"{nulls_sql(columns)} AS _nulls"
-    if known is not None and columns:
-        new = ", ".join(_literal(c) for c in columns if c not in known) or "NULL"
-        unheld_before = f"list_contains(coalesce(_sent_nulls, []), _c) OR list_contains([{new}], _c)"
-        if sync.nulls == "skip":
-            nulls = (f"CASE WHEN _change = 'added' THEN {nulls_sql(columns)} ELSE list_filter({nulls_sql(columns)}, "
-                     f"lambda _c: {unheld_before}) END AS _nulls")
-        unsent = "_sent_nulls AS _nulls"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT _key, _hash, _change, _seq, {call_select(sync, schema)}, "
-                f"{idents}, {nulls} FROM changes")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW unsent_calls AS SELECT _key, _hash, _seq, {idents}, {unsent} FROM unsent")
+    carried = ", _sent_nulls" if known is not None else ""
+    inner = f"SELECT _key, _hash, _change, _seq, {call_select(sync, schema)}, {idents}{carried} FROM changes"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT *, NULL::VARCHAR[] AS _nulls FROM ({inner})")
+    nulls, names = "NULL::VARCHAR[]", []
+    if sync.type in ("identify", "group"):  # the calls that set attributes
+        compiled = compile_enabled(CallSchema.of(con.table("calls")), sync_name=sync_name, overrides=overrides,
+                                   convert_timestamps=sync.convert_timestamps, skip_nulls=sync.nulls == "skip")
+        nulls, names = attribute_nulls(compiled)
+    unsent = "NULL::VARCHAR[]"
+    if known is not None:
+        unsent = "_sent_nulls"
+        if sync.nulls == "skip" and names:
+            new = ", ".join(_literal(n) for n in names if n not in known) or "NULL"
+            unheld_before = f"list_contains(coalesce(_sent_nulls, []), _c) OR list_contains([{new}], _c)"
+            nulls = (f"CASE WHEN _change = 'added' THEN {nulls} ELSE list_filter({nulls}, lambda _c: {unheld_before}) "
+                     "END")
+    exclude = " EXCLUDE (_sent_nulls)" if carried else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW calls AS SELECT *{exclude}, {nulls} AS _nulls FROM ({inner})")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW unsent_calls AS SELECT _key, _hash, _seq, {idents}, {unsent} AS _nulls "
+                "FROM unsent")
     con.execute("CREATE OR REPLACE TEMP VIEW delete_calls AS " + _delete_calls_sql(sync, removed_from))
+    return names
 
 
 def _delete_calls_sql(sync: Sync, removed_from: int) -> str:

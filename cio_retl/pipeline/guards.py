@@ -29,27 +29,30 @@ def guard_mass_delete(sync_name: str, sync: Sync, diff: Diff, *, allowed: bool) 
 def guard_mass_clear(con: duckdb.DuckDBPyConnection, sync_name: str, sync: Sync, known: list[str], *,
                      allowed: bool) -> None:
     """Fail before sending if the run would set one attribute to null for more than `max_clear_fraction` of the
-    rows it sends, where Customer.io holds a value for it (the snapshot's `nulls` of the last accepted row).
+    rows it sends, where Customer.io holds a value for it (not in the snapshot's `nulls` of the last accepted row).
 
-    `known` are the attribute columns of the last accepted rows: a column new to the model clears nothing.
+    What counts is what the operations write (the calls' `_nulls`, from the compiled actions): a NULL column, a
+    literal null, or a mapping that reads a NULL column under another attribute's name — one SQL pass. `known`
+    are the attribute names the last run sent: an attribute new to the operations clears nothing.
     """
     if allowed or sync.nulls == "skip" or sync.type not in ("identify", "group") or not known:
         return
     sent = con.execute("SELECT count(*) FROM calls").fetchall()[0][0]
     cleared = con.execute(f"""
-        SELECT column_name, count(*) AS n FROM (
-            SELECT unnest(c._nulls) AS column_name, sn.nulls AS before
+        SELECT attribute, count(*) AS n FROM (
+            SELECT unnest(c._nulls) AS attribute, sn.nulls AS before
               FROM calls c JOIN snapshot sn ON sn._key = c._key
              WHERE c._change = 'changed' AND sn.fate = 'delivered')
-         WHERE NOT list_contains(coalesce(before, []), column_name)
-           AND column_name IN ({", ".join(map(quote_str, known))})
+         WHERE NOT list_contains(coalesce(before, []), attribute)
+           AND attribute IN ({", ".join(map(quote_str, known))})
          GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
     too_many = [(column, n) for column, n in cleared if n >= MIN_CLEARED_ROWS and n > sync.max_clear_fraction * sent]
     if too_many:
         what = "; ".join(f"{column} for {n} of them ({n / sent:.0%})" for column, n in too_many)
         raise MassClearError(
             sync_name, f"would clear {what} of the {sent} rows it sends — attributes Customer.io holds a value for and "
-                       f"the model now returns as NULL — more than max_clear_fraction {sync.max_clear_fraction:.0%}; "
+                       f"the operations would now set to null — more than max_clear_fraction {sync.max_clear_fraction:.0%}; "
                        "nothing was sent",
-            hint="check the model (a broken join?); if the values are really gone, rerun with --allow-clear; to leave "
+            hint="check the model (a broken join?) and the action mappings (a path that reads an empty column, a "
+                 "literal null); if the values are really gone, rerun with --allow-clear; to leave "
                  "NULL attributes out instead of clearing them, set `nulls: skip` on the sync")

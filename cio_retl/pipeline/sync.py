@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from cio_retl.pipeline.commit import OutcomeWriter, Settled, recent_rejections, settle
 from cio_retl.project import Project, Sync
-from cio_retl.pipeline.convert import attribute_columns, build_calls
+from cio_retl.pipeline.convert import build_calls
 from cio_retl.pipeline.diff import Diff, compute_diff
 from cio_retl.errors import CioRetlError, DeliveryIncompleteError, SyncError
 from cio_retl.pipeline.extract import extract
@@ -62,11 +62,12 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
     with StateStore.open(project.state_location(), sync_name, run_id=report.run_id, command=command,
                          memory_limit=project.memory_limit, lease_s=project.state_lease_s) as state:
         try:
-            schema = _Run(project, sync_name, sync, state, report, config_hash, window=window,
-                          allowed={"mass_delete": allow_mass_delete, "clear": allow_clear},
-                          progress=Progress(enabled=progress), deliver=deliver).run()
-            if not dry_run:
-                state.set_meta("attribute_columns", json.dumps(attribute_columns(sync, schema)))
+            run = _Run(project, sync_name, sync, state, report, config_hash, window=window,
+                       allowed={"mass_delete": allow_mass_delete, "clear": allow_clear},
+                       progress=Progress(enabled=progress), deliver=deliver)
+            run.run()
+            if not dry_run:  # the attribute names sent: ones new next time clear nothing Customer.io holds
+                state.set_meta("attribute_columns", json.dumps(run.attribute_names))
                 if window is None:  # a backfill's window says nothing about what regular runs have read
                     # The run's start, not its end: rows written while this run extracted are read again next time.
                     state.set_meta("last_success_started_at", str(int(started.timestamp())))
@@ -108,9 +109,10 @@ class _Run:
         self.window, self.allowed, self.progress = window, allowed, progress
         self.deliver_fn = deliver
         self.timer = _StageTimer(report)
+        self.attribute_names: list[str] = []  # the person/object attributes the operations send (convert)
 
-    def run(self) -> pa.Schema:
-        """The stages in order; returns the model's schema."""
+    def run(self) -> None:
+        """The stages in order."""
         report = self.report
         report.warnings.extend(self.state.notes)
         if self.state.hash_function_changed():
@@ -128,16 +130,17 @@ class _Run:
             self.diff()
         with self.timer("convert"):
             known = json.loads(self.state.get_meta("attribute_columns") or "[]")
-            build_calls(self.con, self.sync, schema, removed_from=report.extracted, known=known)
+            self.attribute_names = build_calls(self.con, self.sync, schema, sync_name=self.sync_name,
+                                               overrides=self.project.actions, removed_from=report.extracted,
+                                               known=known)
             report.sample_calls = _sample_calls(self.con)
             guard_mass_clear(self.con, self.sync_name, self.sync, known, allowed=self.allowed["clear"])
         with self.timer("act"):
             operations = self.act(watermark)
         if report.dry_run:
-            return schema
+            return
         settled = self.deliver_and_commit(operations, watermark)
         self.fail_if_pending(settled)
-        return schema
 
     def check_workspace(self) -> None:
         """Stop before extracting when the state describes another Customer.io workspace: its snapshot says what

@@ -144,6 +144,48 @@ def setting_location(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str,
     return ".".join(shown), known
 
 
+def union_choice(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, str, bool] | None:
+    """For an error inside one member of a plain union (`str | list[str]`, whose locations carry pydantic's member
+    names, `primary_key.list[str].0`): the union's path as written, what it accepts in words, and whether the
+    error is about the whole value (its location ends at the member) — else None."""
+    node: Any = model
+    shown: list[str] = []
+    for index, part in enumerate(loc):
+        inner = node
+        while get_origin(inner) is Annotated:
+            inner = get_args(inner)[0]
+        if get_origin(inner) in (Union, types.UnionType):
+            members = [a for a in get_args(inner) if a is not type(None)]
+            if any(_pydantic_name(a) == str(part) for a in members):
+                return ".".join(shown), " or ".join(_in_words(a) for a in members), index == len(loc) - 1
+        node, is_tag = _step(node, part)
+        if not is_tag:
+            shown.append(str(part))
+        if node is None:
+            return None
+    return None
+
+
+def _pydantic_name(annotation: Any) -> str:
+    """The name pydantic gives a union member in error locations: `str`, `list[str]`, a model's class name."""
+    args = get_args(annotation)
+    if not args:
+        return getattr(annotation, "__name__", str(annotation))
+    return f"{get_origin(annotation).__name__}[{', '.join(_pydantic_name(a) for a in args)}]"
+
+
+def _in_words(annotation: Any) -> str:
+    """A type as a user of the project file says it: `list[str]` → a list of text."""
+    words = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+    if annotation in words:
+        return words[annotation]
+    if get_origin(annotation) is list:
+        [item] = get_args(annotation)
+        inner = _in_words(item)
+        return "a list of " + (f"lists of {inner.removeprefix('a list of ')}" if get_origin(item) is list else inner)
+    return "a mapping of settings"
+
+
 def _step(node: Any, part: Any) -> tuple[Any, bool]:
     """One step down a type: (the type at `part`, whether `part` was a union tag rather than a key)."""
     while get_origin(node) is Annotated:

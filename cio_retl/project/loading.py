@@ -10,13 +10,13 @@ import yaml
 from pydantic import ValidationError
 
 from cio_retl.errors import ConfigError
-from cio_retl.project.checks import reference_problems, setting_location
+from cio_retl.project.checks import reference_problems, setting_location, union_choice
 from cio_retl.project.env import SECRET_SETTINGS, Credentials, apply_destination_env, interpolate
 from cio_retl.project.order import order_problems
 from cio_retl.project.project import REFERENCES_CHECKED, Project
 from cio_retl.project.syncs import sync_rule_problems
 from cio_retl.suggest import did_you_mean
-from cio_retl.validation_messages import describe
+from cio_retl.validation_messages import describe, shown
 
 DEFAULT_CONFIG = "cio_retl.yaml"
 CONFIG_ENV = "CIO_RETL_CONFIG"
@@ -24,8 +24,20 @@ CONFIG_ENV = "CIO_RETL_CONFIG"
 
 def format_validation_error(exc: ValidationError) -> list[str]:
     problems = []
-    for error in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    unions: dict[str, tuple[str, str]] = {}  # a plain union's path → what it accepts, the value given
+    for error in errors:
         parts = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
+        choice = union_choice(Project, parts) if parts else None
+        if choice is not None:  # one message for the union, in its words, not one per member pydantic tried
+            path, accepted, whole = choice
+            secret = path.rsplit(".", 1)[-1] in SECRET_SETTINGS
+            value = f" (got {shown(error.get('input'))})" if whole and not secret and "input" in error else ""
+            if path not in unions or value and not unions[path][1]:
+                if path not in unions:
+                    problems.append(path)  # a placeholder, filled in below, keeps the errors' order
+                unions[path] = (accepted, value)
+            continue
         loc, known = setting_location(Project, parts) if parts else ("", [])
         if error["type"] == "extra_forbidden":
             near = did_you_mean(str(parts[-1]), known)
@@ -33,7 +45,7 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         else:  # in our words; a secret's value is never repeated in a message
             message = describe(error, show_value=str(error["loc"][-1] if error["loc"] else "") not in SECRET_SETTINGS)
         problems.append(f"{loc}: {message}" if loc else message)
-    return problems
+    return [f"{p}: must be {unions[p][0]}{unions[p][1]}" if p in unions else p for p in problems]
 
 
 def config_path(path: str | Path | None = None) -> Path:

@@ -59,10 +59,21 @@ def serve(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0
 
 @app.command()
 def dump(db: Annotated[Optional[Path], typer.Option("--db", help="The sandbox's DuckDB file.")] = None,
-         url: Annotated[Optional[str], typer.Option("--url", help="Ask a running sandbox instead (it holds the file).")] = None) -> None:
+         url: Annotated[Optional[str], typer.Option("--url", help="Ask a running sandbox instead (it holds the file).")] = None,
+         site_id: Annotated[Optional[str], typer.Option("--site-id", envvar="CUSTOMERIO_SITE_ID",
+                                                        help="With --url: the sandbox's Site ID.")] = None,
+         api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="CUSTOMERIO_TRACK_API_KEY",
+                                                        help="With --url: the sandbox's Track API key.")] = None) -> None:
     """Print people, objects, relationships, devices, events and suppressed identifiers as JSON."""
     if url:
-        sys.stdout.write(httpx.get(url.rstrip("/") + "/_sandbox/dump", timeout=30).text + "\n")
+        # The running sandbox answers with the Track API's credentials only (any, when it was started without).
+        response = httpx.get(url.rstrip("/") + "/_sandbox/dump", auth=(site_id or "sandbox", api_key or ""), timeout=30)
+        if response.status_code == 401:
+            typer.echo(f"error: the sandbox at {url} refused the credentials: pass the --site-id and --api-key it was "
+                       "started with (or set CUSTOMERIO_SITE_ID and CUSTOMERIO_TRACK_API_KEY)", err=True)
+            raise typer.Exit(2)
+        response.raise_for_status()
+        sys.stdout.write(response.text + "\n")
         return
     path = db or Path("sandbox.duckdb")
     if not path.exists():

@@ -131,12 +131,13 @@ class Sandbox:
         """Answer one request; None means drop the connection without an answer. `strict`: X-Strict-Mode: 1."""
         received = received or time.monotonic()
         path, _, query = path.partition("?")
-        if method == "GET" and path == "/_sandbox/dump":  # loopback admin endpoint: what the sandbox holds
-            return Reply(200, json.dumps(self.dump()).encode())
         pipelines, segment = path in PIPELINES_PATHS, SEGMENT_PATH.match(path)
+        # The dump is personal data: the Track API's credentials, like every Track endpoint.
         if not (self.pipelines.authorized(authorization) if pipelines else self._authorized(authorization)):
             return self._logged(method, path, body, received, Reply(401, _errors({"reason": "unauthorized", "message":
                                 "Unauthorized request. Make sure that you provided the right credentials."})))
+        if method == "GET" and path == "/_sandbox/dump":  # admin endpoint: what the sandbox holds (not logged)
+            return Reply(200, json.dumps(self.dump()).encode())
         if method == "GET" and path == REGION:
             body_out = {"url": self.url, "region": self.region, "environment_id": 1}
             return self._logged(method, path, body, received, Reply(200, json.dumps(body_out).encode()))

@@ -55,7 +55,8 @@ TABLES = f"""
 CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR);
 -- What Customer.io holds, as far as we know: one row per key, with the configuration it was settled under.
 -- _hash NULL: the row left the model but no action matched its delete (it is still in Customer.io).
--- nulls: the row's attribute columns that were NULL when it was accepted (the clear guard compares with them).
+-- nulls: the attributes Customer.io holds no value for once the row was accepted, as its operations wrote them
+-- (the clear guard compares with them).
 CREATE TABLE IF NOT EXISTS snapshot (_key VARCHAR, _hash UBIGINT, {_IDENTS_DDL}, committed_at TIMESTAMPTZ,
     config_hash VARCHAR, fate VARCHAR, reason VARCHAR, run_id VARCHAR, nulls VARCHAR[]);
 -- Rows refused by Customer.io or a local check; `watermark` is the {{{{ last_sync_time }}}} the row was first
@@ -89,8 +90,10 @@ def create_or_upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
     notes = []
     if not version and ("snapshot", "_key") in _columns(con):
         notes = _upgrade_from_1(con)
-    for table in ("pending_rows", "outcomes", "ops"):  # version 2 kept the write-ahead in tables
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+        for table in ("pending_rows", "outcomes", "ops"):  # every row is sent again: nothing there to settle
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    # Version 2 kept the write-ahead in tables (pending_rows, outcomes): state.wal.adopt_version_2 moves what
+    # they hold unsettled into the run log, for the next run to settle before anything else.
     con.execute(TABLES)
     existing = _columns(con)
     for table, column, sql_type, fill in _ADDED_COLUMNS:

@@ -23,7 +23,7 @@ from cio_retl.project.state_location import is_remote
 from cio_retl.state.remote import open_remote
 from cio_retl.state.schema import create_or_upgrade, stale_sql
 from cio_retl.state.slots import delivery_slot, workspace_key
-from cio_retl.state.wal import wal_of
+from cio_retl.state.wal import adopt_version_2, wal_of
 
 if TYPE_CHECKING:
     from cio_retl.project import Destination
@@ -59,7 +59,7 @@ def connect_file(sync: str, memory_limit: str, path: Path,
         # Bounded memory: large extracts and operation logs spill to disk instead of growing RSS.
         con.execute("SET memory_limit = ?", [f"{AUTO_MEMORY_FLOOR_MB}MB" if memory_limit == "auto" else memory_limit])
         con.execute(f"SET temp_directory = '{temp_dir}'")
-        yield con, create_or_upgrade(con)
+        yield con, create_or_upgrade(con) + adopt_version_2(con, wal_of(path))
     finally:
         con.close()
 

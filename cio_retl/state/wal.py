@@ -161,3 +161,37 @@ def _fsync(path: Path) -> None:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+def adopt_version_2(con: duckdb.DuckDBPyConnection, wal: WriteAheadLog) -> list[str]:
+    """A version-2 state file kept its write-ahead in tables: the runs above `settled_through` in `pending_rows`
+    move, with their `outcomes`, into the run log (where the next run settles them first, as any interrupted
+    run), then the tables go. Never dropped unsettled: their rows' fates depend on those outcomes."""
+    columns = {(t, c) for t, c in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                                               "WHERE database_name = current_database()").fetchall()}
+    if ("pending_rows", "_key") not in columns:
+        return []
+    through = con.execute("SELECT max(value::INTEGER) FROM meta WHERE name = 'settled_through'").fetchall()[0][0]
+    run_no = "run_no" if ("pending_rows", "run_no") in columns else "0"
+    runs = [r for (r,) in con.execute(f"SELECT DISTINCT {run_no} FROM pending_rows WHERE {run_no} > "
+                                      f"{-1 if through is None else int(through)} ORDER BY 1").fetchall()]
+    for number in runs:
+        run = wal.run(number)
+        if run.row_files():  # moved by an upgrade killed before it dropped the tables
+            continue
+        values = {name: name if ("pending_rows", name) in columns else "NULL" for name in ROW_COLUMNS}
+        run.write_rows(con, rows_select(f"pending_rows WHERE {run_no} = {number}", {**values, "run_no": str(number)}))
+        outcomes = RunLog.empty_outcomes().drop_columns(["run_no"])
+        if ("outcomes", "op_id") in columns:
+            when = "answered_at" if ("outcomes", "answered_at") in columns else "NULL::TIMESTAMPTZ"
+            outcomes = con.execute(
+                f"SELECT op_id, status, status_code, reason, body, {when} AS answered_at FROM outcomes "
+                f"WHERE {'run_no' if ('outcomes', 'run_no') in columns else '0'} = {number}").to_arrow_table()
+        log = OutcomeLog(run)
+        log.append(outcomes)
+        log.close()
+    for table in ("pending_rows", "outcomes"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return [f"state file upgraded from version 2: the write-ahead of {len(runs)} unsettled run(s) moved into "
+            f"the run log {wal.folder}; a run settles them before it sends anything"] if runs else []
+

@@ -198,3 +198,36 @@ def test_a_misspelled_mapping_path_is_an_error_and_never_wipes_the_attribute(tmp
         typo["createUpdatePerson"]["optional_paths"] = ["$.traits.firstName"]
         write(tmp_path, people, sandbox, actions=typo)
         assert "custom_attributes.name" not in cli(tmp_path, "validate").stdout
+
+
+# ---------------------------------------------------------------- the clear guard judges what the operations send
+
+
+def test_a_mapping_that_would_null_an_attribute_for_everyone_trips_the_clear_guard(tmp_path: Path,
+                                                                                  warehouse_sql) -> None:
+    warehouse_sql("CREATE TABLE people AS SELECT 'u' || i AS user_id, 'N' || i AS name, 'pro' AS plan, "
+                  "NULL::VARCHAR AS nickname FROM range(1, 21) t(i)")
+    people = {"people": {"table": "people", "primary_key": "user_id", "type": "identify"}}
+    # `name` read from a column that is NULL for everyone, and a literal null over `plan`: no column is NULL
+    # where it was not before, yet every operation would clear both.
+    wiping = {"createUpdatePerson": {"mapping": {"custom_attributes": {"name": {"@path": "$.traits.nickname"},
+                                                                       "plan": None}}}}
+    with serve_sandbox(site_id=SITE_ID, api_key=API_KEY) as sandbox:
+        write(tmp_path, people, sandbox)
+        assert run_json(tmp_path)[1]["accepted"] == 20
+
+        write(tmp_path, people, sandbox, actions=wiping)
+        requests = len(sandbox.log("/api/v2/batch"))
+        result = cli(tmp_path, "run")
+        text = " ".join(result.stdout.split() + result.stderr.split())
+        assert result.returncode == 1, text
+        assert "would clear name for 20 of them (100%); plan for 20 of them (100%) of the 20 rows it sends" in text
+        assert "--allow-clear" in text and "Traceback" not in text
+        assert len(sandbox.log("/api/v2/batch")) == requests  # nothing was sent
+        assert {(p["attributes"]["name"], p["attributes"]["plan"]) for p in sandbox.dump()["people"]} == \
+            {(f"N{i}", "pro") for i in range(1, 21)}
+
+        code, report = run_json(tmp_path, "--allow-clear")
+        assert code == 0 and report["accepted"] == 20
+        assert all(p["attributes"].get("name") is None and p["attributes"].get("plan") is None
+                   for p in sandbox.dump()["people"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -150,9 +151,20 @@ def test_serve_and_dump_from_the_command_line(tmp_path: Path) -> None:
         response = httpx.post(url + "/api/v2/batch", headers={"Authorization": auth},
                               json={"batch": [person("identify", attributes={"a": 1})]})
         assert response.status_code == 200
-        live = subprocess.run([sys.executable, "-m", "cio_retl", "sandbox", "dump", "--url", url],
-                              capture_output=True, text=True, check=True)
+        # What the sandbox holds needs the Track API's credentials, like the Track API itself.
+        assert httpx.get(url + "/_sandbox/dump").status_code == 401
+        assert httpx.get(url + "/_sandbox/dump", auth=("s", "wrong")).status_code == 401
+        env = {name: value for name, value in os.environ.items() if not name.startswith("CUSTOMERIO_")}
+        refused = subprocess.run([sys.executable, "-m", "cio_retl", "sandbox", "dump", "--url", url],
+                                 capture_output=True, text=True, env=env)
+        assert refused.returncode == 2 and "--site-id and --api-key" in refused.stderr and not refused.stdout
+        live = subprocess.run([sys.executable, "-m", "cio_retl", "sandbox", "dump", "--url", url, "--site-id", "s",
+                               "--api-key", "k"], capture_output=True, text=True, check=True, env=env)
         assert json.loads(live.stdout)["people"][0]["id"] == "42"
+        from_env = subprocess.run([sys.executable, "-m", "cio_retl", "sandbox", "dump", "--url", url], check=True,
+                                  capture_output=True, text=True,
+                                  env={**env, "CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k"})
+        assert json.loads(from_env.stdout)["people"][0]["id"] == "42"
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -225,6 +225,65 @@ def test_outcomes_recorded_but_not_settled_are_committed_by_the_next_run(make_pr
     assert report.fates == {"delivered": 7, "rejected": 0, "pending": 0, "skipped": 0, "unchanged": 3}
 
 
+def test_every_interrupted_run_settled_is_counted_in_the_recovered_report(make_project, warehouse_sql,
+                                                                          tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    hashes = real_hashes(tmp_path)
+    config_hash = project.config_hash("people")
+    # Two runs killed one after the other, each before settling: u1, u2 (both accepted), u3..u5 (u3 accepted).
+    with StateStore.open(project.state_path(), "people", run_id="crashed-2") as state:
+        for run_id, users, accepted in (("crashed-1", (1, 2), (1, 2)), ("crashed-2", (3, 4, 5), (3,))):
+            run = state.wal.run(state.next_run_no())
+            rows = ", ".join(f"({i}, 'u{i}', {hashes[f'u{i}']}::UBIGINT)" for i in users)
+            run.write_rows(state.con, "SELECT row_id, _key, _hash, 'added' AS _change, _key AS user_id, "
+                           "NULL::VARCHAR AS email, NULL::VARCHAR AS anonymous_id, NULL::VARCHAR AS group_id, "
+                           f"NULL::VARCHAR AS object_type_id, '{run_id}' AS run_id, '{config_hash}' AS config_hash, "
+                           "NULL::VARCHAR AS fate, NULL::VARCHAR AS reason, 1 AS n_ops, NULL::VARCHAR[] AS nulls, "
+                           f"{run.run_no} AS run_no FROM (VALUES {rows}) t(row_id, _key, _hash)")
+            log = OutcomeLog(run)
+            log.append(stamped(as_outcome_table([Outcome(i * 16 + 1, "accepted", 200, None) for i in accepted])))
+            log.close()
+    report = run_sync(project, "people", deliver=RecordingDelivery())
+    assert report.recovered == {"runs": 2, "run_ids": ["crashed-1", "crashed-2"],
+                                "fates": {"delivered": 3, "pending": 2}}
+    assert any("finished interrupted 2 runs crashed-1, crashed-2: 3 delivered, 2 pending" in w for w in report.warnings)
+
+
+def test_upgrading_a_version_2_state_settles_its_unsettled_write_ahead(make_project, warehouse_sql,
+                                                                       tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    project = make_project(PEOPLE_SYNC)
+    hashes = real_hashes(tmp_path)
+    config_hash = project.config_hash("people")
+    # A version-2 file (the write-ahead in tables) left by a run killed after u1..u3 were accepted: settled
+    # through run 1, run 2 unsettled.
+    project.state_path().mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(project.state_path() / "people.duckdb"))
+    idents = ", ".join(f"{c} VARCHAR" for c in ("user_id", "email", "anonymous_id", "group_id", "object_type_id"))
+    con.execute(f"""
+        CREATE TABLE meta (name VARCHAR PRIMARY KEY, value VARCHAR);
+        INSERT INTO meta VALUES ('state_version', '2'), ('settled_through', '1');
+        CREATE TABLE pending_rows (row_id BIGINT, _key VARCHAR, _hash UBIGINT, _change VARCHAR, {idents},
+            run_id VARCHAR, config_hash VARCHAR, fate VARCHAR, reason VARCHAR, n_ops INTEGER, nulls VARCHAR[],
+            run_no INTEGER);
+        CREATE TABLE outcomes (op_id BIGINT, status VARCHAR, status_code INTEGER, reason VARCHAR, body VARCHAR,
+            run_no INTEGER, answered_at TIMESTAMPTZ)""")
+    for i in range(1, 5):
+        con.execute("INSERT INTO pending_rows VALUES (?, ?, ?, 'added', ?, NULL, NULL, NULL, NULL, 'v2-run', ?, "
+                    "NULL, NULL, 1, NULL, 2)", [i, f"u{i}", hashes[f"u{i}"], f"u{i}", config_hash])
+    con.execute("INSERT INTO pending_rows VALUES (9, 'u9', 1, 'added', 'u9', NULL, NULL, NULL, NULL, 'old', "
+                "NULL, 'delivered', NULL, 1, NULL, 1)")  # run 1: settled already, not settled again
+    con.execute("INSERT INTO outcomes SELECT i * 16 + 1, 'accepted', 200, NULL, NULL, 2, now() FROM range(1, 4) t(i)")
+    con.close()
+    rerun = RecordingDelivery()
+    report = run_sync(project, "people", deliver=rerun)
+    assert report.recovered == {"runs": 1, "run_ids": ["v2-run"], "fates": {"delivered": 3, "pending": 1}}
+    assert any("upgraded from version 2: the write-ahead of 1 unsettled run(s)" in w for w in report.warnings)
+    assert "u1" not in ids(rerun.sent, "identify") and "u4" in ids(rerun.sent, "identify")
+    assert len(rerun.sent) == 7  # u4..u10: what Customer.io had accepted is not sent again
+
+
 def test_rejected_rows_stay_out_of_the_snapshot_and_are_retried(make_project, warehouse_sql) -> None:
     warehouse_sql(PEOPLE)
     project = make_project(PEOPLE_SYNC)

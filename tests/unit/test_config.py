@@ -230,3 +230,22 @@ actions:
         assert expected in problems, (expected, problems)
     text = str(caught.value)
     assert "12345678" not in text and "Input should" not in text and "pydantic" not in text
+
+
+def test_a_union_setting_gets_one_message_in_its_words_without_pydantic_member_names(tmp_path: Path) -> None:
+    bad = """
+warehouses:
+  wh: {type: duckdb, path: w.duckdb}
+destination: {site_id: s, api_key: k}
+syncs:
+  a: {warehouse: wh, model: sql/people.sql, primary_key: [1, {x: 2}], type: identify}
+  b: {warehouse: wh, model: sql/people.sql, primary_key: {x: 1}, type: identify}
+  c: {warehouse: wh, model: sql/people.sql, primary_key: user_id, type: identify, upstream: 5}
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_project(write(tmp_path, bad))
+    assert caught.value.problems == [
+        'syncs.a.primary_key: must be text or a list of text (got [1, {"x": 2}])',
+        'syncs.b.primary_key: must be text or a list of text (got {"x": 1})',
+        "syncs.c.upstream: must be text or a list of text or a list of lists of text (got 5)"]
+    assert "list[str]" not in str(caught.value) and ".str" not in str(caught.value)
