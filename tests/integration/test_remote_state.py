@@ -114,8 +114,8 @@ def test_two_machines_alternate_runs_of_one_sync(s3, sandbox, tmp_path) -> None:
     # Each change was sent once: 2000 identifies, then 3 deletes and 1 identify.
     assert sum(r.items for r in sandbox.log("/api/v2/batch")) == 2004
 
-    status = subprocess.run(one.command(project, "status", "--runs", "10"), env=one.env, capture_output=True,
-                            text=True, timeout=120)
+    status = subprocess.run(one.command(project, "status", "--runs", "10"), env={**one.env, "COLUMNS": "200"},
+                            capture_output=True, text=True, timeout=120)  # whole words, whatever the worker's width
     assert status.returncode == 0 and status.stdout.count("success") >= 4, status.stdout + status.stderr
 
 
