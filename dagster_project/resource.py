@@ -16,6 +16,7 @@ from cio_retl.project import Project, config_path, load_project
 from cio_retl.errors import CioRetlError, MassClearError, MassDeleteError
 from cio_retl.project.overrides import with_overrides
 from cio_retl.project.redact import redact, secret_values
+from cio_retl.pipeline.aftermath import Aftermath
 from cio_retl.pipeline.report import SyncReport, report_metadata
 from cio_retl.pipeline.sync import run_sync
 from dagster_project.checks import evaluate
@@ -83,9 +84,16 @@ class CustomerIoSync(dg.ConfigurableResource):
             secrets = secret_values(project)
             context.log.info(f"sync '{sync}'" + (f" window {window[0]:%Y-%m-%d} → {window[1]:%Y-%m-%d}" if window
                                                  else "") + (" (dry run)" if config.dry_run else ""))
-            report = run_sync(project, sync, full_resync=config.full_resync, dry_run=config.dry_run,
-                              allow_mass_delete=config.allow_mass_delete, allow_clear=config.allow_clear,
-                              window=window)
+            aftermath = Aftermath(project, sync)
+            try:
+                report = run_sync(project, sync, full_resync=config.full_resync, dry_run=config.dry_run,
+                                  allow_mass_delete=config.allow_mass_delete, allow_clear=config.allow_clear,
+                                  window=window)
+            except CioRetlError as exc:
+                if getattr(exc, "report", None) is not None:
+                    aftermath.finish(exc.report)  # alerts and the sync log of the failed run, as the CLI sends
+                raise
+            aftermath.finish(report)
         except CioRetlError as exc:
             flag = {MassDeleteError: "allow_mass_delete", MassClearError: "allow_clear"}.get(type(exc))
             message = str(exc) + (_LAUNCHPAD_HINT.format(flag=flag) if flag else "")

@@ -1,0 +1,63 @@
+"""After a real run: its alert events sent and its sync log written back — both only warn, never change its result."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from cio_retl.pipeline.report import SyncReport
+from cio_retl.project import Project
+from cio_retl.project.redact import redact, secret_values
+
+COUNTS = ("extracted", "added", "changed", "removed", "operations", "accepted", "rejected", "pending", "skipped",
+          "unchanged", "requests")
+# A safety net for alerts: cio-retl's messages name keys only for row-level problems, and a key may be an email.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+class Aftermath:
+    """What follows one run of one sync: create it before the run, call `finish(report)` after, failed or not."""
+
+    def __init__(self, project: Project, sync: str) -> None:
+        self.project, self.sync = project, sync
+        self.started_at = datetime.now(timezone.utc)
+
+    def finish(self, report: SyncReport) -> None:
+        """Send the run's alerts; problems become warnings in the report (a dry run does neither)."""
+        if report.dry_run:
+            return
+        finished_at = datetime.now(timezone.utc)
+        secrets = secret_values(self.project)
+        if self.project.alerts is not None:
+            from cio_retl.alerts import send_alerts  # httpx / slack_sdk only when alerts are configured
+
+            events = alert_events(self.project, report, self.started_at, finished_at, secrets)
+            report.warnings.extend(send_alerts(self.project.alerts, events, secrets=secrets))
+
+
+def workspace(project: Project) -> dict[str, str]:
+    """The Customer.io workspace a run sent to: its API host (never a URL's credentials) and site id."""
+    parts = urlsplit(project.destination.base_url)
+    return {"host": parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "",
+            "site_id": project.destination.site_id}
+
+
+def alert_events(project: Project, report: SyncReport, started_at: datetime, finished_at: datetime,
+                 secrets: list[str]) -> list[dict[str, Any]]:
+    """`sync.completed` or `sync.failed`, plus `sync.rejections` when more than `alerts.rejection_rate` of the rows
+    the run tried to send (every fate but unchanged) were rejected. Counts and cio-retl's error only: no row data."""
+    fates = {fate: n for fate, n in report.fates.items() if fate != "unchanged"}
+    tried, rejected = sum(fates.values()), report.fates.get("rejected", 0)
+    error = _EMAIL.sub("<email>", redact(report.error, secrets)) if report.error else None
+    base = {"sync": report.sync, "run_id": report.run_id, "workspace": workspace(project), "status": report.status,
+            "started_at": started_at.isoformat(), "finished_at": finished_at.isoformat(),
+            "duration_s": round(report.duration_s, 3), "counts": {name: getattr(report, name) for name in COUNTS},
+            "fates": dict(report.fates), "error": error}
+    events = [{"event": "sync.completed" if report.status == "success" else "sync.failed", **base}]
+    threshold = project.alerts.rejection_rate if project.alerts else 1.0
+    if tried and rejected / tried > threshold:
+        events.append({"event": "sync.rejections", **base, "rejected_rows": rejected,
+                       "rejection_rate": round(rejected / tried, 4), "threshold": threshold})
+    return events
