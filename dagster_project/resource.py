@@ -88,7 +88,7 @@ class CustomerIoSync(dg.ConfigurableResource):
             try:
                 report = run_sync(project, sync, full_resync=config.full_resync, dry_run=config.dry_run,
                                   allow_mass_delete=config.allow_mass_delete, allow_clear=config.allow_clear,
-                                  window=window)
+                                  window=window, on_finished=aftermath.capture)
             except CioRetlError as exc:
                 if getattr(exc, "report", None) is not None:
                     aftermath.finish(exc.report)  # alerts and the sync log of the failed run, as the CLI sends

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+import duckdb
+
+from cio_retl.pipeline.changelog import run_changelog
 from cio_retl.pipeline.report import SyncReport
 from cio_retl.project import Project
 from cio_retl.project.redact import redact, secret_values
@@ -15,6 +19,7 @@ COUNTS = ("extracted", "added", "changed", "removed", "operations", "accepted", 
           "unchanged", "requests")
 # A safety net for alerts: cio-retl's messages name keys only for row-level problems, and a key may be an email.
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+log = logging.getLogger("cio_retl.writeback")
 
 
 class Aftermath:
@@ -23,18 +28,58 @@ class Aftermath:
     def __init__(self, project: Project, sync: str) -> None:
         self.project, self.sync = project, sync
         self.started_at = datetime.now(timezone.utc)
+        self.changelog: list[dict[str, Any]] = []
+        self.problems: list[str] = []
+
+    def capture(self, con: duckdb.DuckDBPyConnection, report: SyncReport) -> None:
+        """run_sync's on_finished: read the run's per-key fates while its state is open (only for a writeback)."""
+        writeback = self.project.writeback
+        if writeback is None or report.dry_run:
+            return
+        try:
+            table = run_changelog(con, self.project.sync(self.sync), report.run_id, values=writeback.values)
+        except Exception as exc:  # the sync log is a convenience: it never fails the run
+            self.problems.append(f"changelog not read: {type(exc).__name__}: {exc}")
+            return
+        logged_at = datetime.now(timezone.utc)
+        self.changelog = [{"sync": self.sync, "run_id": report.run_id, "logged_at": logged_at, **row}
+                          for row in table.rename_columns([c if c != "values" else "attribute_values"
+                                                           for c in table.column_names]).to_pylist()]
 
     def finish(self, report: SyncReport) -> None:
-        """Send the run's alerts; problems become warnings in the report (a dry run does neither)."""
+        """Send the run's alerts and write its sync log; problems become warnings in the report (a dry run does
+        neither)."""
         if report.dry_run:
             return
         finished_at = datetime.now(timezone.utc)
         secrets = secret_values(self.project)
+        if self.project.writeback is not None:
+            self._write_back(report, finished_at, secrets)
         if self.project.alerts is not None:
             from cio_retl.alerts import send_alerts  # httpx / slack_sdk only when alerts are configured
 
             events = alert_events(self.project, report, self.started_at, finished_at, secrets)
             report.warnings.extend(send_alerts(self.project.alerts, events, secrets=secrets))
+
+    def _write_back(self, report: SyncReport, finished_at: datetime, secrets: list[str]) -> None:
+        from cio_retl.writeback import write_sync_log  # warehouse clients only when a writeback is configured
+
+        writeback = self.project.writeback
+        space = workspace(self.project)
+        run = {"sync": report.sync, "run_id": report.run_id, "workspace_host": space["host"],
+               "workspace_site_id": space["site_id"], "started_at": self.started_at, "finished_at": finished_at,
+               "status": report.status, "error": redact(report.error, secrets) if report.error else None,
+               **{name: getattr(report, name) for name in COUNTS if name not in ("operations", "unchanged")}}
+        try:
+            write_sync_log(self.project, writeback, run, self.changelog)
+        except Exception as exc:
+            self.problems.append(f"not written to warehouse '{writeback.warehouse}' ({writeback.schema_}): "
+                                 f"{type(exc).__name__}: {exc}")
+        for problem in self.problems:
+            warning = redact(f"sync log {problem} (the sync's result is unchanged; the next run writes its own)",
+                             secrets)
+            log.warning("sync '%s': %s", report.sync, warning)
+            report.warnings.append(warning)
 
 
 def workspace(project: Project) -> dict[str, str]:

@@ -30,7 +30,7 @@ def run_syncs(project: Project, names: list[str], **options: Any) -> list[SyncRe
                                                     "retried")))
         else:
             try:
-                report = run_sync(project, name, **options)
+                report = run_sync(project, name, on_finished=aftermath.capture, **options)
             except SyncError as exc:
                 report = getattr(exc, "report", None) or SyncReport(sync=name, run_id=new_run_id(),
                                                                     dry_run=bool(options.get("dry_run")))
