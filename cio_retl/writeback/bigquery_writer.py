@@ -7,39 +7,49 @@ from pathlib import Path
 from typing import Any
 
 from cio_retl.project import BigQueryWarehouse
-from cio_retl.writeback.tables import AGE_COLUMN, TABLES, TYPES
+from cio_retl.writeback.tables import AGE_COLUMN, TABLES, TYPES, create_sql
 
 
 class BigQueryWriter:
-    """Dataset and tables created when missing, rows past retention deleted by DML, new rows loaded."""
+    """Dataset and tables created by DDL when missing, rows past retention deleted by DML, new rows loaded."""
 
     def __init__(self, name: str, config: BigQueryWarehouse, root: Path) -> None:
+        from google.cloud.bigquery import DEFAULT_RETRY
+
         from cio_retl.warehouse.bigquery import RETRY_TIMEOUT_S, BigQueryReader
 
         # The reader's own client: the same credentials, location and endpoint as the extract.
         self.client = BigQueryReader(name, config, root)._connect("writeback")
         self.timeout_s = RETRY_TIMEOUT_S
+        # Bounded: the client's default keeps retrying an unreachable endpoint for ten minutes.
+        self.retry = DEFAULT_RETRY.with_timeout(RETRY_TIMEOUT_S)
         self.location = config.location
 
     def write(self, schema: str, rows: dict[str, list[dict[str, Any]]], cutoff: datetime) -> None:
         from google.cloud import bigquery
 
-        dataset = bigquery.Dataset(f"{self.client.project}.{schema}")
-        dataset.location = self.location
-        self.client.create_dataset(dataset, exists_ok=True, timeout=self.timeout_s)
+        dataset = f"`{self.client.project}.{schema}`"
+        options = f" OPTIONS(location = '{self.location}')" if self.location else ""
+        self._query(f"CREATE SCHEMA IF NOT EXISTS {dataset}{options}")
         for table, columns in TABLES.items():
             ref = f"{self.client.project}.{schema}.{table}"
-            fields = [bigquery.SchemaField(name, TYPES["bigquery"][kind]) for name, kind in columns]
-            self.client.create_table(bigquery.Table(ref, schema=fields), exists_ok=True, timeout=self.timeout_s)
-            config = bigquery.QueryJobConfig(query_parameters=[
-                bigquery.ScalarQueryParameter("cutoff", "TIMESTAMP", cutoff)])
-            self.client.query(f"DELETE FROM `{ref}` WHERE {AGE_COLUMN[table]} < @cutoff",
-                              job_config=config).result(timeout=self.timeout_s)
+            self._query(create_sql("bigquery", f"`{ref}`", table))
+            self._query(f"DELETE FROM `{ref}` WHERE {AGE_COLUMN[table]} < @cutoff",
+                        [bigquery.ScalarQueryParameter("cutoff", "TIMESTAMP", cutoff)])
             if rows[table]:
+                fields = [bigquery.SchemaField(name, TYPES["bigquery"][kind]) for name, kind in columns]
                 load = bigquery.LoadJobConfig(schema=fields, write_disposition="WRITE_APPEND",
                                               source_format="NEWLINE_DELIMITED_JSON")
                 documents = [{name: _json_value(row.get(name)) for name, _ in columns} for row in rows[table]]
-                self.client.load_table_from_json(documents, ref, job_config=load).result(timeout=self.timeout_s)
+                self.client.load_table_from_json(documents, ref, job_config=load, location=self.location,
+                                                 timeout=self.timeout_s).result(timeout=self.timeout_s)
+
+    def _query(self, sql: str, parameters: list[Any] | None = None) -> None:
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(query_parameters=parameters or [])
+        self.client.query(sql, job_config=config, location=self.location, retry=self.retry).result(
+            timeout=self.timeout_s, retry=self.retry)
 
     def close(self) -> None:
         self.client.close()

@@ -125,3 +125,93 @@ def test_a_failed_run_is_logged_and_a_writeback_failure_is_only_a_warning(make_p
     [warning] = report.warnings
     assert "sync log not written to warehouse 'logdb'" in warning and "result is unchanged" in warning
     assert "pg-SECRET-pw" not in warning
+
+
+# ---------------------------------------------------------------- the same through each warehouse's own client
+
+
+def _postgres(request, tmp_path):
+    from tests.conftest import run_pg  # noqa: F401 (the fixture below starts the server)
+
+    url = request.getfixturevalue("pg_database")
+
+    def read(sql: str) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as con:
+            return [tuple(row) for row in con.execute(sql).fetchall()]
+
+    def write(sql: str) -> None:
+        from tests.conftest import run_pg
+
+        run_pg(url, sql)
+
+    return {"type": "postgres", "url": url}, read, write
+
+
+def _snowflake(request, tmp_path):
+    import snowflake.connector
+
+    from tests.integration.warehouse_cloud_fixtures import snowflake_warehouse_config
+
+    server = request.getfixturevalue("snowflake_server")
+    database = "WB_" + "".join(c for c in request.node.name.upper() if c.isalnum())[-20:]
+
+    def run(sql: str) -> list[tuple]:
+        con = snowflake.connector.connect(**server, database=database)
+        try:
+            return list(con.cursor().execute(sql).fetchall() or [])
+        finally:
+            con.close()
+
+    return snowflake_warehouse_config(server, database, schema="PUBLIC"), run, run
+
+
+def _bigquery(request, tmp_path):
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    from tests.integration.warehouse_cloud_fixtures import bigquery_warehouse_config
+
+    endpoint = request.getfixturevalue("bigquery_endpoint")
+
+    def run(sql: str) -> list[tuple]:
+        client = bigquery.Client(project="local", credentials=AnonymousCredentials(),
+                                 client_options=ClientOptions(api_endpoint=endpoint))
+        try:
+            return [tuple(row.values()) for row in client.query(sql).result()]
+        finally:
+            client.close()
+
+    return bigquery_warehouse_config(endpoint), run, run
+
+
+@pytest.mark.parametrize("kind", ["postgres", "snowflake", "bigquery"])
+def test_every_warehouse_holds_the_sync_log_and_applies_retention(kind, request, make_project, warehouse_sql,
+                                                                  sandbox, tmp_path: Path) -> None:
+    config, read, write = {"postgres": _postgres, "snowflake": _snowflake, "bigquery": _bigquery}[kind](request,
+                                                                                                       tmp_path)
+    warehouse_sql(PEOPLE)
+    sandbox.faults = REJECT_U2
+    schema = f"log_{kind}"
+    warehouses = {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}, "logs": config}
+    project = make_project(PEOPLE_SYNC, destination=destination(sandbox),
+                           extra={"warehouses": warehouses, "writeback": {"warehouse": "logs", "schema": schema}})
+    [first] = run_syncs(project, [])
+    assert first.status == "success" and first.warnings == []
+    runs = read(f"SELECT sync, run_id, status, extracted, accepted, rejected FROM {schema}.sync_runs")
+    assert runs == [("people", first.run_id, "success", 5, 4, 1)]
+    log = {row[0]: row[1:] for row in read(f"SELECT key, op, fate, reason, attributes FROM {schema}.sync_changelog")}
+    assert sorted(log) == [f"u{i}" for i in range(1, 6)]
+    assert log["u1"] == ("add", "delivered", None, '["email","plan"]')
+    assert log["u2"][:2] == ("add", "rejected") and "email is not valid" in log["u2"][2]
+
+    long_ago = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
+    write(f"UPDATE {schema}.sync_runs SET finished_at = '{long_ago}' WHERE TRUE")
+    write(f"UPDATE {schema}.sync_changelog SET logged_at = '{long_ago}' WHERE TRUE")
+    sandbox.faults = Faults()
+    [second] = run_syncs(project, [])
+    assert second.warnings == []
+    assert read(f"SELECT run_id FROM {schema}.sync_runs") == [(second.run_id,)]
+    assert read(f"SELECT key, fate FROM {schema}.sync_changelog") == [("u2", "delivered")]
