@@ -72,6 +72,14 @@ def automation_condition(sync: Sync) -> dg.AutomationCondition | None:
     return dg.AutomationCondition.eager() if name == "eager" else dg.AutomationCondition.on_missing()
 
 
+def freshness_policy(sync: Sync) -> dg.FreshnessPolicy | None:
+    """`freshness:` as Dagster's time-window FreshnessPolicy (the asset is overdue after `fail_after`)."""
+    if sync.freshness is None:
+        return None
+    return dg.FreshnessPolicy.time_window(fail_window=sync.freshness.fail_after,
+                                          warn_window=sync.freshness.warn_after)
+
+
 def build_sync_asset(project: Project, sync_name: str) -> dg.AssetsDefinition:
     """The asset of one sync: code_version from the model SQL and mappings, checks, pool, partitions, automation."""
     with warnings.catch_warnings():
@@ -94,6 +102,7 @@ def _sync_asset(project: Project, sync_name: str, sync: Sync) -> dg.AssetsDefini
         tags={SYNC_TAG: sync_name},
         kinds={"customerio", project.warehouses[sync.warehouse].type},
         automation_condition=automation_condition(sync),
+        freshness_policy=freshness_policy(sync),
         skippable=True,  # a dry run records an observation, not a materialization…
     )
 

@@ -20,6 +20,7 @@ from cio_retl.pipeline.aftermath import Aftermath
 from cio_retl.pipeline.report import SyncReport, report_metadata
 from cio_retl.pipeline.sync import run_sync
 from dagster_project.checks import evaluate
+from dagster_project.standard_metadata import standard_metadata
 
 SITE_ID_ENV = "CUSTOMERIO_SITE_ID"
 API_KEY_ENV = "CUSTOMERIO_TRACK_API_KEY"
@@ -110,10 +111,18 @@ class CustomerIoSync(dg.ConfigurableResource):
             yield dg.AssetObservation(asset_key=context.asset_key, metadata=metadata,
                                       partition=context.partition_key if context.has_partition_key else None)
             return
+        metadata.update(standard_metadata(project.sync(sync), aftermath.model_columns, report.extracted,
+                                          partitioned=window is not None, upstream=_model_assets(context)))
         declared = context.selected_asset_check_keys  # an asset of your own may declare fewer checks, or none
         checks = [result for result in evaluate(context.asset_key, report, project.dagster.rejection_rate_warn)
                   if dg.AssetCheckKey(context.asset_key, result.check_name) in declared]
         yield dg.MaterializeResult(asset_key=context.asset_key, metadata=metadata, check_results=checks)
+
+
+def _model_assets(context: dg.AssetExecutionContext) -> list[dg.AssetKey]:
+    """The assets the sync's model reads: the asset's upstream keys, less the syncs it runs after (customerio/…)."""
+    spec = next((spec for spec in context.assets_def.specs if spec.key == context.asset_key), None)
+    return [dep.asset_key for dep in (spec.deps if spec else []) if dep.asset_key.path[0] != "customerio"]
 
 
 def partition_window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime] | None:
@@ -137,8 +146,6 @@ def _failure(message: str, report: SyncReport | None, window: tuple[datetime, da
 def dagster_metadata(values: dict[str, Any]) -> dict[str, dg.MetadataValue]:
     """cio-retl's plain metadata as Dagster values: numbers plot over runs, rejections are a table."""
     metadata: dict[str, dg.MetadataValue] = {}
-    if "extracted" in values:
-        metadata["dagster/row_count"] = dg.MetadataValue.int(values["extracted"])
     for name, value in values.items():
         metadata[name] = _value(name, value)
     return metadata

@@ -29,10 +29,13 @@ class Aftermath:
         self.project, self.sync = project, sync
         self.started_at = datetime.now(timezone.utc)
         self.changelog: list[dict[str, Any]] = []
+        self.model_columns: list[tuple[str, str]] = []  # (name, type) of what the model returned, for metadata
         self.problems: list[str] = []
 
     def capture(self, con: duckdb.DuckDBPyConnection, report: SyncReport) -> None:
-        """run_sync's on_finished: read the run's per-key fates while its state is open (only for a writeback)."""
+        """run_sync's on_finished: the model's columns and, for a writeback, the run's per-key fates, read while
+        the state is open."""
+        self.model_columns = model_columns(con)
         writeback = self.project.writeback
         if writeback is None or report.dry_run:
             return
@@ -80,6 +83,14 @@ class Aftermath:
                              secrets)
             log.warning("sync '%s': %s", report.sync, warning)
             report.warnings.append(warning)
+
+
+def model_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """The columns (name, DuckDB type) the model returned, from the extract's TEMP `stage`; none if it never ran."""
+    try:
+        return [(row[0], row[1]) for row in con.execute("DESCRIBE stage").fetchall() if row[0] not in ("_key", "_hash")]
+    except duckdb.Error:
+        return []
 
 
 def workspace(project: Project) -> dict[str, str]:
