@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import duckdb
+import pyarrow as pa
 
 from cio_retl.pipeline.changelog import run_changelog
 from cio_retl.pipeline.report import SyncReport
@@ -28,7 +29,7 @@ class Aftermath:
     def __init__(self, project: Project, sync: str) -> None:
         self.project, self.sync = project, sync
         self.started_at = datetime.now(timezone.utc)
-        self.changelog: list[dict[str, Any]] = []
+        self.changelog: pa.Table | None = None  # the run's keys and fates, for the writeback
         self.model_columns: list[tuple[str, str]] = []  # (name, type) of what the model returned, for metadata
         self.problems: list[str] = []
 
@@ -44,10 +45,12 @@ class Aftermath:
         except Exception as exc:  # the sync log is a convenience: it never fails the run
             self.problems.append(f"changelog not read: {type(exc).__name__}: {exc}")
             return
-        logged_at = datetime.now(timezone.utc)
-        self.changelog = [{"sync": self.sync, "run_id": report.run_id, "logged_at": logged_at, **row}
-                          for row in table.rename_columns([c if c != "values" else "attribute_values"
-                                                           for c in table.column_names]).to_pylist()]
+        n = table.num_rows
+        constants = {"sync": self.sync, "run_id": report.run_id, "logged_at": datetime.now(timezone.utc)}
+        table = table.rename_columns([c if c != "values" else "attribute_values" for c in table.column_names])
+        for name, value in constants.items():
+            table = table.append_column(name, pa.repeat(pa.scalar(value), n))
+        self.changelog = table
 
     def finish(self, report: SyncReport) -> None:
         """Send the run's alerts and write its sync log; problems become warnings in the report (a dry run does

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pyarrow as pa
+
 from cio_retl.project import (BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse, Project, SnowflakeWarehouse,
                               Writeback)
+from cio_retl.writeback.tables import conform
 
 
 def write_sync_log(project: Project, writeback: Writeback, run: dict[str, Any],
-                   changelog: list[dict[str, Any]]) -> None:
+                   changelog: pa.Table | None) -> None:
     """Append the run and its changelog through the warehouse's own client, deleting rows older than
     `retention_days` first; raises whatever the client raises (the caller turns it into a warning)."""
     config = project.warehouses[writeback.warehouse]
@@ -35,7 +38,8 @@ def write_sync_log(project: Project, writeback: Writeback, run: dict[str, Any],
     else:
         raise ValueError(f"writeback to a {config.type} warehouse is not supported")
     try:
-        writer.write(writeback.schema_, {"sync_runs": [run], "sync_changelog": changelog}, cutoff)
+        writer.write(writeback.schema_, {"sync_runs": conform("sync_runs", [run]),
+                                         "sync_changelog": conform("sync_changelog", changelog)}, cutoff)
     finally:
         writer.close()
 

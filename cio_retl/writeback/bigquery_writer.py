@@ -6,8 +6,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from cio_retl.project import BigQueryWarehouse
 from cio_retl.writeback.tables import AGE_COLUMN, TABLES, TYPES, create_sql
+
+LOAD_CHUNK = 50_000  # rows per load job: a few MB of JSON
 
 
 class BigQueryWriter:
@@ -25,7 +29,7 @@ class BigQueryWriter:
         self.retry = DEFAULT_RETRY.with_timeout(RETRY_TIMEOUT_S)
         self.location = config.location
 
-    def write(self, schema: str, rows: dict[str, list[dict[str, Any]]], cutoff: datetime) -> None:
+    def write(self, schema: str, tables: dict[str, pa.Table], cutoff: datetime) -> None:
         from google.cloud import bigquery
 
         dataset = f"`{self.client.project}.{schema}`"
@@ -36,13 +40,15 @@ class BigQueryWriter:
             self._query(create_sql("bigquery", f"`{ref}`", table))
             self._query(f"DELETE FROM `{ref}` WHERE {AGE_COLUMN[table]} < @cutoff",
                         [bigquery.ScalarQueryParameter("cutoff", "TIMESTAMP", cutoff)])
-            if rows[table]:
+            rows = tables[table]
+            if rows.num_rows:
                 fields = [bigquery.SchemaField(name, TYPES["bigquery"][kind]) for name, kind in columns]
                 load = bigquery.LoadJobConfig(schema=fields, write_disposition="WRITE_APPEND",
                                               source_format="NEWLINE_DELIMITED_JSON")
-                documents = [{name: _json_value(row.get(name)) for name, _ in columns} for row in rows[table]]
-                self.client.load_table_from_json(documents, ref, job_config=load, location=self.location,
-                                                 timeout=self.timeout_s).result(timeout=self.timeout_s)
+                for batch in rows.to_batches(max_chunksize=LOAD_CHUNK):  # one load job per chunk
+                    documents = [{name: _json_value(value) for name, value in row.items()} for row in batch.to_pylist()]
+                    self.client.load_table_from_json(documents, ref, job_config=load, location=self.location,
+                                                     timeout=self.timeout_s).result(timeout=self.timeout_s)
 
     def _query(self, sql: str, parameters: list[Any] | None = None) -> None:
         from google.cloud import bigquery

@@ -6,6 +6,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from cio_retl import engine
 from cio_retl.project import DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse
 from cio_retl.writeback.tables import AGE_COLUMN, TABLES, create_sql
@@ -22,11 +24,12 @@ class SqlWriter:
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         raise NotImplementedError
 
-    def insert(self, qualified: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-        marks = ", ".join(self.placeholder for _ in columns)
-        for start in range(0, len(rows), INSERT_CHUNK):
-            self.executemany(f"INSERT INTO {qualified} ({', '.join(columns)}) VALUES ({marks})",
-                             rows[start:start + INSERT_CHUNK])
+    def insert(self, qualified: str, rows: pa.Table) -> None:
+        """Append rows, a chunk at a time (never all of a large changelog as Python objects at once)."""
+        marks = ", ".join(self.placeholder for _ in rows.column_names)
+        sql = f"INSERT INTO {qualified} ({', '.join(rows.column_names)}) VALUES ({marks})"
+        for batch in rows.to_batches(max_chunksize=INSERT_CHUNK):
+            self.executemany(sql, _tuples(batch))
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         raise NotImplementedError
@@ -34,15 +37,18 @@ class SqlWriter:
     def close(self) -> None:
         raise NotImplementedError
 
-    def write(self, schema: str, rows: dict[str, list[dict[str, Any]]], cutoff: datetime) -> None:
+    def write(self, schema: str, tables: dict[str, pa.Table], cutoff: datetime) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        for table, columns in TABLES.items():
+        for table in TABLES:
             qualified = f"{schema}.{table}"
             self.execute(create_sql(self.dialect, qualified, table))
             self.execute(f"DELETE FROM {qualified} WHERE {AGE_COLUMN[table]} < {self.placeholder}", [cutoff])
-            names = [name for name, _ in columns]
-            if rows[table]:
-                self.insert(qualified, names, [tuple(row.get(name) for name in names) for row in rows[table]])
+            if tables[table].num_rows:
+                self.insert(qualified, tables[table])
+
+
+def _tuples(batch: pa.RecordBatch) -> list[tuple[Any, ...]]:
+    return list(zip(*(column.to_pylist() for column in batch.columns)))
 
 
 class DuckDBWriter(SqlWriter):
@@ -55,6 +61,13 @@ class DuckDBWriter(SqlWriter):
 
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         self.con.execute(sql, params or [])
+
+    def insert(self, qualified: str, rows: pa.Table) -> None:
+        self.con.register("writeback_rows", rows)  # DuckDB reads the Arrow table as it is, no Python rows
+        try:
+            self.con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM writeback_rows")
+        finally:
+            self.con.unregister("writeback_rows")
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         self.con.executemany(sql, rows)
@@ -77,10 +90,12 @@ class PostgresWriter(SqlWriter):
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         self.con.execute(sql, params)
 
-    def insert(self, qualified: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-        with self.con.cursor() as cursor, cursor.copy(f"COPY {qualified} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    def insert(self, qualified: str, rows: pa.Table) -> None:
+        statement = f"COPY {qualified} ({', '.join(rows.column_names)}) FROM STDIN"
+        with self.con.cursor() as cursor, cursor.copy(statement) as copy:
+            for batch in rows.to_batches(max_chunksize=10_000):
+                for row in _tuples(batch):
+                    copy.write_row(row)
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         with self.con.cursor() as cursor:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+
+import pyarrow as pa
 
 Kind = Literal["text", "timestamp", "integer"]
 COUNTS = ("extracted", "added", "changed", "removed", "accepted", "rejected", "pending", "skipped", "requests")
@@ -29,3 +31,22 @@ def create_sql(dialect: str, qualified: str, table: str) -> str:
     """CREATE TABLE IF NOT EXISTS for one of the two tables, in a warehouse's types."""
     columns = ", ".join(f"{name} {TYPES[dialect][kind]}" for name, kind in TABLES[table])
     return f"CREATE TABLE IF NOT EXISTS {qualified} ({columns})"
+
+
+ARROW: dict[Kind, pa.DataType] = {"text": pa.string(), "timestamp": pa.timestamp("us", tz="UTC"),
+                                  "integer": pa.int64()}
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """One of the two tables as Arrow: the shape every writer receives."""
+    return pa.schema([(name, ARROW[kind]) for name, kind in TABLES[table]])
+
+
+def conform(table: str, rows: pa.Table | list[dict[str, Any]] | None) -> pa.Table:
+    """Rows (a table with at least these columns, or dicts) in the table's column order and types; none → empty."""
+    schema = arrow_schema(table)
+    if rows is None:
+        return schema.empty_table()
+    if isinstance(rows, list):
+        return pa.Table.from_pylist(rows, schema=schema)
+    return rows.select(schema.names).cast(schema)
