@@ -18,7 +18,7 @@ from cio_retl.project.overrides import with_overrides
 from cio_retl.project.redact import redact, secret_values
 from cio_retl.pipeline.aftermath import Aftermath
 from cio_retl.pipeline.report import SyncReport, report_metadata
-from cio_retl.pipeline.sync import run_sync
+from cio_retl.pipeline.sync import new_run_id, run_sync
 from dagster_project.checks import evaluate
 from dagster_project.standard_metadata import standard_metadata
 
@@ -91,8 +91,9 @@ class CustomerIoSync(dg.ConfigurableResource):
                                   allow_mass_delete=config.allow_mass_delete, allow_clear=config.allow_clear,
                                   window=window, on_finished=aftermath.capture)
             except CioRetlError as exc:
-                if getattr(exc, "report", None) is not None:
-                    aftermath.finish(exc.report)  # alerts and the sync log of the failed run, as the CLI sends
+                # Alerts and the sync log of the failed run, as the CLI sends them (also when it never started).
+                aftermath.finish(getattr(exc, "report", None) or SyncReport(
+                    sync=sync, run_id=new_run_id(), status="failed", dry_run=config.dry_run, error=str(exc)))
                 raise
             aftermath.finish(report)
         except CioRetlError as exc:

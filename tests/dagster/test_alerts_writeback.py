@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
 
 import duckdb
 import yaml
@@ -16,18 +17,21 @@ from tests.receiver import receiver
 SECRET = "whsec-dagster-77"
 
 
+def build(tmp_path, sandbox, hook_url: str, **destination) -> DagsterProject:
+    file = write_project(tmp_path, destination={**sandbox_destination(sandbox), **destination})
+    document = yaml.safe_load(file.read_text())
+    document["alerts"] = {"webhook": {"url": hook_url, "secret": "${WEBHOOK_SECRET}"}}
+    document["writeback"] = {"warehouse": "wh"}
+    file.write_text(yaml.safe_dump(document))
+    project = load_project(file, credentials="none")
+    return DagsterProject(tmp_path, file, project, build_definitions(project, file), sandbox)
+
+
 def test_a_dagster_run_sends_a_signed_alert_and_writes_the_sync_log(tmp_path, clean_env, sandbox) -> None:
     clean_env.setenv(KEY_ENV, SECRET_KEY)
     clean_env.setenv("WEBHOOK_SECRET", SECRET)
     with receiver() as hook:
-        file = write_project(tmp_path, destination=sandbox_destination(sandbox))
-        document = yaml.safe_load(file.read_text())
-        document["alerts"] = {"webhook": {"url": hook.url, "secret": "${WEBHOOK_SECRET}"}}
-        document["writeback"] = {"warehouse": "wh"}
-        file.write_text(yaml.safe_dump(document))
-        project = load_project(file, credentials="none")
-        built = DagsterProject(tmp_path, file, project, build_definitions(project, file), sandbox)
-        result = built.materialize("people")
+        result = build(tmp_path, sandbox, hook.url).materialize("people")
         assert result.success
         [request] = hook.requests
     event = request.json()
@@ -41,3 +45,18 @@ def test_a_dagster_run_sends_a_signed_alert_and_writes_the_sync_log(tmp_path, cl
     finally:
         con.close()
     assert runs == [(event["run_id"], "success", 10)] and fates == [("delivered", 10)]
+
+
+def test_a_failed_dagster_run_sends_sync_failed(tmp_path, clean_env, sandbox) -> None:
+    clean_env.setenv(KEY_ENV, SECRET_KEY)
+    clean_env.setenv("WEBHOOK_SECRET", SECRET)
+    with socket.socket() as s:  # nothing listens here once the socket is closed
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with receiver() as hook:
+        result = build(tmp_path, sandbox, hook.url, url=f"http://127.0.0.1:{closed}", max_attempts=1).materialize(
+            "people")
+        assert not result.success
+        [request] = hook.requests
+    event = request.json()
+    assert event["event"] == "sync.failed" and "still pending" in event["error"] and SECRET_KEY not in event["error"]
