@@ -215,3 +215,21 @@ def test_every_warehouse_holds_the_sync_log_and_applies_retention(kind, request,
     assert second.warnings == []
     assert read(f"SELECT run_id FROM {schema}.sync_runs") == [(second.run_id,)]
     assert read(f"SELECT key, fate FROM {schema}.sync_changelog") == [("u2", "delivered")]
+
+
+def test_a_composite_key_is_a_json_array_with_its_parts_by_name(make_project, warehouse_sql, sandbox,
+                                                                tmp_path: Path) -> None:
+    warehouse_sql("CREATE TABLE orders AS SELECT 'o' || i AS order_id, i % 2 AS line, 'u1' AS user_id, i AS amount "
+                  "FROM range(1, 4) t(i)")
+    syncs = {"orders": {"table": "orders", "primary_key": ["order_id", "line"], "type": "track", "mode": "append",
+                        "event": "Order Placed"}}
+    project = make_project(syncs, destination=destination(sandbox), extra={"writeback": {"warehouse": "wh"}})
+    [report] = run_syncs(project, [])
+    assert report.status == "success"
+    rows = read_duckdb(tmp_path / "warehouse.duckdb", "SELECT key, key_json, op, fate, attributes "
+                                                     "FROM cio_retl.sync_changelog ORDER BY key")
+    assert [(json.loads(key), json.loads(parts), op, fate) for key, parts, op, fate, _ in rows] == [
+        (["o1", "1"], {"order_id": "o1", "line": "1"}, "add", "delivered"),
+        (["o2", "0"], {"order_id": "o2", "line": "0"}, "add", "delivered"),
+        (["o3", "1"], {"order_id": "o3", "line": "1"}, "add", "delivered")]
+    assert json.loads(rows[0][4]) == ["order_id", "line", "amount"]  # the event's data, by name
