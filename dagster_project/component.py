@@ -68,6 +68,10 @@ class CustomerIoSyncComponent(dg.Component, dg.Resolvable):
         moved = {sync_asset_key(name): spec.key for name, spec in specs.items()}
         specs = {name: spec.replace_attributes(deps=[moved.get(dep.asset_key, dep.asset_key) for dep in spec.deps])
                  for name, spec in specs.items()}
+        # What each sync's model reads (its deps less the syncs it runs after), for column lineage in execute.
+        syncs = {*moved.values(), *(sync_asset_key(name) for name in project.syncs)}
+        self.model_assets = {name: [dep.asset_key for dep in spec.deps if dep.asset_key not in syncs]
+                             for name, spec in specs.items()}
         op = self.op or OpSpec()
         assets = [sync_asset(project, name, spec, self.execute, pool=op.pool, op_tags=op.tags)
                   for name, spec in specs.items()]
@@ -95,7 +99,8 @@ class CustomerIoSyncComponent(dg.Component, dg.Resolvable):
     def execute(self, context: dg.AssetExecutionContext, customerio: CustomerIoSync, sync_name: str,
                 config: SyncRunConfig) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
         """Run one sync: its counts, checks and standard metadata (a dry run yields an observation)."""
-        yield from customerio.run(context, sync_name, config=config)
+        model_assets = getattr(self, "model_assets", {}).get(sync_name)
+        yield from customerio.run(context, sync_name, config=config, model_assets=model_assets)
 
     def _selected(self, project: Project) -> list[str]:
         if self.syncs is None:

@@ -69,12 +69,15 @@ class CustomerIoSync(dg.ConfigurableResource):
                               warehouses=self.warehouses, state=self.state)
 
     def run(self, context: dg.AssetExecutionContext, sync: str | None = None, *,
-            config: SyncRunConfig | None = None) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
+            config: SyncRunConfig | None = None,
+            model_assets: list[dg.AssetKey] | None = None) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
         """Run `sync` (default: the asset key's last part) for the run's partition window, if any.
 
         Yields a MaterializeResult with the run's counts and the results of the checks the asset declares;
         a dry run yields an AssetObservation instead (nothing was sent, so the asset is not fresher). A failed
         sync raises dagster.Failure with cio-retl's message and the counts so far, secrets masked.
+        `model_assets`: the asset(s) the model reads, for column lineage (default: the asset's upstream keys
+        outside customerio/).
         """
         sync = sync or context.asset_key.path[-1]
         config = config or SyncRunConfig()
@@ -113,7 +116,8 @@ class CustomerIoSync(dg.ConfigurableResource):
                                       partition=context.partition_key if context.has_partition_key else None)
             return
         metadata.update(standard_metadata(project.sync(sync), aftermath.model_columns, report.extracted,
-                                          partitioned=window is not None, upstream=_model_assets(context)))
+                                          partitioned=window is not None,
+                                          upstream=_model_assets(context) if model_assets is None else model_assets))
         declared = context.selected_asset_check_keys  # an asset of your own may declare fewer checks, or none
         checks = [result for result in evaluate(context.asset_key, report, project.dagster.rejection_rate_warn)
                   if dg.AssetCheckKey(context.asset_key, result.check_name) in declared]

@@ -114,7 +114,10 @@ def test_translation_and_op_shape_every_sync_and_keep_the_edges(tmp_path: Path, 
         result = dg.materialize([assets], instance=instance,  # the resource comes bound to the asset
                                 selection=[dg.AssetKey(["crm", "people"])])
     assert result.success and sandbox.counts()["people"] == 10
-    assert metadata_values(result, "people")["dagster/row_count"] == 10
+    meta = metadata_values(result, "people")
+    assert meta["dagster/row_count"] == 10
+    model = dg.AssetKey(["warehouse", "wh", "people"])
+    assert meta["dagster/column_lineage"].deps_by_column["id"] == [dg.TableColumnDep(model, "user_id")]
 
 
 def test_unknown_syncs_and_op_names_are_configuration_errors(tmp_path: Path, clean_env, sandbox) -> None:
