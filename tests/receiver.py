@@ -36,7 +36,7 @@ def receiver() -> Iterator[Receiver]:
     state = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:  # http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
             status = state.statuses.pop(0) if state.statuses else 200

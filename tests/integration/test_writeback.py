@@ -131,22 +131,17 @@ def test_a_failed_run_is_logged_and_a_writeback_failure_is_only_a_warning(make_p
 
 
 def _postgres(request, tmp_path):
-    from tests.conftest import run_pg  # noqa: F401 (the fixture below starts the server)
+    import psycopg
 
-    url = request.getfixturevalue("pg_database")
+    from tests.conftest import run_pg
+
+    url = request.getfixturevalue("pg_database")  # starts the session's server (skips off CI without one)
 
     def read(sql: str) -> list[tuple]:
-        import psycopg
-
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as con:
             return [tuple(row) for row in con.execute(sql).fetchall()]
 
-    def write(sql: str) -> None:
-        from tests.conftest import run_pg
-
-        run_pg(url, sql)
-
-    return {"type": "postgres", "url": url}, read, write
+    return {"type": "postgres", "url": url}, read, lambda sql: run_pg(url, sql)
 
 
 def _snowflake(request, tmp_path):
