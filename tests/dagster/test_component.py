@@ -128,3 +128,29 @@ def test_unknown_syncs_and_op_names_are_configuration_errors(tmp_path: Path, cle
     with pytest.raises(cio_retl.ConfigError, match="op takes pool and tags only"):
         component_defs(component=CustomerIoSyncComponent.from_attributes_dict(
             attributes={"project_file": str(file), "op": {"name": "one_op"}}))
+
+
+class AuditedSyncs(CustomerIoSyncComponent):
+    """A subclass as a user would write one: an owner tag on every asset, a log line around every run."""
+
+    def get_asset_spec(self, project, sync_name):
+        return super().get_asset_spec(project, sync_name).merge_attributes(tags={"owner": "crm-team"})
+
+    def execute(self, context, customerio, sync_name, config):
+        context.log.info(f"audit: starting {sync_name}")
+        yield from super().execute(context, customerio, sync_name, config)
+        context.log.info(f"audit: finished {sync_name}")
+
+
+def test_get_asset_spec_and_execute_are_overridable(tmp_path: Path, clean_env, sandbox) -> None:
+    clean_env.setenv(KEY_ENV, SECRET_KEY)
+    file = write_project(tmp_path, destination=sandbox_destination(sandbox))
+    defs = component_defs(component=AuditedSyncs.from_attributes_dict(
+        attributes={"project_file": str(file), "syncs": ["people"]}))
+    key = dg.AssetKey(["customerio", "people"])
+    assert next(s for s in defs.resolve_all_asset_specs() if s.key == key).tags["owner"] == "crm-team"
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([defs.resolve_assets_def(key)], instance=instance, selection=[key])
+        messages = [log.user_message for log in instance.all_logs(result.run_id) if "audit:" in log.user_message]
+    assert result.success and sandbox.counts()["people"] == 10
+    assert messages == ["audit: starting people", "audit: finished people"]
