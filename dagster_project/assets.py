@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: Dagster reads the asset function's annotations as real types.
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,19 +72,25 @@ def automation_condition(sync: Sync) -> dg.AutomationCondition | None:
     return dg.AutomationCondition.eager() if name == "eager" else dg.AutomationCondition.on_missing()
 
 
+def freshness_policy(sync: Sync) -> dg.FreshnessPolicy | None:
+    """`freshness:` as Dagster's time-window FreshnessPolicy (the asset is overdue after `fail_after`)."""
+    if sync.freshness is None:
+        return None
+    return dg.FreshnessPolicy.time_window(fail_window=sync.freshness.fail_after,
+                                          warn_window=sync.freshness.warn_after)
+
+
 def build_sync_asset(project: Project, sync_name: str) -> dg.AssetsDefinition:
-    """The asset of one sync: code_version from the model SQL and mappings, checks, pool, partitions, automation."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is beta in 1.13 and works as needed
-        return _sync_asset(project, sync_name, project.sync(sync_name))
+    """The asset of one sync as the project file describes it (CustomerIoSyncComponent builds every one)."""
+    return sync_asset(project, sync_name, sync_asset_spec(project, sync_name))
 
 
-def _sync_asset(project: Project, sync_name: str, sync: Sync) -> dg.AssetsDefinition:
-    key = sync_asset_key(sync_name)
-    partitions = partitions_for(project, sync)
-
-    spec = dg.AssetSpec(
-        key,
+def sync_asset_spec(project: Project, sync_name: str) -> dg.AssetSpec:
+    """The spec of one sync's asset: code_version from the model SQL and mappings, deps, partitions' kinds,
+    automation, freshness, tags (SYNC_TAG names the sync whatever the key)."""
+    sync = project.sync(sync_name)
+    return dg.AssetSpec(
+        sync_asset_key(sync_name),
         group_name=GROUP,
         # The model it reads, and the syncs that must run first (cio_retl/project/order.py): people before their events.
         deps=[*upstream_keys(project, sync_name), *(sync_asset_key(name) for name in dependencies(project)[sync_name])],
@@ -94,22 +100,41 @@ def _sync_asset(project: Project, sync_name: str, sync: Sync) -> dg.AssetsDefini
         tags={SYNC_TAG: sync_name},
         kinds={"customerio", project.warehouses[sync.warehouse].type},
         automation_condition=automation_condition(sync),
+        freshness_policy=freshness_policy(sync),
         skippable=True,  # a dry run records an observation, not a materialization…
     )
 
-    @dg.multi_asset(
-        name=f"customerio__{sync_name}",  # the op, and so the Launchpad's `ops:` key
-        specs=[spec],
-        check_specs=check_specs(key, project.dagster.rejection_rate_warn),
-        can_subset=True,  # …and evaluates no check: outputs, check results included, are optional
-        partitions_def=partitions,
-        # A range of partitions (a UI backfill) runs as one window, so runs of one sync never overlap.
-        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
-        pool=project.dagster.pool,
-    )
-    def _sync(context: dg.AssetExecutionContext, config: SyncRunConfig,
-              customerio: CustomerIoSync) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
-        yield from customerio.run(context, sync_name, config=config)
+
+RunSync = Callable[[dg.AssetExecutionContext, CustomerIoSync, str, SyncRunConfig],
+                   Iterator[dg.MaterializeResult | dg.AssetObservation]]
+
+
+def _run_with_resource(context: dg.AssetExecutionContext, customerio: CustomerIoSync, sync_name: str,
+                       config: SyncRunConfig) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
+    yield from customerio.run(context, sync_name, config=config)
+
+
+def sync_asset(project: Project, sync_name: str, spec: dg.AssetSpec, execute: RunSync = _run_with_resource, *,
+               pool: str | None = None, op_tags: dict[str, Any] | None = None) -> dg.AssetsDefinition:
+    """The asset of one sync from its spec: checks, pool, partitions; `execute` runs it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is beta in 1.13 and works as needed
+        partitions = partitions_for(project, project.sync(sync_name))
+
+        @dg.multi_asset(
+            name=f"customerio__{sync_name}",  # the op, and so the Launchpad's `ops:` key
+            specs=[spec],
+            check_specs=check_specs(spec.key, project.dagster.rejection_rate_warn),
+            can_subset=True,  # …and evaluates no check: outputs, check results included, are optional
+            partitions_def=partitions,
+            # A range of partitions (a UI backfill) runs as one window, so runs of one sync never overlap.
+            backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+            pool=pool or project.dagster.pool,
+            op_tags=op_tags,
+        )
+        def _sync(context: dg.AssetExecutionContext, config: SyncRunConfig,
+                  customerio: CustomerIoSync) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
+            yield from execute(context, customerio, sync_name, config)
 
     return _sync
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets import SYNC_TAG, sync_asset_key
+from dagster_project.assets import SYNC_TAG
 
 
 def sync_job_name(sync_name: str) -> str:
@@ -13,8 +13,9 @@ def sync_job_name(sync_name: str) -> str:
 
 
 def build_sync_job(sync_name: str) -> dg.UnresolvedAssetJobDefinition:
-    """A job materializing only customerio/<sync>; its runs carry the tag cio_retl/sync=<sync>."""
-    return dg.define_asset_job(sync_job_name(sync_name), selection=dg.AssetSelection.assets(sync_asset_key(sync_name)),
+    """A job materializing only the sync's asset (selected by its tag, whatever its key); its runs carry the tag
+    cio_retl/sync=<sync>."""
+    return dg.define_asset_job(sync_job_name(sync_name), selection=dg.AssetSelection.tag(SYNC_TAG, sync_name),
                                tags={SYNC_TAG: sync_name},
                                description=f"Run the cio-retl sync '{sync_name}' (Launchpad: full_resync, dry_run, "
                                            "allow_mass_delete, allow_clear).")

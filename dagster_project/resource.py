@@ -16,9 +16,11 @@ from cio_retl.project import Project, config_path, load_project
 from cio_retl.errors import CioRetlError, MassClearError, MassDeleteError
 from cio_retl.project.overrides import with_overrides
 from cio_retl.project.redact import redact, secret_values
+from cio_retl.pipeline.aftermath import Aftermath
 from cio_retl.pipeline.report import SyncReport, report_metadata
-from cio_retl.pipeline.sync import run_sync
+from cio_retl.pipeline.sync import new_run_id, run_sync
 from dagster_project.checks import evaluate
+from dagster_project.standard_metadata import standard_metadata
 
 SITE_ID_ENV = "CUSTOMERIO_SITE_ID"
 API_KEY_ENV = "CUSTOMERIO_TRACK_API_KEY"
@@ -72,12 +74,15 @@ class CustomerIoSync(dg.ConfigurableResource):
                               warehouses=self.warehouses, state=self.state)
 
     def run(self, context: dg.AssetExecutionContext, sync: str | None = None, *,
-            config: SyncRunConfig | None = None) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
+            config: SyncRunConfig | None = None,
+            model_assets: list[dg.AssetKey] | None = None) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
         """Run `sync` (default: the asset key's last part) for the run's partition window, if any.
 
         Yields a MaterializeResult with the run's counts and the results of the checks the asset declares;
         a dry run yields an AssetObservation instead (nothing was sent, so the asset is not fresher). A failed
         sync raises dagster.Failure with cio-retl's message and the counts so far, secrets masked.
+        `model_assets`: the asset(s) the model reads, for column lineage (default: the asset's upstream keys
+        outside customerio/).
         """
         sync = sync or context.asset_key.path[-1]
         config = config or SyncRunConfig()
@@ -88,9 +93,17 @@ class CustomerIoSync(dg.ConfigurableResource):
             secrets = secret_values(project)
             context.log.info(f"sync '{sync}'" + (f" window {window[0]:%Y-%m-%d} → {window[1]:%Y-%m-%d}" if window
                                                  else "") + (" (dry run)" if config.dry_run else ""))
-            report = run_sync(project, sync, full_resync=config.full_resync, dry_run=config.dry_run,
-                              allow_mass_delete=config.allow_mass_delete, allow_clear=config.allow_clear,
-                              window=window)
+            aftermath = Aftermath(project, sync)
+            try:
+                report = run_sync(project, sync, full_resync=config.full_resync, dry_run=config.dry_run,
+                                  allow_mass_delete=config.allow_mass_delete, allow_clear=config.allow_clear,
+                                  window=window, on_finished=aftermath.capture)
+            except CioRetlError as exc:
+                # Alerts and the sync log of the failed run, as the CLI sends them (also when it never started).
+                aftermath.finish(getattr(exc, "report", None) or SyncReport(
+                    sync=sync, run_id=new_run_id(), status="failed", dry_run=config.dry_run, error=str(exc)))
+                raise
+            aftermath.finish(report)
         except CioRetlError as exc:
             flag = {MassDeleteError: "allow_mass_delete", MassClearError: "allow_clear"}.get(type(exc))
             message = str(exc) + (_LAUNCHPAD_HINT.format(flag=flag) if flag else "")
@@ -107,10 +120,19 @@ class CustomerIoSync(dg.ConfigurableResource):
             yield dg.AssetObservation(asset_key=context.asset_key, metadata=metadata,
                                       partition=context.partition_key if context.has_partition_key else None)
             return
+        metadata.update(standard_metadata(project.sync(sync), aftermath.model_columns, report.extracted,
+                                          partitioned=window is not None,
+                                          upstream=_model_assets(context) if model_assets is None else model_assets))
         declared = context.selected_asset_check_keys  # an asset of your own may declare fewer checks, or none
         checks = [result for result in evaluate(context.asset_key, report, project.dagster.rejection_rate_warn)
                   if dg.AssetCheckKey(context.asset_key, result.check_name) in declared]
         yield dg.MaterializeResult(asset_key=context.asset_key, metadata=metadata, check_results=checks)
+
+
+def _model_assets(context: dg.AssetExecutionContext) -> list[dg.AssetKey]:
+    """The assets the sync's model reads: the asset's upstream keys, less the syncs it runs after (customerio/…)."""
+    spec = next((spec for spec in context.assets_def.specs if spec.key == context.asset_key), None)
+    return [dep.asset_key for dep in (spec.deps if spec else []) if dep.asset_key.path[0] != "customerio"]
 
 
 def partition_window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime] | None:
@@ -134,8 +156,6 @@ def _failure(message: str, report: SyncReport | None, window: tuple[datetime, da
 def dagster_metadata(values: dict[str, Any]) -> dict[str, dg.MetadataValue]:
     """cio-retl's plain metadata as Dagster values: numbers plot over runs, rejections are a table."""
     metadata: dict[str, dg.MetadataValue] = {}
-    if "extracted" in values:
-        metadata["dagster/row_count"] = dg.MetadataValue.int(values["extracted"])
     for name, value in values.items():
         metadata[name] = _value(name, value)
     return metadata

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from cio_retl.project import Project
-from dagster_project.assets import SYNC_TAG, sync_asset_key
+from dagster_project.assets import SYNC_TAG
 from dagster_project.jobs import sync_job_name
 
 
@@ -32,7 +32,7 @@ def build_automation_sensors(project: Project) -> list[dg.AutomationConditionSen
     return [
         dg.AutomationConditionSensorDefinition(
             f"{name}_automation",
-            target=dg.AssetSelection.assets(sync_asset_key(name)),
+            target=dg.AssetSelection.tag(SYNC_TAG, name),
             run_tags={SYNC_TAG: name},
             default_status=status,
             description=f"Declarative Automation of cio-retl sync '{name}': {sync.automation}.",

@@ -7,14 +7,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from cio_retl.project import (ActionOverride, BigQueryWarehouse, DagsterSettings, Destination, DuckDBWarehouse,
-                             PostgresWarehouse, Project, SnowflakeWarehouse, Sync)
+from cio_retl.project import (ActionOverride, Alerts, BigQueryWarehouse, DagsterSettings, Destination, DuckDBWarehouse,
+                              PostgresWarehouse, Project, SlackAlert, SnowflakeWarehouse, Sync, WebhookAlert, Writeback)
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 SECTIONS = [("Top level", Project), ("`warehouses.<name>` with `type: duckdb`", DuckDBWarehouse),
             ("`type: postgres`", PostgresWarehouse), ("`type: snowflake`", SnowflakeWarehouse),
             ("`type: bigquery`", BigQueryWarehouse), ("`destination`", Destination), ("`syncs.<name>`", Sync),
-            ("`actions.<slug>`", ActionOverride), ("`dagster`", DagsterSettings)]
+            ("`actions.<slug>`", ActionOverride), ("`dagster`", DagsterSettings), ("`alerts`", Alerts),
+            ("`alerts.webhook`", WebhookAlert), ("`alerts.slack`", SlackAlert), ("`writeback`", Writeback)]
 
 
 def _default(field) -> str:

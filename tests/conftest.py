@@ -41,7 +41,7 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..
 
     def make(syncs: dict[str, dict[str, Any]], *, actions: dict[str, Any] | None = None,
              destination: dict[str, Any] | None = None, models: dict[str, str] | None = None,
-             warehouse: dict[str, Any] | None = None) -> Project:
+             warehouse: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Project:
         (tmp_path / "sql").mkdir(exist_ok=True)
         for name, sql in (models or {}).items():
             (tmp_path / "sql" / name).write_text(sql)
@@ -53,6 +53,7 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..
         }
         if actions:
             document["actions"] = actions
+        document.update(extra or {})  # other top-level sections (alerts, writeback, …)
         (tmp_path / "cio_retl.yaml").write_text(yaml.safe_dump(document, sort_keys=False))  # file order matters
         return load_project(tmp_path / "cio_retl.yaml")
 

@@ -78,6 +78,14 @@ def call_select(sync: Sync, schema: pa.Schema) -> str:
     return ", ".join(select)
 
 
+def attribute_columns(sync: Sync, schema: pa.Schema) -> list[str]:
+    """The model columns sent as person or object attributes (identify and group syncs), in model order."""
+    if sync.type not in ("identify", "group"):
+        return []
+    consumed = set(CALL_FIELDS[sync.type]) | {"context", "object_type_id", "relationship_attributes"}
+    return [name for name in schema.names if name not in consumed]
+
+
 def build_calls(con: duckdb.DuckDBPyConnection, sync: Sync, schema: pa.Schema, *, sync_name: str,
                 overrides: dict[str, ActionOverride], removed_from: int, known: list[str] | None = None) -> list[str]:
     """Define TEMP views `calls` over `changes`, `delete_calls` over `removed` (mirror mode), `unsent_calls`; return

@@ -7,6 +7,7 @@ from typing import Any
 from cio_retl.project import Project
 from cio_retl.errors import SyncError
 from cio_retl.project.order import dependencies, prerequisites, run_order
+from cio_retl.pipeline.aftermath import Aftermath
 from cio_retl.pipeline.report import SyncReport
 from cio_retl.pipeline.sync import new_run_id, run_sync
 
@@ -20,17 +21,21 @@ def run_syncs(project: Project, names: list[str], **options: Any) -> list[SyncRe
     needs = dependencies(project)
     for name in run_order(project, names):
         blocked = sorted(failed & prerequisites(needs, name))
+        aftermath = Aftermath(project, name)
         if blocked:
             failed.add(name)
-            reports.append(SyncReport(sync=name, run_id=new_run_id(), status="failed", error=str(SyncError(
-                name, f"not run: {', '.join(blocked)} failed, and must run before it",
-                hint=f"fix {blocked[0]} and run again; both are retried"))))
-            continue
-        try:
-            reports.append(run_sync(project, name, **options))
-        except SyncError as exc:
-            report = getattr(exc, "report", None) or SyncReport(sync=name, run_id=new_run_id())
-            report.status, report.error = "failed", str(exc)
-            reports.append(report)
-            failed.add(name)
+            report = SyncReport(sync=name, run_id=new_run_id(), status="failed", dry_run=bool(options.get("dry_run")),
+                                error=str(SyncError(name, f"not run: {', '.join(blocked)} failed, and must run "
+                                                    "before it", hint=f"fix {blocked[0]} and run again; both are "
+                                                    "retried")))
+        else:
+            try:
+                report = run_sync(project, name, on_finished=aftermath.capture, **options)
+            except SyncError as exc:
+                report = getattr(exc, "report", None) or SyncReport(sync=name, run_id=new_run_id(),
+                                                                    dry_run=bool(options.get("dry_run")))
+                report.status, report.error = "failed", str(exc)
+                failed.add(name)
+        aftermath.finish(report)  # alerts and the sync log; they warn, never change the result
+        reports.append(report)
     return reports

@@ -44,7 +44,8 @@ def new_run_id() -> str:
 
 def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry_run: bool = False,
              allow_mass_delete: bool = False, allow_clear: bool = False, window: Window | None = None,
-             progress: bool = False, deliver: Deliver | None = None) -> SyncReport:
+             progress: bool = False, deliver: Deliver | None = None,
+             on_finished: Callable[[duckdb.DuckDBPyConnection, SyncReport], None] | None = None) -> SyncReport:
     """Run one sync end to end and return its report; raise a SyncError (carrying `.report`) if it fails.
 
     Every row ends the run in one recorded fate (delivered, rejected, pending, skipped, unchanged). A run that
@@ -52,7 +53,8 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
     diffs and builds operations but sends nothing and changes no state. window limits an event sync to rows
     whose `partition_by` falls in [start, end) and re-sends all of them: `{{ last_sync_time }}` renders as 0
     and the watermark of regular runs (`last_success_started_at`) is left alone. allow_mass_delete and allow_clear
-    let a run past the guards (cio_retl/pipeline/guards.py).
+    let a run past the guards (cio_retl/pipeline/guards.py). on_finished(state connection, report) is called
+    after a real run is recorded, the state still open (pipeline/aftermath.py reads the run's settled rows).
     """
     sync = project.sync(sync_name)
     report = SyncReport(sync=sync_name, run_id=new_run_id(), dry_run=dry_run, full_resync=full_resync)
@@ -88,6 +90,8 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
             report.duration_s = time.monotonic() - clock
             if not dry_run:
                 state.record_run(report, started_at=started, config_hash=config_hash)
+                if on_finished is not None:
+                    on_finished(state.con, report)
     return report
 
 

@@ -11,7 +11,8 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Credentials = Literal["all", "warehouses", "none"]
 """Which credentials a command reads. `all`: run, doctor. `warehouses`: validate, plan, explain (they query the
 models, never Customer.io). `none`: test-action, status, rejections and Dagster's definitions."""
-SECRET_SETTINGS = {"api_key", "password", "url", "private_key_path", "credentials_path", "write_key"}
+SECRET_SETTINGS = {"api_key", "password", "url", "private_key_path", "credentials_path", "write_key", "secret",
+                   "token"}
 DESTINATION_CREDENTIALS = {"destination.site_id": "CUSTOMERIO_SITE_ID", "destination.api_key": "CUSTOMERIO_TRACK_API_KEY",
                            "destination.url": "CUSTOMERIO_TRACK_URL", "destination.write_key": "CUSTOMERIO_WRITE_KEY"}
 
@@ -20,6 +21,8 @@ def _unread(path: str, credentials: Credentials) -> bool:
     """Whether a setting's `${VAR}` stays as written (not read) for a command needing these credentials."""
     if credentials == "all":
         return False
+    if path.startswith("alerts.") and path.rsplit(".", 1)[-1] in SECRET_SETTINGS:
+        return True  # only a real run (credentials "all") sends alerts
     return path in DESTINATION_CREDENTIALS or (credentials == "none" and path.rsplit(".", 1)[-1] in SECRET_SETTINGS)
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from cio_retl.errors import ConfigError
 from cio_retl.project.actions import ActionOverride
+from cio_retl.project.alerts import Alerts
 from cio_retl.project.base import ProjectModel
 from cio_retl.project.checks import name_problems
 from cio_retl.project.dagster_settings import DagsterSettings
@@ -16,6 +17,7 @@ from cio_retl.project.state_location import is_remote, url_problem
 from cio_retl.project.destination import Destination
 from cio_retl.project.syncs import Sync
 from cio_retl.project.warehouses import Warehouse
+from cio_retl.project.writeback import Writeback
 
 REFERENCES_CHECKED = "references_checked"  # validation context: load_project checked the references already
 
@@ -39,6 +41,9 @@ class Project(ProjectModel):
     actions: dict[str, ActionOverride] = Field(default_factory=dict, description="Overrides of destination actions.")
     dagster: DagsterSettings = Field(default_factory=DagsterSettings, description="Settings of the Dagster code "
                                      "location (see below).")
+    alerts: Alerts | None = Field(None, description="Notifications of completed and failed runs (see README, "
+                                  "Alerts and the sync log).")
+    writeback: Writeback | None = Field(None, description="The sync log written into one of the warehouses.")
     root: Path = Field(Path("."), exclude=True, description="Folder of the project file (set by load_project).")
 
     @field_validator("state")
@@ -56,6 +61,13 @@ class Project(ProjectModel):
         problems = name_problems(self.syncs, self.warehouses)
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _writeback_warehouse_exists(self) -> Project:
+        if self.writeback is not None and self.writeback.warehouse not in self.warehouses:
+            raise ValueError(f"writeback.warehouse: no warehouse named '{self.writeback.warehouse}' (the project "
+                             f"file has {', '.join(sorted(self.warehouses)) or 'none'})")
         return self
 
     def state_location(self) -> Path | str:

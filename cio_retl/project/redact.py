@@ -13,11 +13,13 @@ MASK = "**********"
 
 
 def secret_values(project: Project) -> list[str]:
-    """Every secret of a loaded project (Track API key, Pipelines write key, warehouse passwords and URLs, a URL's own password),
-    longest first so a secret containing another is masked whole."""
+    """Every secret of a loaded project (Track API key, Pipelines write key, warehouse passwords and URLs, a URL's own
+    password, alert URLs and tokens), longest first so a secret containing another is masked whole."""
     found = [project.destination.api_key, project.destination.write_key]
     found += [value for warehouse in project.warehouses.values() for _, value in warehouse
               if isinstance(value, SecretStr)]
+    for alert in (project.alerts.webhook, project.alerts.slack) if project.alerts else ():
+        found += [value for _, value in alert or () if isinstance(value, SecretStr)]
     values = {secret.get_secret_value() for secret in found}
     values |= {password for value in list(values) for password in _url_passwords(value)}
     return sorted(filter(None, values), key=len, reverse=True)

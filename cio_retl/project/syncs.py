@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cio_retl.project.base import ProjectModel
+from cio_retl.project.freshness import Freshness
 
 CallType = Literal["identify", "group", "track", "page", "screen", "alias", "segment"]
 # A segment sync's member column (its primary key) and the `id_type` Customer.io's segment endpoints take for it.
@@ -64,6 +65,8 @@ class Sync(ProjectModel):
         None, description="Dagster Declarative Automation instead of `schedule`: `eager` (after an upstream "
         "asset updates), `on_missing`, or `on_cron <cron>` (e.g. `on_cron 0 6 * * *`: after the tick, once "
         "the upstream has updated).")
+    freshness: Freshness | None = Field(None, description="`{fail_after: 26h, warn_after: 25h}`: Dagster's "
+                                       "FreshnessPolicy on the sync's asset (durations in d, h, m, s).")
 
     @field_validator("primary_key")
     @classmethod
