@@ -11,7 +11,7 @@ def __getattr__(name: str) -> object:
     # The Dagster component is registered under this package (entry point dagster_dg_cli.registry_modules), so
     # `dg` finds `cio_retl.CustomerIoSyncComponent`; imported on first use, so the CLI never loads Dagster.
     if name == "CustomerIoSyncComponent":
-        from dagster_project.component import CustomerIoSyncComponent
+        from cio_retl.dagster.component import CustomerIoSyncComponent
 
         return CustomerIoSyncComponent
     raise AttributeError(f"module 'cio_retl' has no attribute {name!r}")

@@ -14,8 +14,8 @@ import yaml
 
 from cio_retl.project import Project, load_project
 from cio_retl.sandbox import Faults, Sandbox, serve_sandbox
-from dagster_project.assets import sync_asset_key
-from dagster_project.build import build_definitions
+from cio_retl.dagster.assets import sync_asset_key
+from cio_retl.dagster.build import build_definitions
 
 SITE_ID = "dagster-site"
 SECRET_KEY = "secret-track-key-123"

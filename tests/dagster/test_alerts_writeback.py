@@ -10,7 +10,7 @@ import duckdb
 import yaml
 
 from cio_retl.project import load_project
-from dagster_project.build import build_definitions
+from cio_retl.dagster.build import build_definitions
 from tests.dagster.conftest import KEY_ENV, SECRET_KEY, DagsterProject, sandbox_destination, write_project
 from tests.receiver import receiver
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from cio_retl.pipeline.report import SyncReport
-from dagster_project.checks import evaluate
+from cio_retl.dagster.checks import evaluate
 from cio_retl.sandbox import Faults
 from tests.dagster.conftest import SECRET_KEY, check_results, metadata_values
 

@@ -18,7 +18,7 @@ import yaml
 from dagster.components.testing.utils import component_defs
 
 import cio_retl
-from dagster_project.component import CustomerIoSyncComponent
+from cio_retl.dagster.component import CustomerIoSyncComponent
 from tests.dagster.conftest import KEY_ENV, SECRET_KEY, SITE_ID, metadata_values, sandbox_destination, write_project
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from dagster._core.workspace.load_target import ModuleTarget
 from dagster_graphql.client.query import LAUNCH_PIPELINE_EXECUTION_MUTATION
 from dagster_graphql.test.utils import execute_dagster_graphql
 
-from dagster_project.run_coordinator import SyncTagRunCoordinator, sync_run_tags
+from cio_retl.dagster.run_coordinator import SyncTagRunCoordinator, sync_run_tags
 from tests.dagster.conftest import KEY_ENV, SECRET_KEY, write_project
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from cio_retl.sandbox import Sandbox
-from dagster_project.assets import sync_asset_key
+from cio_retl.dagster.assets import sync_asset_key
 from tests.dagster.conftest import SECRET_KEY, SITE_ID
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import pytest
 
 from cio_retl.project import load_project
 from cio_retl.errors import ConfigError
-from dagster_project.assets import SYNC_TAG, sync_asset_key
+from cio_retl.dagster.assets import SYNC_TAG, sync_asset_key
 from tests.dagster.conftest import SYNCS, write_project
 
 

@@ -6,7 +6,7 @@ import dagster as dg
 
 from cio_retl.project import load_project
 from cio_retl.sandbox import serve_sandbox
-from dagster_project.build import build_definitions
+from cio_retl.dagster.build import build_definitions
 from tests.dagster.conftest import SYNCS, DagsterProject, metadata_values, write_project
 
 WRITE_KEY = "cdp-write-SECRET-dagster"

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from dagster_project.assets import sync_asset_key
+from cio_retl.dagster.assets import sync_asset_key
 from tests.dagster.conftest import SYNCS, metadata_values
 
 WAREHOUSE_PEOPLE = dg.AssetKey(["warehouse", "wh", "people"])

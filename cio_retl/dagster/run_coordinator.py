@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import dagster as dg
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
-from dagster_project.assets import SYNC_TAG
+from cio_retl.dagster.assets import SYNC_TAG
 
 
 class SyncTagRunCoordinator(QueuedRunCoordinator):

@@ -14,11 +14,11 @@ from dagster.components.utils.translation import TranslationFn, TranslationFnRes
 
 from cio_retl.errors import ConfigError
 from cio_retl.project import Project, Sync, load_project
-from dagster_project.assets import sync_asset, sync_asset_key, sync_asset_spec, warehouse_specs
-from dagster_project.component_scaffolder import CustomerIoSyncScaffolder
-from dagster_project.jobs import build_sync_job
-from dagster_project.resource import CustomerIoSync, SyncRunConfig
-from dagster_project.schedules import build_automation_sensors, build_schedules
+from cio_retl.dagster.assets import sync_asset, sync_asset_key, sync_asset_spec, warehouse_specs
+from cio_retl.dagster.component_scaffolder import CustomerIoSyncScaffolder
+from cio_retl.dagster.jobs import build_sync_job
+from cio_retl.dagster.resource import CustomerIoSync, SyncRunConfig
+from cio_retl.dagster.schedules import build_automation_sensors, build_schedules
 
 RESOURCE_KEY = "customerio"
 

@@ -19,8 +19,8 @@ from cio_retl.project.redact import redact, secret_values
 from cio_retl.pipeline.aftermath import Aftermath
 from cio_retl.pipeline.report import SyncReport, report_metadata
 from cio_retl.pipeline.sync import new_run_id, run_sync
-from dagster_project.checks import evaluate
-from dagster_project.standard_metadata import standard_metadata
+from cio_retl.dagster.checks import evaluate
+from cio_retl.dagster.standard_metadata import standard_metadata
 
 SITE_ID_ENV = "CUSTOMERIO_SITE_ID"
 API_KEY_ENV = "CUSTOMERIO_TRACK_API_KEY"

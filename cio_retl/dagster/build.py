@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from cio_retl.project import Project
-from dagster_project.component import RESOURCE_KEY, CustomerIoSyncComponent
+from cio_retl.dagster.component import RESOURCE_KEY, CustomerIoSyncComponent
 
 __all__ = ["RESOURCE_KEY", "build_definitions"]
 

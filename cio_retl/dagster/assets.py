@@ -11,8 +11,8 @@ import dagster as dg
 
 from cio_retl.project import Project, Sync
 from cio_retl.project.order import dependencies
-from dagster_project.checks import check_specs
-from dagster_project.resource import CustomerIoSync, SyncRunConfig
+from cio_retl.dagster.checks import check_specs
+from cio_retl.dagster.resource import CustomerIoSync, SyncRunConfig
 
 GROUP = "reverse_etl"
 WAREHOUSE_GROUP = "warehouse"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets import SYNC_TAG
+from cio_retl.dagster.assets import SYNC_TAG
 
 
 def sync_job_name(sync_name: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from cio_retl.project import Project
-from dagster_project.assets import SYNC_TAG
-from dagster_project.jobs import sync_job_name
+from cio_retl.dagster.assets import SYNC_TAG
+from cio_retl.dagster.jobs import sync_job_name
 
 
 def build_schedules(project: Project, jobs: dict[str, dg.UnresolvedAssetJobDefinition]) -> list[dg.ScheduleDefinition]:
