@@ -167,19 +167,24 @@ def s3(s3_server, monkeypatch: pytest.MonkeyPatch):
     return s3_server
 
 
-# What `make check` leaves out (`make test` and CI run everything): the markers, by module, in one place.
-MARKS_BY_MODULE = {
+# What `make check` leaves out (`make test` and CI run everything): the markers, by module or by module::test, in
+# one place.
+MARKS = {
     "test_ui_browser.py": "browser",
     "test_dbt.py": "dbt",
     "test_production.py": "production",
+    "test_component.py": "slow",  # dg in child processes: scaffold, check, list, launch
     "test_remote_state.py": "slow",
-    "test_stage_faults.py": "slow",
+    "test_remote_state_azure.py": "slow",
     "test_remote_parts.py": "slow",
+    "test_stage_faults.py": "slow",
+    "test_pipelines_destination.py::test_a_pipelines_run_of_the_demo_leaves_what_a_track_api_run_leaves": "slow",
+    "test_pipelines_destination.py::test_mirror_deletes_go_as_the_semantic_events_and_land_alike": "slow",
 }
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        mark = MARKS_BY_MODULE.get(item.path.name)
+        mark = MARKS.get(item.path.name) or MARKS.get(f"{item.path.name}::{item.originalname}")
         if mark:
             item.add_marker(mark)
