@@ -9,6 +9,9 @@ Decimals never lose precision silently (docs/warehouses.md, "Type mapping"):
   JSON number written exactly (`12.5`, `123456789012345678901.25`): still a number in the operation,
   with no digits dropped. Trailing zeros of the fraction are trimmed so the same value gives the same text
   whatever scale a warehouse declares.
+
+Timestamps of every precision become UTC microseconds; nanosecond digits (Snowflake `TIMESTAMP_*(9)`,
+DuckDB `TIMESTAMP_NS`) are floored away, never rounded up: Customer.io receives whole seconds (floored) anyway.
 """
 
 from __future__ import annotations
@@ -68,7 +71,10 @@ def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
         return column
     if pa.types.is_decimal(column.type):
         return _cast_decimal(column, target)
-    if not _has_decimal(column.type):
+    if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
+        # A plain cast refuses to drop sub-microsecond digits, and truncation would move a time before 1970 up.
+        return pc.floor_temporal(column, unit="microsecond").cast(target)
+    if not _needs_own_cast(column.type):
         # A naive timestamp is read as UTC wall-clock time: the cast only attaches the zone (docs/warehouses.md).
         return column.cast(target)
     if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
@@ -83,10 +89,11 @@ def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
     return column.cast(target)
 
 
-def _has_decimal(arrow_type: pa.DataType) -> bool:
-    if pa.types.is_decimal(arrow_type):
+def _needs_own_cast(arrow_type: pa.DataType) -> bool:
+    """Does the type hold a decimal or a nanosecond timestamp, which Arrow's cast does not convert our way?"""
+    if pa.types.is_decimal(arrow_type) or (pa.types.is_timestamp(arrow_type) and arrow_type.unit == "ns"):
         return True
-    return any(_has_decimal(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+    return any(_needs_own_cast(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
 
 
 def _cast_decimal(column: pa.Array, target: pa.DataType) -> pa.Array:
