@@ -41,6 +41,8 @@ def normalize_type(arrow_type: pa.DataType) -> pa.DataType:
         return pa.list_(normalize_type(arrow_type.value_type))
     if pa.types.is_struct(arrow_type):
         return pa.struct([pa.field(f.name, normalize_type(f.type)) for f in arrow_type])
+    if pa.types.is_map(arrow_type):
+        return pa.map_(normalize_type(arrow_type.key_type), normalize_type(arrow_type.item_type))
     return arrow_type
 
 
@@ -86,6 +88,13 @@ def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
     if pa.types.is_struct(column.type):
         children = [_cast(column.field(i), f.type) for i, f in enumerate(target)]
         return pa.StructArray.from_arrays(children, fields=list(target), mask=column.is_null())
+    if pa.types.is_map(column.type):
+        offsets = column.offsets
+        start, end = offsets[0].as_py(), offsets[-1].as_py()
+        keys = _cast(column.keys.slice(start, end - start), target.key_type)
+        items = _cast(column.items.slice(start, end - start), target.item_type)
+        return pa.MapArray.from_arrays(pc.subtract(offsets, start).cast(pa.int32()), keys, items, type=target,
+                                       mask=column.is_null())
     return column.cast(target)
 
 
