@@ -64,6 +64,9 @@ WAREHOUSE_SQL = """
           FROM range({rows}) t(i)"""
 
 
+NESTED_MODEL = "SELECT *, [plan, country] AS tags, {'plan': plan, 'seats': [seats, seats + 1]} AS account FROM people"
+
+
 def mutate(path: Path, rows: int) -> None:
     con = duckdb.connect(str(path))
     con.execute("SET memory_limit = '256MB'")
@@ -92,6 +95,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sandbox", action="store_true", help="deliver over HTTP to a count-only sandbox")
     parser.add_argument("--memory-limit", default="192MB", help="the project's memory_limit")
+    parser.add_argument("--nested", action="store_true", help="add a list and a struct column (hashed as JSON text)")
     args = parser.parse_args()
     server, url = start_sandbox() if args.sandbox else (None, "")
     folder = Path(tempfile.mkdtemp(prefix="cio_retl_bench_"))
@@ -100,8 +104,8 @@ def main() -> None:
         "state": "state", "memory_limit": args.memory_limit,
         "warehouses": {"wh": {"type": "duckdb", "path": "warehouse.duckdb"}},
         "destination": {"site_id": "bench", "api_key": "bench", "url": url},
-        "syncs": {"people": {"warehouse": "wh", "table": "people", "primary_key": "user_id", "type": "identify",
-                             "mode": "mirror"}}}))
+        "syncs": {"people": {"warehouse": "wh", "primary_key": "user_id", "type": "identify", "mode": "mirror",
+                             "query": NESTED_MODEL if args.nested else "SELECT * FROM people"}}}))
     project = load_project(folder / "cio_retl.yaml")
     for label in ("first run", "incremental run"):
         if label == "incremental run":

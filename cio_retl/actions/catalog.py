@@ -59,6 +59,10 @@ def _is(event: str) -> str:
 
 
 _TS = Field("timestamp", path("$.timestamp"), description="When it happened; sent as Unix seconds.")
+# Not sent unless mapped: Customer.io ignores (with a 200) an update older than the profile's latest, so a
+# resync or backfill carrying the rows' old times would change nothing. Without it, the update is "now".
+_IDENTIFY_TS = Field("timestamp", None, description="When the update happened; not sent unless mapped (Customer.io "
+                     "ignores updates older than the profile's latest).")
 _CONVERT = Field("convert_timestamp", True, description="Send ISO-8601 and native timestamp attributes as Unix seconds.")
 _PERSON = Field("person_id", path("$.userId"), required=True, description="The person: id, email or cio_<id>.")
 _PERSON_EMAIL = Field("email", path("$.properties.email"), description="Used when there is no person_id.")
@@ -77,7 +81,7 @@ ACTIONS: dict[str, Action] = {a.slug: a for a in (
                Field("group_id", path("$.traits.objectId"), description="Relate the person to this object."),
                Field("custom_attributes", path("$.traits"), description="Person attributes."),
                Field("relationship_attributes", either("$.traits.relationshipAttributes", "$.traits.relationship_attributes")),
-               _TS, _CONVERT,
+               _IDENTIFY_TS, _CONVERT,
                Field("object_type_id", either("$.traits.object_type_id", "$.traits.objectTypeId")),
            )),
     Action("createUpdateObject", "Create or Update Object", 'type = "group"', "object/identify",

@@ -57,10 +57,14 @@ def has_convertible(dtype: duckdb.typing.DuckDBPyType) -> bool:
 
 
 def finite(sql: str, dtype: duckdb.typing.DuckDBPyType) -> str:
-    """SQL of the same value with NaN/±Infinity replaced by NULL, at any depth (lists included)."""
+    """SQL of the same value with NaN/±Infinity replaced by NULL and 32-bit floats as the double of their shortest
+    decimal, at any depth (lists included)."""
     k = kind(dtype)
     if not has_float(dtype):
         return sql
+    if k == "float":
+        # Through its shortest text: a 32-bit 0.1 widened to a double would be written 0.10000000149011612.
+        return f"(CASE WHEN isfinite({sql}) THEN ({sql})::VARCHAR::DOUBLE END)"
     if k in FLOATS:
         return f"(CASE WHEN isfinite({sql}) THEN {sql} END)"
     if k in ("list", "array"):

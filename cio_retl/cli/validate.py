@@ -99,7 +99,22 @@ def _sample(warehouse: object, sql: str, sync: str) -> pa.Table | None:
 def _model_problems(where: str, sync: Sync, model: pa.Schema, sample: pa.Table | None) -> list[Problem]:
     breach = contract_problem(sync, model)  # the same contract `run` enforces
     problems = [Problem("error", where, breach)] if breach else []
-    return problems + _millisecond_problems(where, model, sample) + _all_null_problems(where, sync, sample)
+    return (problems + _millisecond_problems(where, model, sample) + _all_null_problems(where, sync, sample)
+            + _profile_timestamp_problems(where, sync, model))
+
+
+# Customer.io answers 200 to a person or object update older than the profile's latest one, and ignores it.
+STALE_UPDATES = ("Customer.io ignores (answering 200) a person or object update whose timestamp is older than the "
+                 "profile's latest update, so a resync or a backfill of these rows would change nothing")
+
+
+def _profile_timestamp_problems(where: str, sync: Sync, model: pa.Schema) -> list[Problem]:
+    """An identify or group model with a `timestamp` column: say what happens to it (not sent unless mapped)."""
+    if sync.type not in ROW_NOUN or "timestamp" not in model.names:
+        return []
+    return [Problem("warning", where, f"column timestamp is not sent with the {sync.type} operations: {STALE_UPDATES}. "
+                    "It stays available to triggers and mappings as $.timestamp; to store it on the "
+                    f"{ROW_NOUN[sync.type]}, give it another name (e.g. updated_at)")]
 
 
 # Call fields that are often NULL on purpose; every other column all NULL in the sample is suspicious.
@@ -171,6 +186,10 @@ def _override_problems(project: Project, schemas: dict[str, CallSchema]) -> list
                                         f"(e.g. track calls carry properties, not traits; identify calls carry traits)"))
         firing = {n: s for n, s in schemas.items()
                   if _can_fire(node or parse(ACTIONS[slug].trigger), project.syncs[n], s)}
+        if "timestamp" in override.mapping and any(project.syncs[n].type in ROW_NOUN for n in firing):
+            problems.append(Problem("warning", f"{where}.mapping.timestamp",
+                                    f"sends the rows' own time as the operation timestamp: {STALE_UPDATES}; leave "
+                                    "timestamp unmapped to have each update applied when it arrives"))
         optional = {path.removeprefix("$.") for path in override.optional_paths}
         wiped, wipe_problems = _null_leaf_problems(slug, override.mapping, firing, optional)
         problems += wipe_problems

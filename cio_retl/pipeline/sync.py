@@ -119,10 +119,9 @@ class _Run:
         """The stages in order."""
         report = self.report
         report.warnings.extend(self.state.notes)
-        if self.state.hash_function_changed():
+        if reason := self.state.hash_change_reason():
             report.full_resync = True
-            report.warnings.append("this DuckDB hashes rows differently from the one that wrote the snapshot: "
-                                   "every row is sent once more (a full resync)")
+            report.warnings.append(f"{reason}: every row is sent once more (a full resync)")
         if not report.dry_run:
             with self.timer("recover"):
                 self.finish_interrupted_run()

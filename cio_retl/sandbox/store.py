@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS events (id VARCHAR, cio_id VARCHAR, identifiers VARCH
 CREATE TABLE IF NOT EXISTS suppressed (kind VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS metrics (body VARCHAR, received_at BIGINT);
 CREATE TABLE IF NOT EXISTS segment_members (segment_id BIGINT, cio_id VARCHAR);
+CREATE TABLE IF NOT EXISTS ignored (identifiers VARCHAR, action VARCHAR, timestamp BIGINT, updated_at BIGINT,
+                                    reason VARCHAR, received_at BIGINT);
 """
 SCHEMAS = {
     "people": ["cio_id", "id", "email", "anonymous_id", "attributes", "updated_at"],
@@ -35,7 +37,11 @@ SCHEMAS = {
     "devices": ["token", "cio_id", "platform", "last_used", "attributes"],
     "events": ["id", "cio_id", "identifiers", "type", "name", "timestamp", "attributes", "received_at"],
     "suppressed": ["kind", "value"],
+    "ignored": ["identifiers", "action", "timestamp", "updated_at", "reason", "received_at"],
 }
+# Customer.io answers 200 to a person update whose timestamp is older than the profile's latest update, and
+# applies nothing: the sandbox does the same, and keeps a row in `ignored` saying so.
+STALE_UPDATE = "timestamp older than the profile's latest update: ignored, as Customer.io does (answered 200)"
 INT_COLUMNS = {"updated_at", "last_used", "timestamp", "received_at"}
 KEY_KINDS = ("id", "email", "anonymous_id", "cio_id")
 
@@ -75,6 +81,7 @@ class _Work:
     deleted_people: set[str] = field(default_factory=set)
     metrics: list[str] = field(default_factory=list)
     unsuppressed: set[tuple[str, str]] = field(default_factory=set)
+    ignored: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Store:
@@ -218,7 +225,14 @@ class Store:
     def _identify(self, work: _Work, op: dict[str, Any], now: int) -> None:
         attributes = dict(op.get("attributes") or {})
         update_only = attributes.pop("_update", False) is True  # update people who exist, never create
-        cio = self._find(work, op["identifiers"]) if update_only else self._find_or_create(work, op["identifiers"], now)
+        known = self._find(work, op["identifiers"])
+        stamp = op.get("timestamp")
+        if known and isinstance(stamp, int) and stamp < (work.people[known].get("updated_at") or 0):
+            work.ignored.append({"identifiers": json.dumps(op["identifiers"]), "action": "identify", "timestamp": stamp,
+                                 "updated_at": work.people[known]["updated_at"], "reason": STALE_UPDATE,
+                                 "received_at": now})
+            return
+        cio = known if update_only or known else self._find_or_create(work, op["identifiers"], now)
         if not cio:
             return
         person = work.people[cio]
@@ -228,7 +242,8 @@ class Store:
             if isinstance(value, str) and value and not person.get(key):
                 person[key] = value
                 work.index[_norm(key, value)] = cio
-        person["updated_at"] = op.get("timestamp") or now
+        # A new profile's latest update is when it arrived; an update never moves it back.
+        person["updated_at"] = now if known is None else max(person.get("updated_at") or 0, op.get("timestamp") or now)
         for relationship in op.get("cio_relationships") or []:
             self._relate(work, cio, relationship, add=True)
 
@@ -346,6 +361,7 @@ class Store:
             self._insert("devices", [{**d, "attributes": json.dumps(d["attributes"])} for d in work.devices.values()])
             self._write_events(work)
             self._write_suppressed(work)
+            self._insert("ignored", work.ignored)
             if work.metrics:
                 con.register("new_metrics", pa.table({"body": work.metrics, "received_at": [now] * len(work.metrics)}))
                 con.execute("INSERT INTO metrics SELECT * FROM new_metrics")
@@ -416,12 +432,13 @@ def dump_connection(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, 
         # a deleted person leaves every segment: only members who still exist
         "segments": f"SELECT m.segment_id, {person} AS person FROM segment_members m JOIN people p USING (cio_id) "
                     "ORDER BY 1, p.id, p.email",
+        "ignored": "SELECT identifiers, action, timestamp, updated_at, reason FROM ignored ORDER BY received_at",
     }
     result = {}
     for name, sql in queries.items():
         rows = con.sql(sql).to_arrow_table().to_pylist()
         for row in rows:
-            for key in ("attributes", "person"):
+            for key in ("attributes", "person", "identifiers"):
                 if isinstance(row.get(key), str):
                     row[key] = json.loads(row[key])
         result[name] = rows

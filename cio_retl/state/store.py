@@ -16,7 +16,7 @@ import duckdb
 
 from cio_retl import engine
 from cio_retl.errors import SyncError
-from cio_retl.rowhash import engine_probe_sql
+from cio_retl.rowhash import engine_probe_sql, probe_change_reason
 from cio_retl.state.checkpoints import Checkpoints
 from cio_retl.state.lock import sync_lock
 from cio_retl.project.state_location import is_remote
@@ -155,10 +155,11 @@ class StateStore:
         self.set_meta("run_no", str(run_no))
         return run_no
 
-    def hash_function_changed(self) -> bool:
-        """Does this engine hash rows differently from the one that wrote the snapshot (a DuckDB upgrade)?"""
+    def hash_change_reason(self) -> str | None:
+        """Why this engine hashes rows differently from the one that wrote the snapshot (a DuckDB upgrade, a new
+        row encoding), or None when it hashes them alike."""
         stored = self.get_meta("hash_probe")
-        return stored is not None and stored != self.hash_probe()
+        return probe_change_reason(stored) if stored is not None and stored != self.hash_probe() else None
 
     def hash_probe(self) -> str:
         return str(self.con.execute(f"SELECT {engine_probe_sql()}").fetchall()[0][0])

@@ -58,7 +58,7 @@ class DuckDBReader:
 
     def stream(self, sql: str, *, sync: str, params: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
         try:
-            relation = self._relation(sql, sync, params)
+            relation = _with_iso_text(self._relation(sql, sync, params))
             json_columns = _json_columns(relation)
             for batch in relation.to_arrow_reader(self.config.batch_size):  # streams; execute() would copy
                 yield normalize_batch(_mark_json(batch, json_columns))
@@ -67,7 +67,7 @@ class DuckDBReader:
 
     def schema(self, sql: str, *, sync: str) -> pa.Schema:
         try:
-            relation = self._relation(sql, sync).limit(0)
+            relation = _with_iso_text(self._relation(sql, sync)).limit(0)
             table = relation.to_arrow_table()
         except duckdb.Error as exc:
             raise WarehouseError(sync, self.name, f"query failed: {exc}", hint="fix the model SQL and rerun") from exc
@@ -119,6 +119,15 @@ class DuckDBReader:
         if self._con is not None:
             self._con.close()
             self._con = None
+
+
+def _with_iso_text(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """TIMETZ columns as their ISO text ('03:04:05+05:30'): Arrow has no time with an offset, and would drop it."""
+    zoned = {name for name, kind in zip(relation.columns, relation.types) if str(kind) == "TIME WITH TIME ZONE"}
+    if not zoned:
+        return relation
+    return relation.project(", ".join(f"CAST({quote_ident(name)} AS VARCHAR) AS {quote_ident(name)}" if name in zoned
+                                      else quote_ident(name) for name in relation.columns))
 
 
 def _json_columns(relation: duckdb.DuckDBPyRelation) -> set[str]:

@@ -27,7 +27,8 @@ _SCALARS: dict[int, pa.DataType] = {
 # Every built-in array type (numeric[], interval[], … as well as text[] and int[]): all travel as JSON.
 _ARRAY_OIDS = frozenset(info.array_oid for info in psycopg.postgres.types if info.array_oid)
 _NUMERIC, _TIMESTAMP, _TIMESTAMPTZ, _BYTEA = 1700, 1114, 1184, 17
-_TEXT_ON_SERVER = {114, 3802, 1186}  # json, jsonb, interval: psycopg's Python values would not print back alike
+# json, jsonb, interval, timetz: psycopg's Python values would not print back alike (timetz would lose its offset)
+_TEXT_ON_SERVER = {114, 3802, 1186, 1266}
 _ISO = """'YYYY-MM-DD"T"HH24:MI:SS.US'"""
 BYTES_PER_ROW_GUESS = 100  # turns batch_size (rows) into the CSV reader's block size (bytes)
 

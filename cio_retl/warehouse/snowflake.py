@@ -30,10 +30,14 @@ _MAX_MESSAGE = 500
 
 
 def arrow_type(type_code: int, precision: int | None, scale: int | None) -> pa.DataType:
-    """The Arrow type of a result column. NUMBER(p, 0) is an integer (Snowflake's INTEGER is NUMBER(38, 0))."""
+    """The Arrow type of a result column. NUMBER(p, 0) is an integer (Snowflake's INTEGER is NUMBER(38, 0)); a
+    timestamp of more than 6 fractional digits is read in nanoseconds."""
     if type_code == _FIXED:
         return pa.int64() if not scale else pa.decimal128(precision or 38, scale)
-    return _TYPES.get(type_code, pa.string())
+    arrow = _TYPES.get(type_code, pa.string())
+    if pa.types.is_timestamp(arrow) and scale is not None and scale > 6:
+        return pa.timestamp("ns", tz=arrow.tz)  # TIMESTAMP_*(9): read whole, floored to microseconds (types.py)
+    return arrow
 
 
 def column_name(name: str) -> str:

@@ -9,6 +9,9 @@ Decimals never lose precision silently (docs/warehouses.md, "Type mapping"):
   JSON number written exactly (`12.5`, `123456789012345678901.25`): still a number in the operation,
   with no digits dropped. Trailing zeros of the fraction are trimmed so the same value gives the same text
   whatever scale a warehouse declares.
+
+Timestamps of every precision become UTC microseconds; nanosecond digits (Snowflake `TIMESTAMP_*(9)`,
+DuckDB `TIMESTAMP_NS`) are floored away, never rounded up: Customer.io receives whole seconds (floored) anyway.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def normalize_type(arrow_type: pa.DataType) -> pa.DataType:
         return pa.list_(normalize_type(arrow_type.value_type))
     if pa.types.is_struct(arrow_type):
         return pa.struct([pa.field(f.name, normalize_type(f.type)) for f in arrow_type])
+    if pa.types.is_map(arrow_type):
+        return pa.map_(normalize_type(arrow_type.key_type), normalize_type(arrow_type.item_type))
     return arrow_type
 
 
@@ -68,7 +73,10 @@ def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
         return column
     if pa.types.is_decimal(column.type):
         return _cast_decimal(column, target)
-    if not _has_decimal(column.type):
+    if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
+        # A plain cast refuses to drop sub-microsecond digits, and truncation would move a time before 1970 up.
+        return pc.floor_temporal(column, unit="microsecond").cast(target)
+    if not _needs_own_cast(column.type):
         # A naive timestamp is read as UTC wall-clock time: the cast only attaches the zone (docs/warehouses.md).
         return column.cast(target)
     if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
@@ -80,13 +88,21 @@ def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
     if pa.types.is_struct(column.type):
         children = [_cast(column.field(i), f.type) for i, f in enumerate(target)]
         return pa.StructArray.from_arrays(children, fields=list(target), mask=column.is_null())
+    if pa.types.is_map(column.type):
+        offsets = column.offsets
+        start, end = offsets[0].as_py(), offsets[-1].as_py()
+        keys = _cast(column.keys.slice(start, end - start), target.key_type)
+        items = _cast(column.items.slice(start, end - start), target.item_type)
+        return pa.MapArray.from_arrays(pc.subtract(offsets, start).cast(pa.int32()), keys, items, type=target,
+                                       mask=column.is_null())
     return column.cast(target)
 
 
-def _has_decimal(arrow_type: pa.DataType) -> bool:
-    if pa.types.is_decimal(arrow_type):
+def _needs_own_cast(arrow_type: pa.DataType) -> bool:
+    """Does the type hold a decimal or a nanosecond timestamp, which Arrow's cast does not convert our way?"""
+    if pa.types.is_decimal(arrow_type) or (pa.types.is_timestamp(arrow_type) and arrow_type.unit == "ns"):
         return True
-    return any(_has_decimal(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+    return any(_needs_own_cast(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
 
 
 def _cast_decimal(column: pa.Array, target: pa.DataType) -> pa.Array:

@@ -171,7 +171,8 @@ def test_serve_and_dump_from_the_command_line(tmp_path: Path) -> None:
     dumped = subprocess.run([sys.executable, "-m", "cio_retl", "sandbox", "dump", "--db", str(db)],
                             capture_output=True, text=True, check=True)
     state = json.loads(dumped.stdout)
-    assert set(state) == {"people", "objects", "relationships", "devices", "events", "suppressed", "segments"}
+    assert set(state) == {"people", "objects", "relationships", "devices", "events", "suppressed", "segments",
+                          "ignored"}
     assert state["people"][0]["attributes"] == {"a": 1}
 
 

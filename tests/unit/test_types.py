@@ -58,3 +58,29 @@ def test_already_normal_batches_pass_through_untouched_and_json_stays_json() -> 
 def test_whole_decimals_lose_their_zero_fraction_so_ids_stay_integers() -> None:
     text = pa.array(["12.000000000", "12.500", "0.000", "-3.10", "1.0E+5", "NaN"])
     assert number_json(text).to_pylist() == ["12", "12.5", "0", "-3.1", "1E+5", '"NaN"']
+
+
+def test_nanosecond_timestamps_floor_to_the_microsecond_at_any_depth_and_before_1970() -> None:
+    """Snowflake TIMESTAMP_*(9) and DuckDB TIMESTAMP_NS: floored, never rounded up nor truncated toward 1970."""
+    ns = pa.timestamp("ns")
+    batch = pa.RecordBatch.from_pydict({
+        "at": pa.array([1_704_164_645_999_999_999, -1_000_000_001, None], ns),
+        "many": pa.array([[1_704_164_645_999_999_999], None, []], pa.list_(ns)),
+        "by_name": pa.array([[("k", -1)], None, []], pa.map_(pa.string(), ns))})
+    out = normalize_batch(batch)
+    assert out.schema.field("at").type == pa.timestamp("us", tz="UTC")
+    assert out.column("at").cast(pa.int64()).to_pylist() == [1_704_164_645_999_999, -1_000_001, None]
+    assert out.column("many").to_pylist()[0][0].microsecond == 999_999
+    assert out.column("by_name").type == pa.map_(pa.string(), pa.timestamp("us", tz="UTC"))
+    assert out.column("by_name").to_pylist()[0] == [("k", datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc))]
+
+
+def test_snowflake_reads_a_nine_digit_timestamp_in_nanoseconds() -> None:
+    from cio_retl.warehouse.snowflake import _batches, arrow_type
+
+    assert arrow_type(8, None, 9) == pa.timestamp("ns") and arrow_type(8, None, 6) == pa.timestamp("us")
+    assert arrow_type(7, None, 9) == pa.timestamp("ns", tz="UTC")
+    schema = pa.schema([("at", arrow_type(8, None, 9))])
+    downloaded = pa.table({"AT": pa.array([1_704_164_645_123_456_789], pa.timestamp("ns"))})
+    [batch] = _batches("people", None, downloaded, schema)  # the reader is only named in errors
+    assert batch.column("at").to_pylist() == [datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)]
