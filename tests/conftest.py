@@ -18,6 +18,10 @@ from cio_retl.project import Project, load_project
 os.environ.setdefault("TZ", "UTC")
 
 
+# Command output is read by content: render it wide, whatever the terminal (or the test worker) is. A test of the
+# narrow layout sets COLUMNS itself.
+os.environ["COLUMNS"] = "200"
+
 @pytest.fixture
 def warehouse_sql(tmp_path: Path) -> Callable[[str], None]:
     """Run SQL against the temp project's warehouse file (create tables, change rows between runs)."""

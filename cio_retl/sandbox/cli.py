@@ -13,7 +13,7 @@ import typer
 
 from cio_retl import engine
 from cio_retl.sandbox.server import Faults, Sandbox, rule_from_text, serve_forever
-from cio_retl.sandbox.store import dump_connection
+from cio_retl.sandbox.tables import dump_connection
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="A local Customer.io-compatible Track API and Data Pipelines API over DuckDB (tests, demos, throughput runs).")
