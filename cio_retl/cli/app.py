@@ -15,7 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from cio_retl.project import Credentials, Project, load_project
-from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError
+from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError, SyncInterrupted
+from cio_retl.stopping import stop_requested, stop_signals_interrupt
 from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
 from cio_retl.cli.summary import NULL_KEY, print_summary
 
@@ -37,10 +38,17 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+DEBUG_ENV = "CIO_RETL_DEBUG"
+
+
 @app.callback()
 def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                                help="Print the version and exit.")] = False) -> None:
+                                                help="Print the version and exit.")] = False,
+          debug: Annotated[bool, typer.Option("--debug", help="Show the Python traceback of an unexpected error "
+                                              "(also $CIO_RETL_DEBUG=1).")] = False) -> None:
     """Reverse ETL from your warehouse to Customer.io Journeys."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 def _load(config: Path | None, credentials: Credentials = "all") -> Project:
@@ -68,14 +76,26 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
         allow_clear: Annotated[bool, typer.Option("--allow-clear", help="Let a run set an attribute to null for more than max_clear_fraction of its rows.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")] = False) -> None:
     """Run syncs: extract, diff, convert, act, deliver, commit."""
-    project = _load(config)
-    for name in syncs or []:
-        if name not in project.syncs:
-            raise _fail(ConfigError(f"no sync named '{name}'", hint=f"known syncs: {', '.join(project.syncs)}"), 2)
+    try:
+        project = load_project(config)
+        for name in syncs or []:
+            project.sync(name)
+    except ConfigError as exc:
+        if as_json:  # still the one JSON object the README promises
+            sys.stdout.write(json.dumps({"syncs": [], "error": str(exc)}) + "\n")
+        raise _fail(exc, 2) from exc
     from cio_retl.pipeline.runner import run_syncs
 
-    reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run,
-                        allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=not as_json)
+    try:
+        reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run,
+                            allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=not as_json)
+        code = 1 if any(r.status == "failed" for r in reports) else 0
+    except SyncInterrupted as exc:  # an outcome, not an error: what ran is settled and recorded
+        reports, code = exc.reports, INTERRUPTED_EXIT  # type: ignore[assignment]
+    except KeyboardInterrupt as exc:  # before a sync's run began, or between two: nothing was sent
+        err.print(f"interrupted by {stop_requested() or 'SIGINT'} before a sync started sending: nothing is lost; "
+                  "the next run does the work", highlight=False)
+        raise typer.Exit(INTERRUPTED_EXIT) from exc
     if as_json:
         sys.stdout.write(json.dumps({"syncs": [r.summary() for r in reports]}) + "\n")
     else:
@@ -84,7 +104,7 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
             for report in reports:
                 out.print(f"[bold]{report.sync}: first operations[/bold] (nothing was sent)")
                 out.print_json(json.dumps(report.sample_operations, default=str))
-    raise typer.Exit(1 if any(r.status == "failed" for r in reports) else 0)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -285,13 +305,29 @@ def _sandbox_app() -> typer.Typer:
 app.add_typer(_sandbox_app(), name="sandbox")
 
 
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells expect of a program stopped by Ctrl-C
+
+
 def main() -> None:
-    """Entry point that maps configuration errors to exit code 2 and sync errors to 1."""
+    """Entry point: configuration errors exit 2, other errors 1, Ctrl-C or SIGTERM 130; never a traceback unless
+    --debug asks for one."""
     try:
-        app()
+        with stop_signals_interrupt():
+            app()
+    except SystemExit as exc:  # click turns Ctrl-C outside `run` into "Aborted!" and exit 1
+        sys.exit(INTERRUPTED_EXIT if stop_requested() and exc.code not in (0, None) else exc.code)
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
+    except CioRetlError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        err.print(f"[red]error:[/red] unexpected {type(exc).__name__}: {escape(str(exc))}\n  → this is a bug in "
+                  "cio-retl: run the command again with `cio-retl --debug …` and report the traceback", highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

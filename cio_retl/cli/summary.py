@@ -35,6 +35,8 @@ def shown_key(key: str | None) -> str:
 
 
 def _status(report: SyncReport) -> str:
+    if report.status == "interrupted":
+        return "[yellow]interrupted[/yellow]"
     if report.status != "success":
         return "[red]failed[/red]"
     return "[yellow]dry run[/yellow]" if report.dry_run else "[green]success[/green]"

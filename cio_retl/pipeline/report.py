@@ -26,7 +26,7 @@ class SyncReport:
 
     sync: str
     run_id: str
-    status: Literal["success", "failed"] = "success"
+    status: Literal["success", "failed", "interrupted"] = "success"
     dry_run: bool = False
     full_resync: bool = False
     extracted: int = 0

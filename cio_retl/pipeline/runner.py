@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cio_retl.project import Project
-from cio_retl.errors import SyncError
+from cio_retl.errors import SyncError, SyncInterrupted
 from cio_retl.project.order import dependencies, prerequisites, run_order
 from cio_retl.pipeline.report import SyncReport
 from cio_retl.pipeline.sync import new_run_id, run_sync
@@ -28,6 +28,9 @@ def run_syncs(project: Project, names: list[str], **options: Any) -> list[SyncRe
             continue
         try:
             reports.append(run_sync(project, name, **options))
+        except SyncInterrupted as exc:  # the syncs after it are not started; the caller prints what ran
+            exc.reports = [*reports, exc.report]
+            raise
         except SyncError as exc:
             report = getattr(exc, "report", None) or SyncReport(sync=name, run_id=new_run_id())
             report.status, report.error = "failed", str(exc)
