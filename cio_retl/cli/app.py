@@ -273,9 +273,15 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
 @app.command()
 def validate(config: ConfigOption = None) -> None:
     """Check every sync's columns against the actions (LIMIT 0 plus a small sample); exit 1 on errors."""
-    from cio_retl.cli.validate import validate_project
+    from cio_retl.cli.validate import Problem, validate_project
+    from cio_retl.state.folder import FOLDER_HINT, folder_problem
 
-    problems = validate_project(_load(config, "warehouses"))
+    project = _load(config, "warehouses")
+    problems = validate_project(project)
+    location = project.state_location()
+    unwritable = None if isinstance(location, str) else folder_problem(location)
+    if unwritable:  # what `run` would fail on first
+        problems.insert(0, Problem("error", "state", f"{unwritable}; {FOLDER_HINT}"))
     for problem in problems:
         colour = "red" if problem.severity == "error" else "yellow"
         out.print(f"[{colour}]{problem.severity}[/{colour}]: {escape(problem.where)}: {escape(problem.message)}",

@@ -35,10 +35,23 @@ def run_checks(config: str | Path | None = None) -> list[CheckResult]:
         return [CheckResult("project file", "fail", str(exc.message), exc.hint)]
     results = [CheckResult("project file", "ok", f"{config_path(config)}: {len(project.syncs)} sync(s), "
                                                  f"{len(project.warehouses)} warehouse(s)")]
+    results.append(check_state(project))
     results += check_warehouses(project)
     results += check_models(project)
     results.append(check_destination(project.destination))
     return results
+
+
+def check_state(project: Project) -> CheckResult:
+    """The state folder can be created and written (object storage is checked by the first run)."""
+    from cio_retl.state.folder import FOLDER_HINT, folder_problem
+
+    location = project.state_location()
+    if isinstance(location, str):
+        return CheckResult(f"state {location}", "ok", "object storage (reached by the first run)")
+    problem = folder_problem(location)
+    return CheckResult(f"state {location}", "fail", problem, FOLDER_HINT) if problem else \
+        CheckResult(f"state {location}", "ok", "writable")
 
 
 def check_warehouses(project: Project) -> list[CheckResult]:
