@@ -47,8 +47,13 @@ def serve(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0
     def ready(sandbox: Sandbox) -> None:
         print(f"sandbox listening on {sandbox.url} (db {db}); set CUSTOMERIO_TRACK_URL={sandbox.url}", flush=True)
 
-    serve_forever(str(db), host=host, port=port, on_ready=ready, site_id=site_id, api_key=api_key, region=region,
-                  faults=faults)
+    try:
+        serve_forever(str(db), host=host, port=port, on_ready=ready, site_id=site_id, api_key=api_key, region=region,
+                      faults=faults)
+    except OSError as exc:
+        typer.echo(f"error: the sandbox cannot listen on {host}:{port}: {exc.strerror or exc}\n"
+                   f"  → stop what uses port {port}, or pick another with --port (--port 0 takes a free one)", err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -56,7 +61,14 @@ def dump(db: Annotated[Optional[Path], typer.Option("--db", help="The sandbox's 
          url: Annotated[Optional[str], typer.Option("--url", help="Ask a running sandbox instead (it holds the file).")] = None) -> None:
     """Print people, objects, relationships, devices, events and suppressed identifiers as JSON."""
     if url:
-        sys.stdout.write(httpx.get(url.rstrip("/") + "/_sandbox/dump", timeout=30).text + "\n")
+        try:
+            reply = httpx.get(url.rstrip("/") + "/_sandbox/dump", timeout=30)
+            reply.raise_for_status()
+        except httpx.HTTPError as exc:
+            typer.echo(f"error: no sandbox answered at {url}: {exc}\n  → start one with `cio-retl sandbox serve` "
+                       "(it prints its URL), or read its file with --db when it is stopped", err=True)
+            raise typer.Exit(1) from exc
+        sys.stdout.write(reply.text + "\n")
         return
     path = db or Path("sandbox.duckdb")
     if not path.exists():

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from cio_retl.sandbox.store import Store
@@ -302,8 +303,15 @@ class _Server(ThreadingHTTPServer):
 def serve_sandbox(db: str = ":memory:", *, host: str = "127.0.0.1", port: int = 0, site_id: str | None = None,
                   api_key: str | None = None, region: str = "us", faults: Faults | None = None) -> Iterator[Sandbox]:
     """Run a sandbox on a loopback port in a background thread; yields it with `.url` set (port 0: a free one)."""
+    created = db != ":memory:" and not Path(db).exists()
     sandbox = Sandbox(db, site_id=site_id, api_key=api_key, region=region, faults=faults)
-    server = _Server((host, port), sandbox)
+    try:
+        server = _Server((host, port), sandbox)
+    except OSError:  # the port is taken: leave no database file behind that this call created
+        sandbox.close()
+        for leftover in (Path(db), Path(f"{db}.wal")) if created else ():
+            leftover.unlink(missing_ok=True)
+        raise
     sandbox.url = f"http://{host}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
                               name="cio-retl-sandbox")
