@@ -157,9 +157,9 @@ def status(config: ConfigOption = None,
     for column in ("sync", "finished (UTC)", "status", "extracted", "added", "changed", "removed", "accepted",
                    "rejected", "pending", "skipped"):
         table.add_column(column)
-    notes = []
+    notes: list[str] = []
     for name in project.syncs:
-        rows = recent_runs(project.state_location(), name, runs)
+        rows = recent_runs(project.state_location(), name, runs, notes)
         if isinstance(rows, StateUnavailable):
             notes.append(f"{name}: {rows.reason}")
             continue
@@ -179,9 +179,12 @@ def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: C
     """Rows refused (by Customer.io or a local check) and rows no action matched (skipped), with the reason."""
     project = _load(config, "none")
     project.sync(sync)
-    rows = open_rejections(project.state_location(), sync, limit)
+    notes: list[str] = []
+    rows = open_rejections(project.state_location(), sync, limit, notes)
     if isinstance(rows, StateUnavailable):
-        rows = []
+        notes, rows = [f"{sync}: {rows.reason}"], []
+    for note in notes:  # a run in progress: said on stderr, so `--json` stays one JSON value
+        err.print(note, highlight=False)
     if as_json:
         sys.stdout.write(json.dumps([dict(zip(REJECTION_FIELDS, row)) for row in rows]) + "\n")
         return

@@ -40,6 +40,7 @@ class Explanation:
     snapshot: dict[str, Any] | None = None
     actions: list[dict[str, Any]] = field(default_factory=list)
     operations: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. a run in progress: the state shown is as it started
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self), default=str))
@@ -55,7 +56,7 @@ def explain_row(project: Project, sync_name: str, values: list[str]) -> Explanat
     key = values[0] if len(values) == 1 else json.dumps(values, ensure_ascii=False, separators=(",", ":"))
     found = Explanation(sync=sync_name, key=values)
     source = _source_rows(project, sync_name, values)
-    with reading(project.state_location(), sync_name) as state:
+    with reading(project.state_location(), sync_name, found.notes) as state:
         story = row_story(state, key) if not isinstance(state, StateUnavailable) else \
             {"snapshot": None, "rejections": [], "operations": [], "settled_through": -1}
     con = engine.connect()

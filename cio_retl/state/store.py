@@ -20,6 +20,7 @@ from cio_retl.rowhash import engine_probe_sql
 from cio_retl.state.checkpoints import Checkpoints
 from cio_retl.state.folder import FOLDER_HINT, ensure_folder
 from cio_retl.state.lock import sync_lock
+from cio_retl.state.readers import publish_reader_copy
 from cio_retl.project.state_location import is_remote
 from cio_retl.state.remote import open_remote
 from cio_retl.state.schema import create_or_upgrade, stale_sql
@@ -116,6 +117,7 @@ class StateStore:
                 if orphan_log:  # the state file was deleted to forget the sync: its runs go with it
                     shutil.rmtree(store.wal.folder)
                     store.notes.append(f"removed the run log {store.wal.folder} of a deleted state file")
+                publish_reader_copy(con, path, sync)
                 yield store
 
     @contextmanager
