@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from cio_retl.project import Destination, Project, config_path, load_project
 from cio_retl.delivery.client import RegionAnswer, auth_failure, fetch_region
 from cio_retl.errors import CioRetlError, WarehouseError
+from cio_retl.project.redact import mask_secret
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -116,7 +117,7 @@ def _masked(text: str, destination: Destination) -> str:
     """The text with destination.url's `user:password@` masked, wherever the URL or the password appears."""
     text = text.replace(destination.base_url, destination.shown_url)
     password = urlsplit(destination.base_url).password
-    return text.replace(password, "***") if password else text
+    return mask_secret(text, password, "***") if password else text
 
 
 def _check_destination(destination: Destination) -> CheckResult:
