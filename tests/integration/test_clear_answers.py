@@ -1,0 +1,137 @@
+"""Every path ends in one clear message (issue 20): each snag driven through the command line in a child process."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import yaml
+
+from cio_retl.sandbox import serve_sandbox
+from tests.integration.test_cli_snags import PEOPLE, cli
+
+IDENTIFY = {"people": {"table": "people", "primary_key": "user_id", "type": "identify"}}
+
+
+def _edit(tmp_path: Path, **top: object) -> None:
+    """Set top-level settings of the project file written by make_project."""
+    file = tmp_path / "cio_retl.yaml"
+    document = yaml.safe_load(file.read_text())
+    document.update(top)
+    file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def _no_traceback(*done) -> None:
+    for d in done:
+        assert "Traceback" not in d.stdout + d.stderr, d.stdout + d.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_memory_limit_is_checked_when_the_project_loads(make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    make_project(IDENTIFY)
+    for value, message in (("lots", "memory_limit: must be auto or a size such as 512MB or 2GB, not 'lots'"),
+                           ("-1GB", "memory_limit: must be auto or a size such as 512MB or 2GB, not '-1GB'"),
+                           ("1MB", "memory_limit: 1MB is too little for DuckDB: give at least 64MB (or auto)")):
+        _edit(tmp_path, memory_limit=value)
+        checked, ran = cli(tmp_path, "validate"), cli(tmp_path, "run", "--json")
+        _no_traceback(checked, ran)
+        assert checked.returncode == 2 and message in checked.stderr, checked.stderr
+        assert ran.returncode == 2 and message in json.loads(ran.stdout)["error"]  # still one JSON object
+        assert json.loads(ran.stdout)["syncs"] == []
+    _edit(tmp_path, memory_limit="512MB")
+    assert cli(tmp_path, "run", "--dry-run").returncode == 0
+
+
+def test_a_state_folder_that_cannot_be_written_is_named_by_validate_doctor_run_and_plan(
+        make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    make_project(IDENTIFY)
+    (tmp_path / "a-file").write_text("")
+    fix = "set `state:` to a folder this user can write (it is created if missing), or fix its permissions"
+    for state, problem in ((str(tmp_path / "a-file" / "state"), f"{tmp_path / 'a-file'} is a file, not a folder"),
+                           (str(tmp_path / "a-file"), f"{tmp_path / 'a-file'} is a file, not a folder"),
+                           ("/proc/cio-retl-state", "state folder /proc/cio-retl-state cannot be written")):
+        _edit(tmp_path, state=state)
+        checked, doctor = cli(tmp_path, "validate", columns=500), cli(tmp_path, "doctor", columns=500)
+        ran, planned = cli(tmp_path, "run", "people", columns=500), cli(tmp_path, "plan", "people", columns=500)
+        _no_traceback(checked, doctor, ran, planned)
+        assert checked.returncode == 1 and f"error: state: " in checked.stdout and problem in checked.stdout
+        assert fix in checked.stdout
+        assert doctor.returncode == 1 and f"FAIL state {state}: " in doctor.stdout and problem in doctor.stdout
+        assert ran.returncode == 1 and f"people: sync 'people': " in ran.stdout and problem in ran.stdout
+        assert fix in ran.stdout
+        assert planned.returncode == 1 and problem in planned.stderr and fix in planned.stderr
+
+
+def test_an_invalid_cron_is_caught_when_the_project_loads(make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    make_project({"people": IDENTIFY["people"], "leads": IDENTIFY["people"]})
+    document = yaml.safe_load((tmp_path / "cio_retl.yaml").read_text())
+    document["syncs"]["people"]["schedule"] = "every day at 6"
+    document["syncs"]["leads"]["automation"] = "on_cron 61 6 * * *"
+    (tmp_path / "cio_retl.yaml").write_text(yaml.safe_dump(document))
+    checked = cli(tmp_path, "validate")
+    _no_traceback(checked)
+    assert checked.returncode == 2
+    assert ("syncs.people.schedule: 'every day at 6' is not a cron Dagster can run: five fields, minute hour "
+            "day-of-month month day-of-week, e.g. '0 * * * *' (hourly)") in checked.stderr
+    assert "syncs.leads: automation: '61 6 * * *' is not a cron Dagster can run" in checked.stderr
+
+
+def test_sandbox_serve_on_a_busy_port_and_dump_of_a_stopped_sandbox(tmp_path) -> None:
+    with serve_sandbox() as running:
+        port = running.url.rsplit(":", 1)[1]
+        busy = cli(tmp_path, "sandbox", "serve", "--port", port, "--db", str(tmp_path / "sandbox.duckdb"))
+    _no_traceback(busy)
+    assert busy.returncode == 1
+    assert f"error: the sandbox cannot listen on 127.0.0.1:{port}: Address already in use" in busy.stderr
+    assert "pick another with --port (--port 0 takes a free one)" in busy.stderr
+    assert not list(tmp_path.glob("sandbox.duckdb*"))  # no stray database file
+    url = f"http://127.0.0.1:{_free_port()}"
+    stopped = cli(tmp_path, "sandbox", "dump", "--url", url)
+    _no_traceback(stopped)
+    assert stopped.returncode == 1 and f"error: no sandbox answered at {url}" in stopped.stderr
+    assert "start one with `cio-retl sandbox serve`" in stopped.stderr
+
+
+def test_yaml_numbers_actions_and_short_secrets(make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    make_project(IDENTIFY)
+    file = tmp_path / "cio_retl.yaml"
+    good = file.read_text()
+    file.write_text(good.replace("syncs:", "syncs: {oops: [\nbroken:"))
+    broken = cli(tmp_path, "validate")
+    _no_traceback(broken)
+    assert broken.returncode == 2 and "<unicode string>" not in broken.stderr
+    assert f"error: {file}, line " in broken.stderr and "is not valid YAML" in broken.stderr
+
+    file.write_text(good)
+    _edit(tmp_path, destination={"site_id": 123456, "api_key": "k" * 20})
+    number = cli(tmp_path, "validate")
+    assert number.returncode == 2
+    assert 'destination.site_id: must be text (got 123456): YAML read a number; put it in quotes (site_id: "123456")' \
+        in number.stderr
+
+    file.write_text(good)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"type": "identify", "userId": "u1"}))
+    typo = cli(tmp_path, "test-action", "--event", str(event), "--action", "createUpdatPerson")
+    assert typo.returncode == 1
+    assert json.loads(typo.stdout) == {"error": "no action named 'createUpdatPerson' (did you mean createUpdatePerson?)"}
+
+    # A one-letter password: masked where it stands alone, never inside "port" or "password".
+    _edit(tmp_path, destination={"site_id": "s", "api_key": "k" * 20},
+          warehouses={"pg": {"type": "postgres", "url": f"postgresql+psycopg://u:p@127.0.0.1:{_free_port()}/db"}})
+    document = yaml.safe_load(file.read_text())
+    document["syncs"]["people"]["warehouse"] = "pg"
+    file.write_text(yaml.safe_dump(document))
+    doctor = cli(tmp_path, "doctor")
+    line = next(line for line in doctor.stdout.splitlines() if line.startswith("FAIL warehouse pg"))
+    assert "port" in line and "***ort" not in line, line
