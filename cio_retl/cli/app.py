@@ -11,7 +11,6 @@ from typing import Annotated, Literal, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from cio_retl.project import Credentials, Project, load_project
@@ -19,6 +18,7 @@ from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDelet
 from cio_retl.stopping import stop_requested, stop_signals_interrupt
 from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
 from cio_retl.cli.summary import NULL_KEY, print_summary
+from cio_retl.cli.tables import print_rows
 
 # Plain click help: rich's help labels every flag <bool> and cuts option text at 80 columns.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -153,10 +153,9 @@ def status(config: ConfigOption = None,
            runs: Annotated[int, typer.Option("--runs", min=1, metavar="N", help="Runs to show per sync.")] = 3) -> None:
     """The last runs of each sync: when, outcome, counts."""
     project = _load(config, "none")
-    table = Table(title="cio-retl status")
-    for column in ("sync", "finished (UTC)", "status", "extracted", "added", "changed", "removed", "accepted",
-                   "rejected", "pending", "skipped"):
-        table.add_column(column)
+    columns = ("sync", "finished (UTC)", "status", "extracted", "added", "changed", "removed", "accepted",
+               "rejected", "pending", "skipped")
+    table: list[list[str]] = []
     notes: list[str] = []
     for name in project.syncs:
         rows = recent_runs(project.state_location(), name, runs, notes)
@@ -164,10 +163,10 @@ def status(config: ConfigOption = None,
             notes.append(f"{name}: {rows.reason}")
             continue
         for *row, error in rows:
-            table.add_row(name, *(str(v) for v in row))
+            table.append([name, *(str(v) for v in row)])
             if error:
                 notes.append(f"{name} ({row[0]}): {error}")
-    out.print(table)
+    print_rows(out, "cio-retl status", columns, table, head=3)
     for note in notes:
         out.print(note, highlight=False)
 
@@ -188,14 +187,14 @@ def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: C
     if as_json:
         sys.stdout.write(json.dumps([dict(zip(REJECTION_FIELDS, row)) for row in rows]) + "\n")
         return
-    table = Table(title=f"rejections of {sync}")
-    for column in ("key", "fate", "action", "status", "reason", "attempts", "last seen"):
-        table.add_column(column, overflow="fold")  # wrapped, never cut: the reason is what the user came for
+    table = []
     for key, fate, action, status_code, reason, attempts, seen in rows:
         shown = Text(NULL_KEY, style="italic") if key is None else Text(key)  # Text: a key is never read as markup
         status_text = "local" if status_code is None and fate == "rejected" else str(status_code or "")
-        table.add_row(shown, fate, action or "", status_text, Text(reason or ""), str(attempts or ""), seen or "")
-    out.print(table)
+        table.append([shown, fate, action or "", status_text, Text(reason or ""), str(attempts or ""), seen or ""])
+    # Never cut: the reason is what the user came for (below the table's width, a block per row).
+    print_rows(out, f"rejections of {sync}", ("key", "fate", "action", "status", "reason", "attempts", "last seen"),
+               table, head=3, long=("reason",))
     if not rows:
         out.print("no rejections")
 

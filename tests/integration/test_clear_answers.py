@@ -135,3 +135,26 @@ def test_yaml_numbers_actions_and_short_secrets(make_project, warehouse_sql, tmp
     doctor = cli(tmp_path, "doctor")
     line = next(line for line in doctor.stdout.splitlines() if line.startswith("FAIL warehouse pg"))
     assert "port" in line and "***ort" not in line, line
+
+
+def test_status_and_rejections_are_whole_at_80_columns(make_project, warehouse_sql, tmp_path) -> None:
+    from cio_retl.sandbox.server import Faults, rule_from_text
+    from tests.integration.conftest import API_KEY, SITE_ID
+
+    warehouse_sql("CREATE OR REPLACE TABLE people AS SELECT 'account-' || i || '-of-the-billing-system' AS user_id, "
+                  "'p' || i || '@example.com' AS email FROM range(1, 4) t(i)")
+    with serve_sandbox(site_id=SITE_ID, api_key=API_KEY,
+                       faults=Faults(reject=rule_from_text("identifiers.id=account-2-of-the-billing-system"))) as box:
+        make_project({"customer_memberships_from_the_billing_system": IDENTIFY["people"]},
+                     destination={"site_id": SITE_ID, "api_key": API_KEY, "url": box.url})
+        assert cli(tmp_path, "run").returncode == 0
+    for command in (["status"], ["rejections", "customer_memberships_from_the_billing_system"]):
+        done = cli(tmp_path, *command, columns=80)
+        assert done.returncode == 0, done.stderr
+        assert "…" not in done.stdout and max(map(len, done.stdout.splitlines())) <= 80, done.stdout
+        assert "customer_memberships_from_the_billing_system" in done.stdout or command[0] == "rejections"
+    words = " ".join(done.stdout.split())
+    assert "account-2-of-the-billing-system rejected createUpdatePerson" in words
+    assert "reason: rule: rejected by the sandbox rule identifiers.id=account-2-of-the-billing-system" in words
+    wide = cli(tmp_path, "rejections", "customer_memberships_from_the_billing_system", columns=200)
+    assert "┃ key" in wide.stdout and "account-2-of-the-billing-system" in wide.stdout  # wide enough: the table
