@@ -158,3 +158,21 @@ def test_status_and_rejections_are_whole_at_80_columns(make_project, warehouse_s
     assert "reason: rule: rejected by the sandbox rule identifiers.id=account-2-of-the-billing-system" in words
     wide = cli(tmp_path, "rejections", "customer_memberships_from_the_billing_system", columns=200)
     assert "┃ key" in wide.stdout and "account-2-of-the-billing-system" in wide.stdout  # wide enough: the table
+
+
+def test_the_counts_add_up(make_project, warehouse_sql, tmp_path, sandbox) -> None:
+    from tests.integration.conftest import API_KEY, SITE_ID
+
+    # lead 1 is sent, 2 and 3 have no identifier (refused locally), a NULL key and a duplicated key are not sent.
+    warehouse_sql("CREATE OR REPLACE TABLE leads AS SELECT * FROM (VALUES (1, 'a@x.com'), (2, NULL), (3, NULL), "
+                  "(NULL, 'n@x.com'), (5, 'd@x.com'), (5, 'e@x.com')) t(lead_id, email)")
+    make_project({"leads": {"table": "leads", "primary_key": "lead_id", "type": "identify"}},
+                 destination={"site_id": SITE_ID, "api_key": API_KEY, "url": sandbox.url})
+    done = cli(tmp_path, "run", columns=80)
+    assert done.returncode == 0, done.stderr
+    assert "6 extracted, 3 added, 0 changed, 0 removed, 0 skipped, 3 not sent" in done.stdout
+    assert "operations 3: 1 accepted, 2 rejected, 0 pending" in done.stdout
+    warehouse_sql("UPDATE leads SET email = 'b@x.com' WHERE lead_id = 2")
+    [counts] = json.loads(cli(tmp_path, "run", "--json").stdout)["syncs"]
+    assert (counts["operations"], counts["accepted"], counts["rejected"], counts["not_sent"]) == (2, 1, 4, 3)
+    assert counts["accepted"] + counts["rejected"] + counts["pending"] == counts["operations"] + counts["not_sent"]
