@@ -275,11 +275,13 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
 @app.command()
 def validate(config: ConfigOption = None) -> None:
     """Check every sync's columns against the actions (LIMIT 0 plus a small sample); exit 1 on errors."""
+    from cio_retl.cli.data_checks import project_warnings
     from cio_retl.cli.validate import Problem, validate_project
     from cio_retl.state.folder import FOLDER_HINT, folder_problem
 
     project = _load(config, "warehouses")
     problems = validate_project(project)
+    problems += [Problem("warning", where, warning) for where, warning in project_warnings(project)]
     location = project.state_location()
     unwritable = None if isinstance(location, str) else folder_problem(location)
     if unwritable:  # what `run` would fail on first

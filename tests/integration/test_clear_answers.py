@@ -176,3 +176,33 @@ def test_the_counts_add_up(make_project, warehouse_sql, tmp_path, sandbox) -> No
     [counts] = json.loads(cli(tmp_path, "run", "--json").stdout)["syncs"]
     assert (counts["operations"], counts["accepted"], counts["rejected"], counts["not_sent"]) == (2, 1, 4, 3)
     assert counts["accepted"] + counts["rejected"] + counts["pending"] == counts["operations"] + counts["not_sent"]
+
+
+def test_troubleshooting_checks_are_validate_warnings_and_explain_notes(make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql("CREATE OR REPLACE TABLE orders AS SELECT 'o' || i AS order_id, 'u' || i AS user_id, "
+                  "'1.' || i AS amount, '0' || i || '123' AS coupon_code, 1704164645000 + i AS paid, "
+                  "TIMESTAMPTZ '2024-01-02 03:04:05+00' AS \"timestamp\" FROM range(1, 4) t(i)")
+    make_project({"orders": {"table": "orders", "primary_key": "order_id", "type": "track",
+                             "event": "Order Completed", "mode": "append"}})
+    done = cli(tmp_path, "validate", columns=500)
+    assert done.returncode == 0, done.stdout  # warnings only
+    warnings = done.stdout.splitlines()
+    expected = [
+        "warning: syncs.orders: column amount holds numbers as text (e.g. '1.1'): Customer.io compares text with text, "
+        "so numeric segment conditions (greater than, less than) do not match it; CAST it to a number in the model "
+        "(ignore this if it is a code)",
+        "warning: syncs.orders: column paid holds values like 1704164645001: Unix milliseconds? Customer.io reads Unix "
+        "seconds and would see far-future dates; divide by 1000 in the model",
+        "warning: syncs.orders: the newest of 3 sampled events is from 2024-01-02 03:04 UTC, more than 72 hours ago: "
+        "Customer.io records older events, but only events less than 72 hours old can trigger campaigns; run the sync "
+        "on a schedule so new events go out as they happen",
+        "warning: syncs.orders: no identify sync in this project sends the people these events are for: Customer.io "
+        "gets events for people it may not know (no attributes to segment on); add an identify sync (cio-retl then "
+        "sends people before events), or make sure another source creates them first"]
+    for line in expected:
+        assert line in warnings, (line, warnings)
+    assert not any("coupon_code" in line for line in warnings)  # a code keeps its digits as text
+    explained = json.loads(cli(tmp_path, "explain", "orders", "o1", "--json").stdout)
+    assert ("this event's timestamp (2024-01-02 03:04 UTC) is more than 72 hours old: Customer.io records it, but it "
+            "cannot trigger a campaign; send events as they happen (a schedule) for campaigns to react") \
+        in explained["notes"]
