@@ -118,7 +118,7 @@ def plan(sync: Annotated[str, typer.Argument(help="The sync to plan.")], config:
     project = _load(config, "warehouses")
     try:
         report = run_sync(project, project.sync(sync) and sync, dry_run=True, full_resync=full_resync,
-                          allow_mass_delete=allow_mass_delete, allow_clear=allow_clear)
+                          allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=True)
     except ConfigError as exc:
         raise _fail(exc, 2) from exc
     except (MassDeleteError, MassClearError) as exc:

@@ -143,14 +143,14 @@ class _Run:
         watermark = self.watermark()
         with self.timer("extract"), self.progress.task("extract", self.sync_name) as advance:
             schema = self.extract(watermark, advance)
-        with self.timer("diff"):
+        with self.timer("diff"), self.progress.task("diff", self.sync_name):
             self.diff()
         with self.timer("convert"):
             build_calls(self.con, self.sync, schema, removed_from=report.extracted)
             report.sample_calls = _sample_calls(self.con)
             known = json.loads(self.state.get_meta("attribute_columns") or "[]")
             guard_mass_clear(self.con, self.sync_name, self.sync, known, allowed=self.allowed["clear"])
-        with self.timer("act"):
+        with self.timer("act"), self.progress.task("operations", self.sync_name):
             operations = self.act(watermark)
         if report.dry_run:
             return schema
@@ -245,7 +245,7 @@ class _Run:
                 writer.close()
             except BaseException as exc:
                 failure = failure or exc
-        with self.timer("commit"):
+        with self.timer("commit"), self.progress.task("commit", self.sync_name):
             try:
                 settled = self.settle(watermark)
             except BaseException:

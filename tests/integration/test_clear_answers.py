@@ -206,3 +206,37 @@ def test_troubleshooting_checks_are_validate_warnings_and_explain_notes(make_pro
     assert ("this event's timestamp (2024-01-02 03:04 UTC) is more than 72 hours old: Customer.io records it, but it "
             "cannot trigger a campaign; send events as they happen (a schedule) for campaigns to react") \
         in explained["notes"]
+
+
+def test_progress_on_a_terminal_counts_rows_once_and_shows_diff_and_plan(make_project, warehouse_sql, tmp_path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    # A struct column: the model streams through Arrow (not staged in the engine), where rows were counted twice.
+    warehouse_sql("CREATE OR REPLACE TABLE people AS SELECT 'u' || i AS user_id, {'plan': 'pro'} AS extra "
+                  "FROM range(1, 1001) t(i)")
+    make_project(IDENTIFY)
+    shown = {}
+    for command in ("plan", "run"):
+        main, child = pty.openpty()
+        env = {**os.environ, "CIO_RETL_CONFIG": str(tmp_path / "cio_retl.yaml"), "COLUMNS": "120"}
+        args = [sys.executable, "-m", "cio_retl", command, "people"] + (["--dry-run"] if command == "run" else [])
+        done = subprocess.run(args, stdout=subprocess.PIPE, stderr=child, env=env, timeout=300)
+        os.close(child)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(main)
+        assert done.returncode == 0
+        shown[command] = b"".join(chunks).decode(errors="replace")
+    assert "people: extract" in shown["run"] and "1000/?" in shown["run"] and "2000/?" not in shown["run"]
+    for stage in ("people: diff", "people: operations"):
+        assert stage in shown["plan"] and stage in shown["run"], (stage, shown)
