@@ -46,7 +46,10 @@ def reading(location: Path | str, sync: str,
         return
     try:
         con = engine.connect(str(path), read_only=True)
-    except duckdb.Error:
+    except duckdb.Error as exc:
+        if "lock" not in str(exc).lower():  # not a run holding it: a damaged or foreign file
+            yield StateUnavailable(f"cannot read {path}: {str(exc).splitlines()[0]}")
+            return
         holder = held_by(Path(location), sync)
         try:
             con = engine.connect(str(reader_copy(Path(location), sync)), read_only=True)

@@ -240,3 +240,26 @@ def test_progress_on_a_terminal_counts_rows_once_and_shows_diff_and_plan(make_pr
     assert "people: extract" in shown["run"] and "1000/?" in shown["run"] and "2000/?" not in shown["run"]
     for stage in ("people: diff", "people: operations"):
         assert stage in shown["plan"] and stage in shown["run"], (stage, shown)
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    # A command with a bug in it, run through the real entry point in a child process.
+    program = ("import cio_retl.cli.app as cli\n"
+               "@cli.app.command('explode')\n"
+               "def explode() -> None:\n"
+               "    {}['missing']\n"
+               "cli.main()\n")
+    for args, debug in (([], False), (["--debug"], True)):
+        done = subprocess.run([sys.executable, "-c", program, *args, "explode"], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 1
+        if debug:
+            assert "Traceback (most recent call last)" in done.stderr and "KeyError: 'missing'" in done.stderr
+        else:
+            assert "Traceback" not in done.stderr
+            assert done.stderr.splitlines()[0] == "error: unexpected KeyError: 'missing'"
+            assert "run the command again with `cio-retl --debug …` and report the traceback" in " ".join(
+                done.stderr.split())
