@@ -263,3 +263,15 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path)
             assert done.stderr.splitlines()[0] == "error: unexpected KeyError: 'missing'"
             assert "run the command again with `cio-retl --debug …` and report the traceback" in " ".join(
                 done.stderr.split())
+
+
+def test_an_unparseable_event_timestamp_names_the_keys_and_the_fix(make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql("CREATE OR REPLACE TABLE orders AS SELECT 'o' || i AS order_id, 'u' || i AS user_id, "
+                  "CASE WHEN i <= 2 THEN 'yesterday' ELSE '2024-01-02T03:04:05Z' END AS \"timestamp\" "
+                  "FROM range(1, 5) t(i)")
+    make_project({"orders": {"table": "orders", "primary_key": "order_id", "type": "track", "event": "Paid"}})
+    done = cli(tmp_path, "run", "--dry-run", columns=500)
+    assert done.returncode == 0, done.stderr
+    assert ("orders: trackEvent: unparseable timestamp (left out) (2 row(s), e.g. key o1, o2): Customer.io then uses "
+            "the time it receives the call; fix the model's column: a native timestamp, ISO-8601 text like "
+            "2024-01-02T03:04:05Z, or Unix seconds") in done.stdout
