@@ -43,3 +43,4 @@ def stop_signals_interrupt() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _received.clear()  # a later run in this process (tests, a notebook) starts afresh

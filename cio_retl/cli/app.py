@@ -321,9 +321,13 @@ INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells expect of a program stopped 
 def main() -> None:
     """Entry point: configuration errors exit 2, other errors 1, Ctrl-C or SIGTERM 130; never a traceback unless
     --debug asks for one."""
+    with stop_signals_interrupt():
+        _run_app()
+
+
+def _run_app() -> None:
     try:
-        with stop_signals_interrupt():
-            app()
+        app()
     except SystemExit as exc:  # click turns Ctrl-C outside `run` into "Aborted!" and exit 1
         sys.exit(INTERRUPTED_EXIT if stop_requested() and exc.code not in (0, None) else exc.code)
     except ConfigError as exc:

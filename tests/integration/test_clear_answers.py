@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
 from cio_retl.sandbox import serve_sandbox
+from cio_retl.sandbox.server import Faults, rule_from_text
+from tests.integration.conftest import API_KEY, SITE_ID
 from tests.integration.test_cli_snags import PEOPLE, cli
 
 IDENTIFY = {"people": {"table": "people", "primary_key": "user_id", "type": "identify"}}
@@ -62,10 +68,10 @@ def test_a_state_folder_that_cannot_be_written_is_named_by_validate_doctor_run_a
         checked, doctor = cli(tmp_path, "validate", columns=500), cli(tmp_path, "doctor", columns=500)
         ran, planned = cli(tmp_path, "run", "people", columns=500), cli(tmp_path, "plan", "people", columns=500)
         _no_traceback(checked, doctor, ran, planned)
-        assert checked.returncode == 1 and f"error: state: " in checked.stdout and problem in checked.stdout
+        assert checked.returncode == 1 and "error: state: " in checked.stdout and problem in checked.stdout
         assert fix in checked.stdout
         assert doctor.returncode == 1 and f"FAIL state {state}: " in doctor.stdout and problem in doctor.stdout
-        assert ran.returncode == 1 and f"people: sync 'people': " in ran.stdout and problem in ran.stdout
+        assert ran.returncode == 1 and "people: sync 'people': " in ran.stdout and problem in ran.stdout
         assert fix in ran.stdout
         assert planned.returncode == 1 and problem in planned.stderr and fix in planned.stderr
 
@@ -138,9 +144,6 @@ def test_yaml_numbers_actions_and_short_secrets(make_project, warehouse_sql, tmp
 
 
 def test_status_and_rejections_are_whole_at_80_columns(make_project, warehouse_sql, tmp_path) -> None:
-    from cio_retl.sandbox.server import Faults, rule_from_text
-    from tests.integration.conftest import API_KEY, SITE_ID
-
     warehouse_sql("CREATE OR REPLACE TABLE people AS SELECT 'account-' || i || '-of-the-billing-system' AS user_id, "
                   "'p' || i || '@example.com' AS email FROM range(1, 4) t(i)")
     with serve_sandbox(site_id=SITE_ID, api_key=API_KEY,
@@ -161,8 +164,6 @@ def test_status_and_rejections_are_whole_at_80_columns(make_project, warehouse_s
 
 
 def test_the_counts_add_up(make_project, warehouse_sql, tmp_path, sandbox) -> None:
-    from tests.integration.conftest import API_KEY, SITE_ID
-
     # lead 1 is sent, 2 and 3 have no identifier (refused locally), a NULL key and a duplicated key are not sent.
     warehouse_sql("CREATE OR REPLACE TABLE leads AS SELECT * FROM (VALUES (1, 'a@x.com'), (2, NULL), (3, NULL), "
                   "(NULL, 'n@x.com'), (5, 'd@x.com'), (5, 'e@x.com')) t(lead_id, email)")
@@ -209,11 +210,6 @@ def test_troubleshooting_checks_are_validate_warnings_and_explain_notes(make_pro
 
 
 def test_progress_on_a_terminal_counts_rows_once_and_shows_diff_and_plan(make_project, warehouse_sql, tmp_path) -> None:
-    import os
-    import pty
-    import subprocess
-    import sys
-
     # A struct column: the model streams through Arrow (not staged in the engine), where rows were counted twice.
     warehouse_sql("CREATE OR REPLACE TABLE people AS SELECT 'u' || i AS user_id, {'plan': 'pro'} AS extra "
                   "FROM range(1, 1001) t(i)")
@@ -243,9 +239,6 @@ def test_progress_on_a_terminal_counts_rows_once_and_shows_diff_and_plan(make_pr
 
 
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path) -> None:
-    import subprocess
-    import sys
-
     # A command with a bug in it, run through the real entry point in a child process.
     program = ("import cio_retl.cli.app as cli\n"
                "@cli.app.command('explode')\n"
