@@ -34,6 +34,24 @@ def project_warnings(project: Project) -> list[tuple[str, str]]:
             for name, sync in project.syncs.items() if sync.type in EVENT_TYPES]
 
 
+def unknown_person_note(project: Project, sync: Sync, user_id: object) -> str | None:
+    """For `explain`: an event for a person no identify sync of the project has delivered (as far as the state
+    knows; while a run goes on, as it found the state)."""
+    from cio_retl.state.views import StateUnavailable, reading
+
+    people = [name for name, other in project.syncs.items() if other.type == "identify"]
+    if sync.type not in EVENT_TYPES or user_id is None or not people:
+        return None
+    for name in people:
+        with reading(project.state_location(), name) as con:
+            if not isinstance(con, StateUnavailable) and con.execute(
+                    "SELECT 1 FROM snapshot WHERE user_id = ? AND fate = 'delivered' LIMIT 1", [str(user_id)]
+                    ).fetchall():
+                return None
+    return (f"no identify sync ({', '.join(people)}) has sent person {user_id}: Customer.io gets this event for a "
+            "person it may not know; check the user_id, or run the identify sync first (`cio-retl run` orders them)")
+
+
 def old_event_note(sync: Sync, timestamp: object, *, now: datetime | None = None) -> str | None:
     """For `explain`: an event too old to trigger a campaign."""
     when = _as_datetime(timestamp)

@@ -24,7 +24,7 @@ from cio_retl.state.store import STUCK_AFTER_ATTEMPTS
 from cio_retl.state.views import StateUnavailable, reading, row_story
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.dialect import key_filter_sql
-from cio_retl.cli.data_checks import old_event_note
+from cio_retl.cli.data_checks import old_event_note, unknown_person_note
 
 STATES = ("in_sync", "out_of_sync", "pending", "rejected", "skipped", "not_found")
 
@@ -71,8 +71,10 @@ def explain_row(project: Project, sync_name: str, values: list[str]) -> Explanat
     found.snapshot = _snapshot(story["snapshot"], project.config_hash(sync_name), sync.mode == "append")
     found.operations = _operations(story)
     found.state, found.verdict = _verdict(found, story, row, source.num_rows, sync.mode)
-    old = old_event_note(sync, (found.source or {}).get("timestamp"))
-    found.notes += [old] if old else []
+    source_row = found.source or {}
+    notes = [old_event_note(sync, source_row.get("timestamp")),
+             unknown_person_note(project, sync, source_row.get("user_id"))]
+    found.notes += [note for note in notes if note]
     return found
 
 

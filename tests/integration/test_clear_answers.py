@@ -268,3 +268,18 @@ def test_an_unparseable_event_timestamp_names_the_keys_and_the_fix(make_project,
     assert ("orders: trackEvent: unparseable timestamp (left out) (2 row(s), e.g. key o1, o2): Customer.io then uses "
             "the time it receives the call; fix the model's column: a native timestamp, ISO-8601 text like "
             "2024-01-02T03:04:05Z, or Unix seconds") in done.stdout
+
+
+def test_explain_notes_an_event_for_a_person_no_identify_sync_sent(make_project, warehouse_sql, tmp_path,
+                                                                    sandbox) -> None:
+    warehouse_sql(PEOPLE + "; CREATE OR REPLACE TABLE orders AS SELECT * FROM (VALUES ('o1', 'u1'), ('o9', 'u9')) "
+                  "t(order_id, user_id)")
+    make_project({"people": IDENTIFY["people"],
+                  "orders": {"table": "orders", "primary_key": "order_id", "type": "track", "event": "Paid"}},
+                 destination={"site_id": SITE_ID, "api_key": API_KEY, "url": sandbox.url})
+    assert cli(tmp_path, "run").returncode == 0
+    known = json.loads(cli(tmp_path, "explain", "orders", "o1", "--json").stdout)
+    unknown = json.loads(cli(tmp_path, "explain", "orders", "o9", "--json").stdout)
+    assert not any("has sent person" in note for note in known["notes"])
+    assert ("no identify sync (people) has sent person u9: Customer.io gets this event for a person it may not know; "
+            "check the user_id, or run the identify sync first (`cio-retl run` orders them)") in unknown["notes"]
