@@ -252,7 +252,8 @@ class _Run:
                 if failure is not None:
                     raise failure from None  # the next run settles it (recover)
                 raise
-        self.report.record_delivery(stats, writer.groups)
+        self.report.record_delivery(stats if stats is not None else getattr(failure, "delivery_stats", None),
+                                    writer.groups)
         settled.record(self.report)
         self.report.rejections = recent_rejections(self.con, self.report.run_id)
         self.report.stuck = self.state.stuck_count()

@@ -61,7 +61,9 @@ def test_a_signal_during_delivery_settles_records_interrupted_and_the_next_run_f
         name = stop.name
         line = next(line for line in stdout.splitlines() if "interrupted by" in line)
         assert f"people: interrupted by {name}: " in line and "nothing is lost: the next run finishes it" in line
-        assert "interrupted" in stdout.split("people:")[0]  # the summary's status column
+        [row] = [r for r in stdout.splitlines() if r.startswith("│ people")]
+        cells = [c.strip() for c in row.strip("│").split("│")]
+        assert cells[1] == "interrupted" and int(cells[-2]) > 0  # the status, and the requests it sent
 
         project = load_project(tmp_path / "cio_retl.yaml", credentials="none")
         (_, status, _, _, _, _, accepted, rejected, pending, _, error), = recent_runs(project.state_location(), "people", 5)
