@@ -275,13 +275,18 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
 @app.command()
 def validate(config: ConfigOption = None) -> None:
     """Check every sync's columns against the actions (LIMIT 0 plus a small sample); exit 1 on errors."""
+    from cio_retl.cli.dagster_check import dagster_problem
     from cio_retl.cli.data_checks import project_warnings
+    from cio_retl.project import config_path
     from cio_retl.cli.validate import Problem, validate_project
     from cio_retl.state.folder import FOLDER_HINT, folder_problem
 
     project = _load(config, "warehouses")
     problems = validate_project(project)
     problems += [Problem("warning", where, warning) for where, warning in project_warnings(project)]
+    refused = dagster_problem(project, config_path(config).resolve())
+    if refused:  # a setting only Dagster reads (pool, upstream keys) would take every sync out of its UI
+        problems.append(Problem("error", "dagster", f"{refused}; fix that setting in the project file"))
     location = project.state_location()
     unwritable = None if isinstance(location, str) else folder_problem(location)
     if unwritable:  # what `run` would fail on first

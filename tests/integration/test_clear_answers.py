@@ -283,3 +283,17 @@ def test_explain_notes_an_event_for_a_person_no_identify_sync_sent(make_project,
     assert not any("has sent person" in note for note in known["notes"])
     assert ("no identify sync (people) has sent person u9: Customer.io gets this event for a person it may not know; "
             "check the user_id, or run the identify sync first (`cio-retl run` orders them)") in unknown["notes"]
+
+
+def test_validate_catches_settings_that_would_break_the_dagster_code_location(make_project, warehouse_sql,
+                                                                              tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    make_project(IDENTIFY)
+    _edit(tmp_path, dagster={"pool": "customer io"})
+    done = cli(tmp_path, "validate", columns=500)
+    _no_traceback(done)
+    assert done.returncode == 1
+    assert ('error: dagster: the Dagster code location would not load: Pool "customer io" is not a valid pool name. '
+            r"It must match the regex ^\S+$; fix that setting in the project file") in done.stdout
+    _edit(tmp_path, dagster={"pool": "customerio"})
+    assert cli(tmp_path, "validate").stdout.strip() == "no problems found"
