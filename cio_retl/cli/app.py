@@ -15,7 +15,7 @@ from rich.text import Text
 
 from cio_retl.project import Credentials, Project, load_project
 from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError, SyncInterrupted
-from cio_retl.stopping import stop_requested, stop_signals_interrupt
+from cio_retl.stopping import stop_requested
 from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs
 from cio_retl.cli.summary import NULL_KEY, print_summary
 from cio_retl.cli.tables import print_rows
@@ -275,22 +275,15 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
 @app.command()
 def validate(config: ConfigOption = None) -> None:
     """Check every sync's columns against the actions (LIMIT 0 plus a small sample); exit 1 on errors."""
-    from cio_retl.cli.dagster_check import dagster_problem
-    from cio_retl.cli.data_checks import project_warnings
+    from cio_retl.cli.preflight import preflight_problems
+    from cio_retl.cli.validate import validate_project
     from cio_retl.project import config_path
-    from cio_retl.cli.validate import Problem, validate_project
-    from cio_retl.state.folder import FOLDER_HINT, folder_problem
 
     project = _load(config, "warehouses")
     problems = validate_project(project)
-    problems += [Problem("warning", where, warning) for where, warning in project_warnings(project)]
-    refused = dagster_problem(project, config_path(config).resolve())
-    if refused:  # a setting only Dagster reads (pool, upstream keys) would take every sync out of its UI
-        problems.append(Problem("error", "dagster", f"{refused}; fix that setting in the project file"))
-    location = project.state_location()
-    unwritable = None if isinstance(location, str) else folder_problem(location)
-    if unwritable:  # what `run` would fail on first
-        problems.insert(0, Problem("error", "state", f"{unwritable}; {FOLDER_HINT}"))
+    preflight = preflight_problems(project, config_path(config).resolve())
+    problems = [p for p in preflight if p.severity == "error"] + problems + \
+        [p for p in preflight if p.severity != "error"]
     for problem in problems:
         colour = "red" if problem.severity == "error" else "yellow"
         out.print(f"[{colour}]{problem.severity}[/{colour}]: {escape(problem.where)}: {escape(problem.message)}",
@@ -323,31 +316,7 @@ app.add_typer(_sandbox_app(), name="sandbox")
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells expect of a program stopped by Ctrl-C
 
 
-def main() -> None:
-    """Entry point: configuration errors exit 2, other errors 1, Ctrl-C or SIGTERM 130; never a traceback unless
-    --debug asks for one."""
-    with stop_signals_interrupt():
-        _run_app()
-
-
-def _run_app() -> None:
-    try:
-        app()
-    except SystemExit as exc:  # click turns Ctrl-C outside `run` into "Aborted!" and exit 1
-        sys.exit(INTERRUPTED_EXIT if stop_requested() and exc.code not in (0, None) else exc.code)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(2)
-    except CioRetlError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(1)
-    except Exception as exc:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        err.print(f"[red]error:[/red] unexpected {type(exc).__name__}: {escape(str(exc))}\n  → this is a bug in "
-                  "cio-retl: run the command again with `cio-retl --debug …` and report the traceback", highlight=False)
-        sys.exit(1)
-
-
 if __name__ == "__main__":
+    from cio_retl.cli.entry import main
+
     main()

@@ -16,14 +16,14 @@ from cio_retl.pipeline.commit import OutcomeWriter, Settled, recent_rejections, 
 from cio_retl.project import Project, Sync
 from cio_retl.pipeline.convert import attribute_columns, build_calls
 from cio_retl.pipeline.diff import Diff, compute_diff
-from cio_retl.errors import CioRetlError, DeliveryIncompleteError, SyncError, SyncInterrupted
+from cio_retl.errors import CioRetlError, DeliveryIncompleteError, SyncError
 from cio_retl.pipeline.extract import extract
 from cio_retl.pipeline.guards import guard_mass_clear, guard_mass_delete
+from cio_retl.pipeline.interruption import interrupted, interruption_cause
 from cio_retl.project.incremental import render_model, uses_last_sync_time
 from cio_retl.pipeline.progress import Progress
 from cio_retl.pipeline.report import SyncReport
 from cio_retl.state import StateStore
-from cio_retl.stopping import stop_requested
 from cio_retl.state.wal import OutcomeLog
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.dialect import window_sql
@@ -69,9 +69,9 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
                 state.set_meta("config_hash", config_hash)
                 state.set_meta("hash_probe", state.hash_probe())
         except BaseException as exc:
-            cause = stop_requested() or (None if isinstance(exc, Exception) else _orchestrator_stop(exc))
-            if cause is not None:  # DuckDB turns Ctrl-C mid-query into its own error: the signal decides
-                raise _interrupted(sync_name, cause, report, exc) from None
+            cause = interruption_cause(exc)
+            if cause is not None:
+                raise interrupted(sync_name, cause, report, exc) from None
             if isinstance(exc, CioRetlError):
                 report.status, report.error = "failed", str(exc)
                 raise _as_sync_error(sync_name, exc, report) from exc
@@ -87,27 +87,6 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
             if not dry_run:
                 state.record_run(report, started_at=started, config_hash=config_hash)
     return report
-
-
-def _orchestrator_stop(exc: BaseException) -> str | None:
-    """Ctrl-C, or an orchestrator stopping the run (Dagster raises DagsterExecutionInterruptedError in the step)."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "SIGINT"
-    return "termination of the run" if type(exc).__name__ == "DagsterExecutionInterruptedError" else None
-
-
-def _interrupted(sync_name: str, cause: str, report: SyncReport, exc: BaseException) -> BaseException:
-    """After delivery stopped and what Customer.io answered settled: the run is recorded as `interrupted`, and every
-    operation without an answer (sent or not) counts as pending, so the counts add up."""
-    answered = report.accepted + report.rejected - report.contract_violations
-    report.pending = max(report.pending, report.operations - answered)
-    report.status = "interrupted"
-    report.error = (f"interrupted by {cause}: {report.accepted} accepted operation(s) are committed, "
-                    f"{report.pending} not sent yet; nothing is lost: the next run finishes it")
-    if isinstance(exc, KeyboardInterrupt) or stop_requested():
-        return SyncInterrupted(sync_name, cause, report)
-    exc.report = report  # type: ignore[attr-defined] # the orchestrator's own exception goes on, with the counts
-    return exc
 
 
 def _as_sync_error(sync_name: str, exc: CioRetlError, report: SyncReport) -> SyncError:

@@ -14,7 +14,7 @@ import duckdb
 from cio_retl import engine
 from cio_retl.project.state_location import is_remote
 from cio_retl.state.readers import held_by, reader_copy, real_state_file
-from cio_retl.state.remote import read_remote
+from cio_retl.state.remote import read_remote, run_in_progress
 from cio_retl.state.schema import action_of_op_sql, row_of_op_sql
 from cio_retl.state.store import connect_file, state_file
 from cio_retl.state.wal import wal_of
@@ -37,7 +37,10 @@ def reading(location: Path | str, sync: str,
     run may be going on).
     """
     if is_remote(location):
+        holder = run_in_progress(str(location), sync)
         with read_remote(str(location), sync, partial(connect_file, sync, "192MB")) as con:
+            if holder and notes is not None and con is not None:
+                notes.append(f"{sync}: a run is in progress ({holder}); shown: the state as of its last checkpoint")
             yield StateUnavailable("never run") if con is None else con
         return
     path = state_file(Path(location), sync)

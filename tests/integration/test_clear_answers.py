@@ -241,10 +241,11 @@ def test_progress_on_a_terminal_counts_rows_once_and_shows_diff_and_plan(make_pr
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path) -> None:
     # A command with a bug in it, run through the real entry point in a child process.
     program = ("import cio_retl.cli.app as cli\n"
+               "from cio_retl.cli.entry import main\n"
                "@cli.app.command('explode')\n"
                "def explode() -> None:\n"
                "    {}['missing']\n"
-               "cli.main()\n")
+               "main()\n")
     for args, debug in (([], False), (["--debug"], True)):
         done = subprocess.run([sys.executable, "-c", program, *args, "explode"], capture_output=True, text=True,
                               timeout=120)

@@ -6,8 +6,12 @@ import json
 import re
 import signal
 
+from cio_retl.pipeline.sync import run_sync
+from cio_retl.project import load_project
 from cio_retl.sandbox import serve_sandbox
 from cio_retl.sandbox.server import Faults, rule_from_text
+from cio_retl.state import StateStore
+from tests.conftest import RecordingDelivery
 from tests.integration.conftest import API_KEY, SITE_ID
 from tests.integration.test_cli_snags import cli
 from tests.integration.test_interruptions import PEOPLE, _start, _wait_for
@@ -55,3 +59,18 @@ def test_read_commands_during_a_run_answer_from_the_settled_state_and_name_the_r
             child.communicate(timeout=120)
         assert child.returncode == 130
         assert sandbox.counts()["people"] == before
+
+
+def test_on_object_storage_status_names_the_run_holding_the_lease(s3, make_project, warehouse_sql, tmp_path) -> None:
+    warehouse_sql(PEOPLE)
+    make_project({"people": {"table": "people", "primary_key": "user_id", "type": "identify"}})
+    file = tmp_path / "cio_retl.yaml"
+    file.write_text(file.read_text().replace("state: state", f"state: {s3.new_url()}"))
+    project = load_project(file)
+    run_sync(project, "people", deliver=RecordingDelivery())
+    with StateStore.open(project.state_location(), "people", run_id="r-holding", command="run"):  # a run going on
+        status = cli(tmp_path, "status")
+    assert status.returncode == 0 and "│ success │" in status.stdout, status.stderr
+    assert re.search(r"people: a run is in progress \(run r-holding, pid \d+ on .+, since .+, lease until .+\); "
+                     r"shown: the state as of its last checkpoint", " ".join(status.stdout.split())), status.stdout
+    assert "a run is in progress" not in cli(tmp_path, "status").stdout  # released: nothing to say
