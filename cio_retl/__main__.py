@@ -1,5 +1,5 @@
 """`python -m cio_retl` runs the command line."""
 
-from cio_retl.cli.app import main
+from cio_retl.cli.entry import main
 
 main()

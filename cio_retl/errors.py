@@ -14,6 +14,9 @@
     │       └── DeliveryIncompleteError  operations still pending after the run's retries
     └── ActionError                   an action's trigger or mapping cannot be parsed or applied
 
+    SyncInterrupted (a KeyboardInterrupt)  Ctrl-C, SIGTERM or a terminated Dagster run stopped a sync after it
+                                      settled what Customer.io answered (exit code 130)
+
 Per-row problems (null keys, rejected operations) are data, not exceptions: they are recorded in the
 state store and reported, and the rest of the sync goes on.
 """
@@ -95,3 +98,16 @@ class DestinationAuthError(DestinationError):
 class DeliveryIncompleteError(DestinationError):
     """Operations are still pending after the run's own retries (host unreachable, 429s, 5xx): the run failed,
     what was accepted is committed, and the next run sends the rest."""
+
+
+class SyncInterrupted(KeyboardInterrupt):
+    """A sync stopped by Ctrl-C, SIGTERM or a terminated Dagster run, after settling what Customer.io answered.
+
+    Not an error: nothing is lost and the next run finishes the work. Carries the sync's `.report` (status
+    `interrupted`) and, from `run_syncs`, `.reports` of every sync that ran.
+    """
+
+    def __init__(self, sync: str, signal_name: str, report: object = None) -> None:
+        self.sync, self.signal_name, self.report = sync, signal_name, report
+        self.reports: list[object] = [report] if report is not None else []
+        super().__init__(f"sync '{sync}': interrupted by {signal_name}")

@@ -54,6 +54,9 @@ def describe(error: dict[str, Any], *, show_value: bool = True, patterns: dict[s
         if "expected_tags" not in ctx:
             return f"`{tag}` is required"
         return f"`{tag}` must be one of {ctx['expected_tags']}{given}"
+    if kind == "string_type" and isinstance(error.get("input"), (int, float)) and not isinstance(error["input"], bool):
+        example = f'{field}: "{error["input"]}"' if show_value else f'{field}: "…"'
+        return f"must be text{got}: YAML read a number; put it in quotes ({example})"
     if kind in _TYPES:
         return f"must be {_TYPES[kind]}{got}"
     if kind in _BOUNDS:

@@ -125,7 +125,7 @@ def main() -> None:
     for target, name, replacement in _patches(point, fault):
         setattr(target, name, replacement)
     sys.argv = ["cio-retl", *args]
-    from cio_retl.cli.app import main as cli_main
+    from cio_retl.cli.entry import main as cli_main
 
     cli_main()
 

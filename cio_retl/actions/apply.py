@@ -101,18 +101,39 @@ def attribute_nulls(compiled: list[CompiledAction]) -> tuple[str, list[str]]:
     return "list_distinct(flatten([" + ", ".join(f"coalesce({sql}, [])" for sql in lists) + "]))", names
 
 
-def count_warnings(con: duckdb.DuckDBPyConnection, compiled: list[CompiledAction], calls_table: str) -> dict[str, int]:
-    """One scan of the calls counting, per action and label, calls that triggered a warning condition."""
+def count_warnings(con: duckdb.DuckDBPyConnection, compiled: list[CompiledAction], calls_table: str,
+                   keys: dict[str, list[str]] | None = None) -> dict[str, int]:
+    """One scan of the calls counting, per action and label, calls that triggered a warning condition; with `keys`
+    (a table with `_key`), the first few keys of each label too."""
     labels, exprs = [], []
     for item in compiled:
         for label, conditions in item.plan.warnings.items():
             labels.append(f"{item.action.slug}: {label}")
-            exprs.append(f"count(*) FILTER (WHERE ({item.trigger_sql}) AND ({' OR '.join(conditions)}))")
+            where = f"({item.trigger_sql}) AND ({' OR '.join(conditions)})"
+            exprs.append(f"count(*) FILTER (WHERE {where})")
+            if keys is not None:
+                exprs.append(f"(list(_key ORDER BY _key) FILTER (WHERE {where}))[1:{SAMPLE_KEYS}]")
     if not exprs:
         return {}
-    counts = con.execute(f"SELECT {', '.join(exprs)} FROM {calls_table}").fetchone()
+    row = con.execute(f"SELECT {', '.join(exprs)} FROM {calls_table}").fetchone()
+    counts, samples = (row[0::2], row[1::2]) if keys is not None else (row, [None] * len(labels))
     merged: dict[str, int] = {}
-    for label, count in zip(labels, counts, strict=True):
+    for label, count, sample in zip(labels, counts, samples, strict=True):
         if count:
             merged[label] = merged.get(label, 0) + count
+            if keys is not None:
+                keys[label] = [*keys.get(label, []), *(sample or [])][:SAMPLE_KEYS]
     return merged
+
+
+SAMPLE_KEYS = 3
+# What to do about a warning, by the words of its label.
+WARNING_FIXES = {"unparseable": "Customer.io then uses the time it receives the call; fix the model's column: a native "
+                                "timestamp, ISO-8601 text like 2024-01-02T03:04:05Z, or Unix seconds"}
+
+
+def describe_warning(label: str, count: int, keys: list[str]) -> str:
+    """One warning of a run: the label, how many rows, which keys, and the fix."""
+    shown = f", e.g. key {', '.join(keys)}" if keys else ""
+    fix = next((fix for words, fix in WARNING_FIXES.items() if words in label), None)
+    return f"{label} ({count} row(s){shown})" + (f": {fix}" if fix else "")

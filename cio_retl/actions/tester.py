@@ -20,6 +20,7 @@ from cio_retl.actions.schema import operation_problems
 from cio_retl.actions.endpoints import ENTITY_PATH, METRICS_PATH, TRACK_HOSTS
 from cio_retl.errors import ActionError
 from cio_retl.sqltext import quote_ident, quote_str
+from cio_retl.suggest import did_you_mean
 
 ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId", "messageId", "event", "name", "type")
 TEST_SYNC = "test-action"
@@ -71,7 +72,7 @@ def simulate(event: dict[str, Any], *, action: str | None = None, mapping: dict[
         overrides = overrides or {}
         if action:
             if action not in ACTIONS:
-                raise ActionError(f"no action named {action!r}", hint=f"actions are: {', '.join(ACTIONS)}")
+                raise ActionError(f"no action named {action!r}{did_you_mean(action, ACTIONS, listing='actions are')}")
             compiled = [compile_action(ACTIONS[action], schema, sync_name=TEST_SYNC, convert_timestamps=True,
                                        override=overrides.get(action), mapping=mapping)]
             compiled = [type(c)(c.action, "true", c.plan) for c in compiled]  # --action runs whatever the trigger

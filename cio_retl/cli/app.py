@@ -11,13 +11,14 @@ from typing import Annotated, Literal, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from cio_retl.project import Credentials, Project, load_project
-from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError
+from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError, SyncInterrupted
 from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs, recorded_workspace
+from cio_retl.stopping import stop_requested
 from cio_retl.cli.summary import NULL_KEY, print_summary
+from cio_retl.cli.tables import print_rows
 
 # Plain click help: rich's help labels every flag <bool> and cuts option text at 80 columns.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -37,10 +38,17 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+DEBUG_ENV = "CIO_RETL_DEBUG"
+
+
 @app.callback()
 def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                                help="Print the version and exit.")] = False) -> None:
+                                                help="Print the version and exit.")] = False,
+          debug: Annotated[bool, typer.Option("--debug", help="Show the Python traceback of an unexpected error "
+                                              "(also $CIO_RETL_DEBUG=1).")] = False) -> None:
     """Reverse ETL from your warehouse to Customer.io Journeys."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 def _load(config: Path | None, credentials: Credentials = "all") -> Project:
@@ -69,15 +77,27 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")] = False,
         window: Annotated[Optional[str], typer.Option("--window", metavar="START..END", help="Backfill: re-send every row whose partition_by falls in [START, END) (dates or ISO timestamps, UTC), as a Dagster partition run does; the incremental watermark is left alone.")] = None) -> None:
     """Run syncs: extract, diff, convert, act, deliver, commit."""
-    project = _load(config)
-    for name in syncs or []:
-        if name not in project.syncs:
-            raise _fail(ConfigError(f"no sync named '{name}'", hint=f"known syncs: {', '.join(project.syncs)}"), 2)
+    try:
+        project = load_project(config)
+        for name in syncs or []:
+            project.sync(name)
+    except ConfigError as exc:
+        if as_json:  # still the one JSON object the README promises
+            sys.stdout.write(json.dumps({"syncs": [], "error": str(exc)}) + "\n")
+        raise _fail(exc, 2) from exc
     from cio_retl.pipeline.runner import run_syncs
 
     span = _window(project, syncs or [], window) if window else None
-    reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run, window=span,
-                        allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=not as_json)
+    try:
+        reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run, window=span,
+                            allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=not as_json)
+        code = 1 if any(r.status == "failed" for r in reports) else 0
+    except SyncInterrupted as exc:  # an outcome, not an error: what ran is settled and recorded
+        reports, code = exc.reports, INTERRUPTED_EXIT  # type: ignore[assignment]
+    except KeyboardInterrupt as exc:  # before a sync's run began, or between two: nothing was sent
+        err.print(f"interrupted by {stop_requested() or 'SIGINT'} before a sync started sending: nothing is lost; "
+                  "the next run does the work", highlight=False)
+        raise typer.Exit(INTERRUPTED_EXIT) from exc
     if as_json:
         sys.stdout.write(json.dumps({"syncs": [r.summary() for r in reports]}) + "\n")
     else:
@@ -86,7 +106,7 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
             for report in reports:
                 out.print(f"[bold]{report.sync}: first operations[/bold] (nothing was sent)")
                 out.print_json(json.dumps(report.sample_operations, default=str))
-    raise typer.Exit(1 if any(r.status == "failed" for r in reports) else 0)
+    raise typer.Exit(code)
 
 
 def _window(project: Project, syncs: list[str], text: str) -> tuple:
@@ -116,7 +136,7 @@ def plan(sync: Annotated[str, typer.Argument(help="The sync to plan.")], config:
     project = _load(config, "warehouses")
     try:
         report = run_sync(project, project.sync(sync) and sync, dry_run=True, full_resync=full_resync,
-                          allow_mass_delete=allow_mass_delete, allow_clear=allow_clear)
+                          allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=True)
     except ConfigError as exc:
         raise _fail(exc, 2) from exc
     except (MassDeleteError, MassClearError) as exc:
@@ -151,24 +171,23 @@ def status(config: ConfigOption = None,
            runs: Annotated[int, typer.Option("--runs", min=1, metavar="N", help="Runs to show per sync.")] = 3) -> None:
     """The last runs of each sync: when, outcome, counts."""
     project = _load(config, "none")
-    table = Table(title="cio-retl status")
-    for column in ("sync", "finished (UTC)", "status", "extracted", "added", "changed", "removed", "accepted",
-                   "rejected", "pending", "skipped"):
-        table.add_column(column)
-    notes = []
+    columns = ("sync", "finished (UTC)", "status", "extracted", "added", "changed", "removed", "accepted",
+               "rejected", "pending", "skipped")
+    table: list[list[str]] = []
+    notes: list[str] = []
     for name in project.syncs:
-        rows = recent_runs(project.state_location(), name, runs)
+        rows = recent_runs(project.state_location(), name, runs, notes)
         if isinstance(rows, StateUnavailable):
             notes.append(f"{name}: {rows.reason}")
             continue
         for *row, error in rows:
-            table.add_row(name, *(str(v) for v in row))
+            table.append([name, *(str(v) for v in row)])
             if error:
                 notes.append(f"{name} ({row[0]}): {error}")
         workspace = recorded_workspace(project.state_location(), name) if rows else None
         if workspace:
             notes.append(f"{name}: the state describes Customer.io workspace {workspace}")
-    out.print(table)
+    print_rows(out, "cio-retl status", columns, table, head=3)
     for note in notes:
         out.print(note, highlight=False)
 
@@ -180,20 +199,23 @@ def rejections(sync: Annotated[str, typer.Argument(help="The sync.")], config: C
     """Rows refused (by Customer.io or a local check) and rows no action matched (skipped), with the reason."""
     project = _load(config, "none")
     project.sync(sync)
-    rows = open_rejections(project.state_location(), sync, limit)
+    notes: list[str] = []
+    rows = open_rejections(project.state_location(), sync, limit, notes)
     if isinstance(rows, StateUnavailable):
-        rows = []
+        notes, rows = [f"{sync}: {rows.reason}"], []
+    for note in notes:  # a run in progress: said on stderr, so `--json` stays one JSON value
+        err.print(note, highlight=False)
     if as_json:
         sys.stdout.write(json.dumps([dict(zip(REJECTION_FIELDS, row)) for row in rows]) + "\n")
         return
-    table = Table(title=f"rejections of {sync}")
-    for column in ("key", "fate", "action", "status", "reason", "attempts", "last seen"):
-        table.add_column(column, overflow="fold")  # wrapped, never cut: the reason is what the user came for
+    table = []
     for key, fate, action, status_code, reason, attempts, seen in rows:
         shown = Text(NULL_KEY, style="italic") if key is None else Text(key)  # Text: a key is never read as markup
         status_text = "local" if status_code is None and fate == "rejected" else str(status_code or "")
-        table.add_row(shown, fate, action or "", status_text, Text(reason or ""), str(attempts or ""), seen or "")
-    out.print(table)
+        table.append([shown, fate, action or "", status_text, Text(reason or ""), str(attempts or ""), seen or ""])
+    # Never cut: the reason is what the user came for (below the table's width, a block per row).
+    print_rows(out, f"rejections of {sync}", ("key", "fate", "action", "status", "reason", "attempts", "last seen"),
+               table, head=3, long=("reason",))
     if not rows:
         out.print("no rejections")
 
@@ -274,9 +296,15 @@ def test_action(event: Annotated[str, typer.Option("--event", help="Segment-spec
 @app.command()
 def validate(config: ConfigOption = None) -> None:
     """Check every sync's columns against the actions (LIMIT 0 plus a small sample); exit 1 on errors."""
+    from cio_retl.cli.preflight import preflight_problems
     from cio_retl.cli.validate import validate_project
+    from cio_retl.project import config_path
 
-    problems = validate_project(_load(config, "warehouses"))
+    project = _load(config, "warehouses")
+    problems = validate_project(project)
+    preflight = preflight_problems(project, config_path(config).resolve())
+    problems = [p for p in preflight if p.severity == "error"] + problems + \
+        [p for p in preflight if p.severity != "error"]
     for problem in problems:
         colour = "red" if problem.severity == "error" else "yellow"
         out.print(f"[{colour}]{problem.severity}[/{colour}]: {escape(problem.where)}: {escape(problem.message)}",
@@ -306,14 +334,10 @@ def _sandbox_app() -> typer.Typer:
 app.add_typer(_sandbox_app(), name="sandbox")
 
 
-def main() -> None:
-    """Entry point that maps configuration errors to exit code 2 and sync errors to 1."""
-    try:
-        app()
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(2)
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells expect of a program stopped by Ctrl-C
 
 
 if __name__ == "__main__":
+    from cio_retl.cli.entry import main
+
     main()

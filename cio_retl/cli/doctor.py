@@ -13,6 +13,7 @@ from cio_retl.delivery.endpoints import endpoint_for, segment_endpoint_name
 from cio_retl.delivery.probes import probe_segment, probe_write_key
 from cio_retl.delivery.refusals import pipelines_auth_failure, whole_request_refused
 from cio_retl.errors import CioRetlError, WarehouseError
+from cio_retl.project.redact import mask_secret
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,6 +39,7 @@ def run_checks(config: str | Path | None = None) -> list[CheckResult]:
         return [CheckResult("project file", "fail", str(exc.message), exc.hint)]
     results = [CheckResult("project file", "ok", f"{config_path(config)}: {len(project.syncs)} sync(s), "
                                                  f"{len(project.warehouses)} warehouse(s)")]
+    results.append(check_state(project))
     results += check_warehouses(project)
     results += check_models(project)
     results.append(check_destination(project.destination))
@@ -45,6 +47,18 @@ def run_checks(config: str | Path | None = None) -> list[CheckResult]:
         results += [check_segment(project.destination, name, sync.segment_id)
                     for name, sync in project.syncs.items() if sync.segment_id is not None]
     return results
+
+
+def check_state(project: Project) -> CheckResult:
+    """The state folder can be created and written (object storage is checked by the first run)."""
+    from cio_retl.state.folder import FOLDER_HINT, folder_problem
+
+    location = project.state_location()
+    if isinstance(location, str):
+        return CheckResult(f"state {location}", "ok", "object storage (reached by the first run)")
+    problem = folder_problem(location)
+    return CheckResult(f"state {location}", "fail", problem, FOLDER_HINT) if problem else \
+        CheckResult(f"state {location}", "ok", "writable")
 
 
 def check_warehouses(project: Project) -> list[CheckResult]:
@@ -109,7 +123,7 @@ def _masked(text: str, destination: Destination) -> str:
     """The text with destination.url's `user:password@` masked, wherever the URL or the password appears."""
     text = text.replace(destination.base_url, destination.shown_url)
     password = urlsplit(destination.base_url).password
-    return text.replace(password, "***") if password else text
+    return mask_secret(text, password, "***") if password else text
 
 
 def _check_destination(destination: Destination) -> CheckResult:

@@ -25,6 +25,7 @@ from cio_retl.state.store import STUCK_AFTER_ATTEMPTS
 from cio_retl.state.views import StateUnavailable, reading, row_story
 from cio_retl.warehouse import open_warehouse
 from cio_retl.warehouse.dialect import key_filter_sql
+from cio_retl.cli.data_checks import old_event_note, unknown_person_note
 
 STATES = ("in_sync", "out_of_sync", "pending", "rejected", "skipped", "not_found")
 
@@ -42,6 +43,7 @@ class Explanation:
     workspace: str | None = None  # the Customer.io workspace the state describes
     actions: list[dict[str, Any]] = field(default_factory=list)
     operations: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. a run in progress: the state shown is as it started
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self), default=str))
@@ -57,7 +59,7 @@ def explain_row(project: Project, sync_name: str, values: list[str]) -> Explanat
     key = values[0] if len(values) == 1 else json.dumps(values, ensure_ascii=False, separators=(",", ":"))
     found = Explanation(sync=sync_name, key=values)
     source = _source_rows(project, sync_name, values)
-    with reading(project.state_location(), sync_name) as state:
+    with reading(project.state_location(), sync_name, found.notes) as state:
         story = row_story(state, key) if not isinstance(state, StateUnavailable) else \
             {"snapshot": None, "rejections": [], "operations": [], "settled_through": -1, "workspace": None}
     con = engine.connect()
@@ -72,6 +74,10 @@ def explain_row(project: Project, sync_name: str, values: list[str]) -> Explanat
     found.operations = _operations(story)
     found.workspace = story["workspace"]
     found.state, found.verdict = _verdict(found, story, row, source.num_rows, sync.mode)
+    source_row = found.source or {}
+    notes = [old_event_note(sync, source_row.get("timestamp")),
+             unknown_person_note(project, sync, source_row.get("user_id"))]
+    found.notes += [note for note in notes if note]
     return found
 
 

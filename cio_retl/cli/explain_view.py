@@ -20,6 +20,8 @@ def print_explanation(found: Explanation, console: Console) -> None:
     console.print(f"[bold]{escape(found.sync)}[/bold] {escape(' '.join(found.key))}: [{colour}]{found.state}[/{colour}]")
     console.print(f"  {escape(found.verdict)}", highlight=False)
     _block(console, "workspace (the state describes)", found.workspace or "none recorded yet")
+    for note in found.notes:
+        console.print(f"  [yellow]note:[/yellow] {escape(note)}", highlight=False)
     _block(console, "source (the model now)", _compact(found.source) if found.source else "no row with this key")
     snapshot = found.snapshot
     _block(console, "accepted by Customer.io", "never" if snapshot is None else

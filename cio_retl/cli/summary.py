@@ -8,9 +8,19 @@ from rich.table import Table
 
 from cio_retl.pipeline.report import SyncReport
 
-ROW_COUNTS = ("extracted", "added", "changed", "removed", "skipped")
+ROW_COUNTS = ("extracted", "added", "changed", "removed", "skipped", "not sent")
 NULL_KEY = "<null>"  # a row whose primary key is NULL; JSON output has null
 DELIVERY_COUNTS = ("operations", "accepted", "rejected", "pending", "requests")
+
+
+def _count(report: SyncReport, name: str) -> int:
+    """One figure of the summary. Rows the model contract kept back are `not sent`, not rejected operations: the
+    operations line adds up (operations = accepted + rejected + pending)."""
+    if name == "not sent":
+        return report.contract_violations
+    if name == "rejected":
+        return report.rejected - report.contract_violations
+    return getattr(report, name)
 
 
 def print_summary(reports: list[SyncReport], console: Console, *, title: str = "cio-retl run") -> None:
@@ -35,6 +45,8 @@ def shown_key(key: str | None) -> str:
 
 
 def _status(report: SyncReport) -> str:
+    if report.status == "interrupted":
+        return "[yellow]interrupted[/yellow]"
     if report.status != "success":
         return "[red]failed[/red]"
     return "[yellow]dry run[/yellow]" if report.dry_run else "[green]success[/green]"
@@ -46,7 +58,7 @@ def _table(reports: list[SyncReport], title: str) -> Table:
         table.add_column(column, justify="left" if column in ("sync", "status") else "right", no_wrap=True,
                          min_width=len(column))
     for r in reports:
-        table.add_row(r.sync, _status(r), *(str(getattr(r, name)) for name in (*ROW_COUNTS, *DELIVERY_COUNTS)),
+        table.add_row(r.sync, _status(r), *(str(_count(r, name)) for name in (*ROW_COUNTS, *DELIVERY_COUNTS)),
                       f"{r.duration_s:.2f}")
     return table
 
@@ -56,9 +68,9 @@ def _print_block(report: SyncReport, console: Console) -> None:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column()
-    grid.add_row("  rows", ", ".join(f"{getattr(report, name)} {name}" for name in ROW_COUNTS))
+    grid.add_row("  rows", ", ".join(f"{_count(report, name)} {name}" for name in ROW_COUNTS))
     grid.add_row("  operations", f"{report.operations}: " + ", ".join(
-        f"{getattr(report, name)} {name}" for name in DELIVERY_COUNTS[1:]))
+        f"{_count(report, name)} {name}" for name in DELIVERY_COUNTS[1:]))
     console.print(f"{report.sync}: {_status(report)} in {report.duration_s:.2f} s", highlight=False)
     console.print(grid)
 

@@ -17,6 +17,7 @@ from cio_retl.actions.mappings import DIRECTIVES, compile_expr, expr_paths
 from cio_retl.actions.render import Scalar
 from cio_retl.actions.triggers import BoolOp, Compare, Exists, Node, Not, parse
 from cio_retl.project import Project, Sync
+from cio_retl.cli.data_checks import sample_warnings
 from cio_retl.project.contract import contract_problem, model_label
 from cio_retl.errors import CioRetlError, WarehouseError
 from cio_retl.project.incremental import render_model
@@ -66,6 +67,7 @@ def validate_project(project: Project) -> list[Problem]:
             continue
         problems += _model_problems(where, sync, model, sample)
         problems += _partition_problems(where, sync, model)
+        problems += [Problem("warning", where, warning) for warning in sample_warnings(sync, model, sample)]
         schemas[name] = calls_schema(sync, model)
         try:
             compile_enabled(schemas[name], sync_name=name, overrides=project.actions,

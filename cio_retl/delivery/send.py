@@ -235,6 +235,9 @@ def deliver(batches: Iterable[pa.RecordBatch], destination: Destination, *, on_o
             pump.wait(until=window - 1)
             pump.started(pool.submit(sender.deliver, item))
         pump.wait(until=0)
+    except BaseException as exc:  # Ctrl-C, a fatal answer: the caller still reports what was sent
+        exc.delivery_stats = stats  # type: ignore[attr-defined]
+        raise
     finally:
         sender.stopping.set()
         pump.abandon()

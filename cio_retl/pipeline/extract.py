@@ -103,6 +103,7 @@ def extract(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, sql: str, *, s
     try:
         in_engine = getattr(warehouse, "stage_in_engine", None)
         schema = in_engine(con, sql, sync=sync_name, key_columns=sync.key_columns, check=check) if in_engine else None
+        staged_in_engine = schema is not None  # else the batches below are counted as they stream
         if schema is None:
             schema = stage_model(con, warehouse.stream(sql, sync=sync_name),
                                  empty_schema=lambda: warehouse.schema(sql, sync=sync_name),
@@ -110,7 +111,7 @@ def extract(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, sql: str, *, s
     except WarehouseError as exc:
         raise exc.in_model(model) from exc
     rows = con.execute("SELECT count(*) FROM stage").fetchall()[0][0]
-    if on_rows and in_engine:
+    if on_rows and staged_in_engine:
         on_rows(rows)
     violations, samples = find_violations(con, sync.key_columns)
     return Extracted(rows=rows, schema=schema, violations=violations, violation_samples=samples)

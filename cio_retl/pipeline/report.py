@@ -26,7 +26,7 @@ class SyncReport:
 
     sync: str
     run_id: str
-    status: Literal["success", "failed"] = "success"
+    status: Literal["success", "failed", "interrupted"] = "success"
     dry_run: bool = False
     full_resync: bool = False
     extracted: int = 0
@@ -74,6 +74,9 @@ class SyncReport:
         keys = ("sync", "status", "extracted", "added", "changed", "removed", "operations", "accepted",
                 "rejected", "pending", "skipped", "requests", "duration_s", "error")
         data = {key: getattr(self, key) for key in keys}
+        # rejected = operations refused + rows the model contract kept back (not_sent), so the counts add up:
+        # accepted + rejected + pending = operations + not_sent
+        data["not_sent"] = self.contract_violations
         data["duration_s"] = round(self.duration_s, 3)
         return data
 

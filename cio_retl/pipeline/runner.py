@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cio_retl.project import Project
-from cio_retl.errors import SyncError
+from cio_retl.errors import SyncError, SyncInterrupted
 from cio_retl.project.order import dependencies, prerequisites, run_order
 from cio_retl.pipeline.aftermath import Aftermath
 from cio_retl.pipeline.report import SyncReport
@@ -31,6 +31,10 @@ def run_syncs(project: Project, names: list[str], **options: Any) -> list[SyncRe
         else:
             try:
                 report = run_sync(project, name, on_finished=aftermath.capture, **options)
+            except SyncInterrupted as exc:  # the syncs after it are not started; the caller prints what ran
+                aftermath.finish(exc.report)
+                exc.reports = [*reports, exc.report]
+                raise
             except SyncError as exc:
                 report = getattr(exc, "report", None) or SyncReport(sync=name, run_id=new_run_id(),
                                                                     dry_run=bool(options.get("dry_run")))

@@ -19,6 +19,7 @@ from cio_retl.pipeline.diff import Diff, compute_diff
 from cio_retl.errors import CioRetlError, DeliveryIncompleteError, SyncError
 from cio_retl.pipeline.extract import extract
 from cio_retl.pipeline.guards import guard_mass_clear, guard_mass_delete
+from cio_retl.pipeline.interruption import interrupted, interruption_cause
 from cio_retl.project.incremental import render_model, uses_last_sync_time
 from cio_retl.pipeline.progress import Progress
 from cio_retl.pipeline.report import SyncReport
@@ -78,10 +79,16 @@ def run_sync(project: Project, sync_name: str, *, full_resync: bool = False, dry
                 if project.destination.workspace:  # a full resync to another workspace ends here
                     state.set_meta(WORKSPACE, project.destination.workspace)
                 state.set_meta("hash_probe", state.hash_probe())
-        except CioRetlError as exc:
-            report.status, report.error = "failed", str(exc)
-            raise _as_sync_error(sync_name, exc, report) from exc
-        except Exception as exc:  # an unexpected bug: still record the run and name the sync
+        except BaseException as exc:
+            cause = interruption_cause(exc)
+            if cause is not None:
+                raise interrupted(sync_name, cause, report, exc) from None
+            if isinstance(exc, CioRetlError):
+                report.status, report.error = "failed", str(exc)
+                raise _as_sync_error(sync_name, exc, report) from exc
+            if not isinstance(exc, Exception):
+                raise
+            # an unexpected bug: still record the run and name the sync
             report.status, report.error = "failed", f"{type(exc).__name__}: {exc}"
             error = SyncError(sync_name, f"unexpected error: {report.error}",
                               hint="this is a bug in cio-retl; please report it with the traceback")
@@ -129,7 +136,7 @@ class _Run:
         watermark = self.watermark()
         with self.timer("extract"), self.progress.task("extract", self.sync_name) as advance:
             schema = self.extract(watermark, advance)
-        with self.timer("diff"):
+        with self.timer("diff"), self.progress.task("diff", self.sync_name):
             self.diff()
         with self.timer("convert"):
             known = json.loads(self.state.get_meta("attribute_columns") or "[]")
@@ -138,7 +145,7 @@ class _Run:
                                                known=known)
             report.sample_calls = _sample_calls(self.con)
             guard_mass_clear(self.con, self.sync_name, self.sync, known, allowed=self.allowed["clear"])
-        with self.timer("act"):
+        with self.timer("act"), self.progress.task("operations", self.sync_name):
             operations = self.act(watermark)
         if report.dry_run:
             return
@@ -259,14 +266,15 @@ class _Run:
                 writer.close()
             except BaseException as exc:
                 failure = failure or exc
-        with self.timer("commit"):
+        with self.timer("commit"), self.progress.task("commit", self.sync_name):
             try:
                 settled = self.settle(watermark)
             except BaseException:
                 if failure is not None:
                     raise failure from None  # the next run settles it (recover)
                 raise
-        self.report.record_delivery(stats, writer.groups)
+        self.report.record_delivery(stats if stats is not None else getattr(failure, "delivery_stats", None),
+                                    writer.groups)
         settled.record(self.report)
         self.report.rejections = recent_rejections(self.con, self.report.run_id)
         self.report.stuck = self.state.stuck_count()

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from cio_retl.actions.apply import CompiledAction, compile_enabled, count_warnings, select_sql
+from cio_retl.actions.apply import CompiledAction, compile_enabled, count_warnings, describe_warning, select_sql
 from cio_retl.actions.catalog import ACTIONS
 from cio_retl.actions.columns import CallSchema
 from cio_retl.pipeline.commit import UNSENT_CHANGE, record_violations
@@ -131,7 +131,9 @@ def plan_operations(con: duckdb.DuckDBPyConnection, *, sync_name: str, sync: Syn
         for item, count in zip(compiled, counts):
             if count:
                 by_action[item.action.slug] = by_action.get(item.action.slug, 0) + count
-        warnings += [f"{label} ({count} row(s))" for label, count in count_warnings(con, active, name).items()]
+        keys: dict[str, list[str]] = {}
+        warnings += [describe_warning(label, count, keys.get(label, []))
+                     for label, count in count_warnings(con, active, name, keys).items()]
         tables.append(CallsTable(name, active, (n, low if n else 0, high if n else -1),
                                   skip_reason(sync, overrides, deletes=deletes)))
     return Operations(con, tables, run_id, config_hash, log, dict(sorted(by_action.items())), warnings)

@@ -69,7 +69,8 @@ def load_project(path: str | Path | None = None, *, credentials: Credentials = "
     try:
         raw = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{file} is not valid YAML: {exc}") from exc
+        raise ConfigError(_yaml_problem(file, exc), hint="fix the indentation or quoting there; a value with "
+                          "': ' or starting with '{', '[', '*' or '&' needs quotes") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{file} must be a mapping with warehouses, destination and syncs")
     problems: list[str] = []
@@ -97,3 +98,11 @@ def _raw_sync_problems(raw: dict[str, Any], already: list[str]) -> list[str]:
         if isinstance(spec, dict):
             found += [f"syncs.{name}: {p}" for p in sync_rule_problems(spec)]
     return [p for p in found if p not in already]
+
+
+def _yaml_problem(file: Path, exc: yaml.YAMLError) -> str:
+    """The parser's complaint with the file's own name and line (PyYAML names the text `<unicode string>`)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{file}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(file)
+    what = " ".join(filter(None, [getattr(exc, "context", None), getattr(exc, "problem", None)])) or str(exc)
+    return f"{where} is not valid YAML: {what}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -53,6 +54,14 @@ class Project(ProjectModel):
         if problem:
             raise ValueError(problem)
         return value
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_limit_is_a_size(cls, value: str) -> str:
+        problem = memory_limit_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip().lower() if value.strip().lower() == "auto" else value.strip()
 
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> Project:
@@ -127,6 +136,25 @@ class Project(ProjectModel):
         texts["triggers"] = repr(sorted((k, v.enabled, v.trigger) for k, v in self.actions.items()
                                         if v.trigger or not v.enabled))
         return texts
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)\s*$", re.IGNORECASE)
+_UNIT_BYTES = {"b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+MIN_MEMORY_BYTES = 64 * 1000**2  # below this DuckDB cannot even stage a small model
+
+
+def memory_limit_problem(value: str) -> str | None:
+    """What is wrong with a `memory_limit` (DuckDB would refuse it mid-run), or None: `auto` or a size like 2GB."""
+    if value.strip().lower() == "auto":
+        return None
+    size = _SIZE.match(value)
+    if size is None:
+        return f"must be auto or a size such as 512MB or 2GB, not '{value}'"
+    unit = size.group(2).lower()
+    factor = _UNIT_BYTES[unit[0]] * ((1024 / 1000) ** "bkmgt".index(unit[0]) if unit.endswith("ib") else 1)
+    if float(size.group(1)) * factor < MIN_MEMORY_BYTES:
+        return f"{value} is too little for DuckDB: give at least 64MB (or auto)"
+    return None
 
 
 def _digest(parts: list[str]) -> str:

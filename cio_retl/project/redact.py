@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -36,11 +37,24 @@ def _url_passwords(value: str) -> set[str]:
     return {password, unquote(password)} if password else set()
 
 
+# A secret this short also occurs inside ordinary words ("p" in "port"): it is masked only where it stands alone.
+SHORT_SECRET = 6
+
+
+def mask_secret(text: str, secret: str, mask: str = MASK) -> str:
+    """`text` with `secret` masked: everywhere, or, for a short one, wherever it is a whole token."""
+    if not secret:
+        return text
+    if len(secret) >= SHORT_SECRET:
+        return text.replace(secret, mask)
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", lambda _: mask, text)
+
+
 def redact(value: Any, secrets: list[str]) -> Any:
     """`value` with every secret masked: strings, and the strings inside lists and dicts (keys too)."""
     if isinstance(value, str):
         for secret in secrets:
-            value = value.replace(secret, MASK)
+            value = mask_secret(value, secret)
         return value
     if isinstance(value, dict):
         return {redact(key, secrets): redact(item, secrets) for key, item in value.items()}

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cio_retl.project.base import ProjectModel
+from cio_retl.project.cron import cron_problem
 from cio_retl.project.freshness import Freshness
 
 CallType = Literal["identify", "group", "track", "page", "screen", "alias", "segment"]
@@ -88,6 +89,14 @@ class Sync(ProjectModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_is_a_cron(cls, value: str | None) -> str | None:
+        problem = cron_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("upstream")
     @classmethod
@@ -169,6 +178,9 @@ def _automation_problems(spec: dict[str, Any]) -> list[str]:
         return [f"automation must be 'eager', 'on_missing' or 'on_cron <cron>' (five cron fields, e.g. "
                 f"'on_cron 0 6 * * *'), not {automation!r}"]
     problems = []
+    cron = automation.strip().split(None, 1)[1] if automation.strip().startswith("on_cron") else None
+    if cron and cron_problem(cron):
+        problems.append(f"automation: {cron_problem(cron)}")
     if spec.get("schedule"):
         problems.append("set either schedule (a cron job) or automation (Declarative Automation), not both")
     if spec.get("partition_by"):

@@ -51,10 +51,15 @@ def serve(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0
     def ready(sandbox: Sandbox) -> None:
         print(f"sandbox listening on {sandbox.url} (db {db}); set CUSTOMERIO_TRACK_URL={sandbox.url}", flush=True)
 
-    serve_forever(str(db), host=host, port=port, on_ready=ready, site_id=site_id, api_key=api_key, region=region,
-                  faults=faults, write_key=write_key,
-                  manual_segments=set(manual_segment) if manual_segment else None,
-                  data_driven_segments=set(data_driven_segment or []))
+    try:
+        serve_forever(str(db), host=host, port=port, on_ready=ready, site_id=site_id, api_key=api_key, region=region,
+                      faults=faults, write_key=write_key,
+                      manual_segments=set(manual_segment) if manual_segment else None,
+                      data_driven_segments=set(data_driven_segment or []))
+    except OSError as exc:
+        typer.echo(f"error: the sandbox cannot listen on {host}:{port}: {exc.strerror or exc}\n"
+                   f"  → stop what uses port {port}, or pick another with --port (--port 0 takes a free one)", err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -67,13 +72,20 @@ def dump(db: Annotated[Optional[Path], typer.Option("--db", help="The sandbox's 
     """Print people, objects, relationships, devices, events and suppressed identifiers as JSON."""
     if url:
         # The running sandbox answers with the Track API's credentials only (any, when it was started without).
-        response = httpx.get(url.rstrip("/") + "/_sandbox/dump", auth=(site_id or "sandbox", api_key or ""), timeout=30)
-        if response.status_code == 401:
+        try:
+            reply = httpx.get(url.rstrip("/") + "/_sandbox/dump", auth=(site_id or "sandbox", api_key or ""), timeout=30)
+        except httpx.HTTPError as exc:
+            typer.echo(f"error: no sandbox answered at {url}: {exc}\n  → start one with `cio-retl sandbox serve` "
+                       "(it prints its URL), or read its file with --db when it is stopped", err=True)
+            raise typer.Exit(1) from exc
+        if reply.status_code == 401:
             typer.echo(f"error: the sandbox at {url} refused the credentials: pass the --site-id and --api-key it was "
                        "started with (or set CUSTOMERIO_SITE_ID and CUSTOMERIO_TRACK_API_KEY)", err=True)
             raise typer.Exit(2)
-        response.raise_for_status()
-        sys.stdout.write(response.text + "\n")
+        if reply.is_error:
+            typer.echo(f"error: the sandbox at {url} answered {reply.status_code}: {reply.text[:200]}", err=True)
+            raise typer.Exit(1)
+        sys.stdout.write(reply.text + "\n")
         return
     path = db or Path("sandbox.duckdb")
     if not path.exists():

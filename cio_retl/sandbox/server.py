@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from cio_retl.sandbox.extra_apis import PIPELINES_PATHS, SEGMENT_PATH, Pipelines, Segments
@@ -321,8 +322,15 @@ def serve_sandbox(db: str = ":memory:", *, host: str = "127.0.0.1", port: int = 
     """Run a sandbox on a loopback port in a background thread; yields it with `.url` set (port 0: a free one).
 
     `apis`: write_key (Data Pipelines), manual_segments, data_driven_segments (see Sandbox)."""
+    created = db != ":memory:" and not Path(db).exists()
     sandbox = Sandbox(db, site_id=site_id, api_key=api_key, region=region, faults=faults, **apis)
-    server = _Server((host, port), sandbox)
+    try:
+        server = _Server((host, port), sandbox)
+    except OSError:  # the port is taken: leave no database file behind that this call created
+        sandbox.close()
+        for leftover in (Path(db), Path(f"{db}.wal")) if created else ():
+            leftover.unlink(missing_ok=True)
+        raise
     sandbox.url = f"http://{host}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
                               name="cio-retl-sandbox")

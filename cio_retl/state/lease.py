@@ -124,6 +124,13 @@ class Lease:
         return True
 
 
+def live_holder(bucket: Bucket, path: str) -> Holder | None:
+    """Who holds the lease at `path` now, if anyone (read only: never takes it)."""
+    current = bucket.read(path)
+    holder = _parse(current[0]) if current is not None else None
+    return holder if holder is not None and holder.live(time.time()) else None
+
+
 def _parse(data: bytes) -> Holder | None:
     """A lease's holder; None for an unreadable object (treated as expired, and overwritten)."""
     try:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from cio_retl.errors import StateError, SyncLockedError
 from cio_retl.sqltext import quote_str
 from cio_retl.state.checkpoints import Checkpoints
-from cio_retl.state.lease import Lease
+from cio_retl.state.lease import Lease, live_holder
 from cio_retl.state.manifest import Manifest, ManifestFile, WriteAhead
 from cio_retl.state.objectstore import Bucket
 from cio_retl.state.wal import OutcomeLog, wal_of
@@ -289,6 +289,12 @@ def _close_quietly(state: RemoteState, con: duckdb.DuckDBPyConnection) -> None:
         state.close(con)
     except Exception as exc:  # never hide the run's own error behind this one
         log.warning("sync %s: could not record the failed run in the object store: %s", state.sync, exc)
+
+
+def run_in_progress(url: str, sync: str) -> str | None:
+    """Who holds the sync's lease now (a run going on), as `run <run id>, pid N on host, since …`, or None."""
+    holder = live_holder(Bucket(url, sync), f"{sync}/lease.json")
+    return holder.describe() if holder is not None else None
 
 
 @contextmanager

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from cio_retl import engine
-from cio_retl.errors import SyncError
+from cio_retl.errors import StateError, SyncError
 from cio_retl.rowhash import engine_probe_sql, probe_change_reason
 from cio_retl.state.checkpoints import Checkpoints
+from cio_retl.state.folder import FOLDER_HINT, ensure_folder
 from cio_retl.state.lock import sync_lock
+from cio_retl.state.readers import publish_reader_copy
 from cio_retl.project.state_location import is_remote
 from cio_retl.state.remote import open_remote
 from cio_retl.state.schema import create_or_upgrade, stale_sql
@@ -102,7 +104,9 @@ class StateStore:
                 yield store
             return
         state_dir = Path(location)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        problem = ensure_folder(state_dir)
+        if problem:
+            raise StateError(sync, problem, hint=FOLDER_HINT)
         with sync_lock(state_dir / f"{sync}.lock", sync, run_id=run_id, command=command):
             path = state_file(state_dir, sync)
             orphan_log = not path.exists() and wal_of(path).folder.exists()
@@ -113,6 +117,7 @@ class StateStore:
                 if orphan_log:  # the state file was deleted to forget the sync: its runs go with it
                     shutil.rmtree(store.wal.folder)
                     store.notes.append(f"removed the run log {store.wal.folder} of a deleted state file")
+                publish_reader_copy(con, path, sync)
                 yield store
 
     @contextmanager

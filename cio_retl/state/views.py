@@ -13,7 +13,8 @@ import duckdb
 
 from cio_retl import engine
 from cio_retl.project.state_location import is_remote
-from cio_retl.state.remote import read_remote
+from cio_retl.state.readers import held_by, reader_copy, real_state_file
+from cio_retl.state.remote import read_remote, run_in_progress
 from cio_retl.state.schema import action_of_op_sql, row_of_op_sql
 from cio_retl.state.store import connect_file, state_file
 from cio_retl.state.wal import wal_of
@@ -27,13 +28,19 @@ class StateUnavailable:
 
 
 @contextmanager
-def reading(location: Path | str, sync: str) -> Iterator[duckdb.DuckDBPyConnection | StateUnavailable]:
-    """A sync's state opened read-only, or why it cannot be read (never run, or a run holds the file).
+def reading(location: Path | str, sync: str,
+            notes: list[str] | None = None) -> Iterator[duckdb.DuckDBPyConnection | StateUnavailable]:
+    """A sync's state opened read-only, or why it cannot be read (never run).
 
-    On object storage: the last checkpoint, restored into a temporary copy (no lease: a run may be going on).
+    While a run holds the file: the state as that run found it (state/readers.py), and a line in `notes` saying
+    which run, since when. On object storage: the last checkpoint, restored into a temporary copy (no lease: a
+    run may be going on).
     """
     if is_remote(location):
+        holder = run_in_progress(str(location), sync)
         with read_remote(str(location), sync, partial(connect_file, sync, "192MB")) as con:
+            if holder and notes is not None and con is not None:
+                notes.append(f"{sync}: a run is in progress ({holder}); shown: the state as of its last checkpoint")
             yield StateUnavailable("never run") if con is None else con
         return
     path = state_file(Path(location), sync)
@@ -42,28 +49,39 @@ def reading(location: Path | str, sync: str) -> Iterator[duckdb.DuckDBPyConnecti
         return
     try:
         con = engine.connect(str(path), read_only=True)
-    except duckdb.Error:
-        yield StateUnavailable("running now (the state file is locked)")
-        return
+    except duckdb.Error as exc:
+        if "lock" not in str(exc).lower():  # not a run holding it: a damaged or foreign file
+            yield StateUnavailable(f"cannot read {path}: {str(exc).splitlines()[0]}")
+            return
+        holder = held_by(Path(location), sync)
+        try:
+            con = engine.connect(str(reader_copy(Path(location), sync)), read_only=True)
+        except duckdb.Error:
+            yield StateUnavailable(f"a run is in progress ({holder}); its state can be read when it ends")
+            return
+        if notes is not None:
+            notes.append(f"{sync}: a run is in progress ({holder}); shown: the state as it was when it started")
     try:
         yield con
     finally:
         con.close()
 
 
-def _read(location: Path | str, sync: str, sql: str, params: list[Any]) -> list[tuple] | StateUnavailable:
-    with reading(location, sync) as con:
+def _read(location: Path | str, sync: str, sql: str, params: list[Any],
+          notes: list[str] | None) -> list[tuple] | StateUnavailable:
+    with reading(location, sync, notes) as con:
         if isinstance(con, StateUnavailable):
             return con
         try:
             return con.execute(sql, params).fetchall()
         except duckdb.CatalogException:
             return StateUnavailable("never run")
-def recent_runs(state_dir: Path | str, sync: str, limit: int) -> list[tuple] | StateUnavailable:
-    """The last `limit` real runs: finished (UTC), status, counts, error."""
+def recent_runs(state_dir: Path | str, sync: str, limit: int,
+                notes: list[str] | None = None) -> list[tuple] | StateUnavailable:
+    """The last `limit` real runs: finished (UTC), status, counts, error (`notes`: see `reading`)."""
     return _read(state_dir, sync, "SELECT strftime(finished_at, '%Y-%m-%d %H:%M:%S'), status, extracted, added, changed, "
                  "removed, accepted, rejected, pending, coalesce(skipped, 0), error FROM runs WHERE NOT dry_run "
-                 "ORDER BY started_at DESC LIMIT ?", [limit])
+                 "ORDER BY started_at DESC LIMIT ?", [limit], notes)
 
 
 def recorded_workspace(state_dir: Path | str, sync: str) -> str | None:
@@ -75,7 +93,8 @@ def recorded_workspace(state_dir: Path | str, sync: str) -> str | None:
 REJECTION_FIELDS = ("key", "fate", "action", "status_code", "reason", "attempts", "last_seen")
 
 
-def open_rejections(state_dir: Path | str, sync: str, limit: int) -> list[tuple] | StateUnavailable:
+def open_rejections(state_dir: Path | str, sync: str, limit: int,
+                    notes: list[str] | None = None) -> list[tuple] | StateUnavailable:
     """Rows refused (fate `rejected`, most attempts first), then rows no action matched (fate `skipped`)."""
     return _read(state_dir, sync, """
         SELECT _key, fate, action, status_code, reason, attempts, last_seen FROM (
@@ -84,7 +103,7 @@ def open_rejections(state_dir: Path | str, sync: str, limit: int) -> list[tuple]
           UNION ALL
           SELECT _key, 'skipped', NULL, NULL, reason, NULL, strftime(committed_at, '%Y-%m-%d %H:%M:%S'), 1
             FROM snapshot WHERE fate = 'skipped')
-        ORDER BY o, attempts DESC NULLS LAST, last_seen DESC, _key LIMIT ?""", [limit])
+        ORDER BY o, attempts DESC NULLS LAST, last_seen DESC, _key LIMIT ?""", [limit], notes)
 
 
 def row_story(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any]:
@@ -94,9 +113,13 @@ def row_story(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any]:
                            "WHERE _key = ?", [key])
     rejections = _dicts(con, "SELECT action, status_code, reason, body, attempts, first_seen, last_seen, run_id "
                              "FROM rejections WHERE _key IS NOT DISTINCT FROM ? ORDER BY action", [key])
-    wal = wal_of(Path(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-                                  ).fetchall()[0][0]))
-    runs = wal.runs()
+    settled = con.execute("SELECT value FROM meta WHERE name = 'settled_through'").fetchall()
+    settled_through = int(settled[0][0]) if settled else -1
+    file = Path(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+                            ).fetchall()[0][0])
+    wal = wal_of(real_state_file(file))
+    # A reader copy: the runs it settled, not the one going on now.
+    runs = [run for run in wal.runs() if file == real_state_file(file) or run <= settled_through]
     con.register("story_outcomes", wal.outcomes(runs))
     try:
         operations = _dicts(con, f"""
@@ -109,9 +132,9 @@ def row_story(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any]:
              WHERE r._key = ? ORDER BY r.run_no DESC, o.op_id""", [key])
     finally:
         con.unregister("story_outcomes")
-    meta = dict(con.execute("SELECT name, value FROM meta WHERE name IN ('settled_through', 'workspace')").fetchall())
+    workspace = con.execute("SELECT value FROM meta WHERE name = 'workspace'").fetchall()
     return {"snapshot": snapshot[0] if snapshot else None, "rejections": rejections, "operations": operations,
-            "settled_through": int(meta.get("settled_through", -1)), "workspace": meta.get("workspace")}
+            "settled_through": settled_through, "workspace": workspace[0][0] if workspace else None}
 
 
 def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from cio_retl.errors import WarehouseError
 from cio_retl.warehouse.dialect import quote_identifier
 from cio_retl.warehouse.sql import as_subquery, limit_zero
 from cio_retl.warehouse.types import normalize_batch, normalize_schema, number_json
+from cio_retl.project.redact import mask_secret
 
 # Type OIDs (pg_type) → Arrow types. Anything not listed is read as text.
 _SCALARS: dict[int, pa.DataType] = {
@@ -283,7 +284,7 @@ def _translate(sync: str, reader: PostgresReader, exc: Exception, what: str, sql
     if position and sql:  # `sql` is the statement as sent; its prefix before the model has no line breaks
         message += f" at line {sql[:int(position)].count(chr(10)) + 1}"
     for secret in _passwords(reader.config.url.get_secret_value()):
-        message = message.replace(secret, "***")
+        message = mask_secret(message, secret, "***")
     state = getattr(original, "sqlstate", None) or _connect_state(message)
     hint = {"28P01": "check the user and password in warehouses.<name>.url",
             "28000": "check the user and password in warehouses.<name>.url",

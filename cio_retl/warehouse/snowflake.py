@@ -13,6 +13,7 @@ from cio_retl.project import SnowflakeWarehouse
 from cio_retl.errors import WarehouseError
 from cio_retl.warehouse.sql import limit_zero
 from cio_retl.warehouse.types import normalize_batch, normalize_schema
+from cio_retl.project.redact import mask_secret
 
 # cursor.description type codes (snowflake.connector.constants.FIELD_TYPES) → Arrow.
 _TYPES: dict[int, pa.DataType] = {
@@ -170,7 +171,7 @@ def _translate(sync: str, reader: SnowflakeReader, exc: Exception, what: str) ->
         message += f" at line {line.group(1)}"  # the model runs as written, so its lines are the model file's
     password = reader.config.password.get_secret_value() if reader.config.password else ""
     if password:
-        message = message.replace(password, "***")
+        message = mask_secret(message, password, "***")
     errno, sqlstate = getattr(exc, "errno", None), getattr(exc, "sqlstate", None) or ""
     if errno in _LOGIN_FAILED or (errno == 250001 and "password" in message.lower()):
         hint = "check user, password (or private_key_path) and account in warehouses.<name>"

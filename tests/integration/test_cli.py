@@ -38,7 +38,8 @@ def test_run_json_prints_one_object_and_exit_code_1_when_a_sync_fails(make_proje
     assert by_sync["people"]["status"] == "success" and by_sync["people"]["added"] == 5
     assert by_sync["people"]["operations"] == 5 and by_sync["people"]["error"] is None
     assert set(by_sync["people"]) == {"sync", "status", "extracted", "added", "changed", "removed", "operations",
-                                      "accepted", "rejected", "pending", "skipped", "requests", "duration_s", "error"}
+                                      "accepted", "rejected", "pending", "skipped", "requests", "duration_s", "error",
+                                      "not_sent"}
     assert by_sync["broken"]["status"] == "failed"
     assert "sync 'broken'" in by_sync["broken"]["error"] and "missing_table" in by_sync["broken"]["error"]
     only_people = cli(tmp_path, "run", "people", "--dry-run", "--json")

@@ -18,7 +18,7 @@ PEOPLE = """
 CREATE OR REPLACE TABLE people AS
 SELECT 'u' || i AS user_id, 'p' || i || '@example.com' AS email, 'free' AS plan FROM range(1, 6) t(i)
 """
-KEYS = ("sync", "key", "state", "verdict", "source", "snapshot", "workspace", "actions", "operations")
+KEYS = ("sync", "key", "state", "verdict", "source", "snapshot", "workspace", "actions", "operations", "notes")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ def test_doctor_all_good_then_wrong_key(sandbox, make_project, warehouse_sql, tm
     warehouse_sql("CREATE TABLE users AS SELECT 1 AS user_id")
     make_project(SYNC, destination={"site_id": SITE_ID, "api_key": API_KEY, "url": sandbox.url})
     results = run_checks(tmp_path / "cio_retl.yaml")
-    assert statuses(results) == [("project", "ok"), ("warehouse", "ok"), ("model", "ok"), ("Customer.io", "ok")]
+    assert statuses(results) == [("project", "ok"), ("state", "ok"), ("warehouse", "ok"), ("model", "ok"), ("Customer.io", "ok")]
     make_project(SYNC, destination={"site_id": SITE_ID, "api_key": "app-key-LEAK", "url": sandbox.url})
     done = subprocess.run([sys.executable, "-m", "cio_retl", "doctor", "-c", str(tmp_path / "cio_retl.yaml")],
                           capture_output=True, text=True)

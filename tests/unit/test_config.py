@@ -222,7 +222,7 @@ actions:
     problems = caught.value.problems
     for expected in ['warehouses.wh.batch_size: must be a whole number (got "lots")',
                      "warehouses.sf: `type` must be one of 'duckdb', 'postgres', 'snowflake', 'bigquery' (got \"snowflak\")",
-                     "destination.api_key: must be text",
+                     'destination.api_key: must be text: YAML read a number; put it in quotes (api_key: "…")',
                      "syncs.people.max_delete_fraction: must be at most 1.0 (got 2)",
                      'syncs.people.convert_timestamps: must be true or false (got "maybe")',
                      'actions.trackEvent.enabled: must be true or false (got "yes please")',
