@@ -17,6 +17,7 @@ from cio_retl.project import Credentials, Project, load_project
 from cio_retl.errors import CioRetlError, ConfigError, MassClearError, MassDeleteError, SyncError, SyncInterrupted
 from cio_retl.state.views import REJECTION_FIELDS, StateUnavailable, open_rejections, recent_runs, recorded_workspace
 from cio_retl.stopping import stop_requested
+from cio_retl.cli.window import backfill_window
 from cio_retl.cli.summary import NULL_KEY, print_summary
 from cio_retl.cli.tables import print_rows
 
@@ -87,7 +88,10 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
         raise _fail(exc, 2) from exc
     from cio_retl.pipeline.runner import run_syncs
 
-    span = _window(project, syncs or [], window) if window else None
+    try:
+        span = backfill_window(project, syncs or [], window) if window else None
+    except ConfigError as exc:
+        raise _fail(exc, 2) from exc
     try:
         reports = run_syncs(project, syncs or [], full_resync=full_resync, dry_run=dry_run, window=span,
                             allow_mass_delete=allow_mass_delete, allow_clear=allow_clear, progress=not as_json)
@@ -107,22 +111,6 @@ def run(syncs: Annotated[Optional[list[str]], typer.Argument(help="Syncs to run 
                 out.print(f"[bold]{report.sync}: first operations[/bold] (nothing was sent)")
                 out.print_json(json.dumps(report.sample_operations, default=str))
     raise typer.Exit(code)
-
-
-def _window(project: Project, syncs: list[str], text: str) -> tuple:
-    """The backfill window, for named syncs that have `partition_by` (a usage error otherwise)."""
-    from cio_retl.cli.window import parse_window
-
-    unpartitioned = [name for name in syncs if not project.syncs[name].partition_by]
-    try:
-        if not syncs or unpartitioned:
-            raise ConfigError("--window needs the syncs to backfill, each with partition_by"
-                              + (f"; {', '.join(unpartitioned)} has none" if unpartitioned else ""),
-                              hint="name event syncs with `partition_by: <timestamp column>`, e.g. "
-                                   "cio-retl run orders --window 2024-03-02..2024-03-04")
-        return parse_window(text)
-    except ConfigError as exc:
-        raise _fail(exc, 2) from exc
 
 
 @app.command()
@@ -335,9 +323,3 @@ app.add_typer(_sandbox_app(), name="sandbox")
 
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells expect of a program stopped by Ctrl-C
-
-
-if __name__ == "__main__":
-    from cio_retl.cli.entry import main
-
-    main()

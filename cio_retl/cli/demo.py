@@ -9,7 +9,7 @@ from cio_retl.project import DuckDBWarehouse, Project
 from cio_retl.cli.demo_data import build_example_warehouse
 from cio_retl.errors import ConfigError
 from cio_retl.pipeline.runner import run_syncs
-from cio_retl.sandbox.server import serve_sandbox
+from cio_retl.sandbox.serve import serve_sandbox
 from cio_retl.cli.summary import print_summary
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from cio_retl.errors import ConfigError
+from cio_retl.project import Project
 
 HINT = ("write --window START..END with dates or ISO timestamps (UTC unless they carry an offset), END excluded: "
         "--window 2024-03-02..2024-03-04 re-sends 2 and 3 March")
@@ -29,3 +30,14 @@ def _instant(value: str, whole: str) -> datetime:
     if len(value) == 10:  # a bare date
         parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def backfill_window(project: Project, syncs: list[str], text: str) -> tuple[datetime, datetime]:
+    """The window of `run SYNC… --window`, for named syncs that each have `partition_by` (a ConfigError if not)."""
+    unpartitioned = [name for name in syncs if not project.syncs[name].partition_by]
+    if not syncs or unpartitioned:
+        raise ConfigError("--window needs the syncs to backfill, each with partition_by"
+                          + (f"; {', '.join(unpartitioned)} has none" if unpartitioned else ""),
+                          hint="name event syncs with `partition_by: <timestamp column>`, e.g. "
+                               "cio-retl run orders --window 2024-03-02..2024-03-04")
+    return parse_window(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
@@ -11,11 +12,13 @@ import duckdb
 import pyarrow as pa
 
 from cio_retl.pipeline.report import SyncReport
-from cio_retl.project import Sync
+from cio_retl.project import Project, Sync
+from cio_retl.project.incremental import render_model
 from cio_retl.project.contract import check_contract
-from cio_retl.errors import WarehouseError
+from cio_retl.errors import SyncError, WarehouseError
 from cio_retl.rowhash import key_sql, quote, row_hash_sql
 from cio_retl.warehouse import Warehouse
+from cio_retl.warehouse.dialect import window_sql
 
 VIOLATION_SAMPLES = 20
 
@@ -115,3 +118,18 @@ def extract(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, sql: str, *, s
         on_rows(rows)
     violations, samples = find_violations(con, sync.key_columns)
     return Extracted(rows=rows, schema=schema, violations=violations, violation_samples=samples)
+
+
+def run_model_sql(project: Project, sync_name: str, sync: Sync, watermark: int,
+                  window: tuple[datetime, datetime] | None) -> tuple[str, str]:
+    """The model's label and the SQL a run sends: `{{ last_sync_time }}` rendered, cut to a partition window in the
+    warehouse's own dialect."""
+    model = sync.model or ("query" if sync.query else f"table {sync.table}")
+    sql = render_model(project.model_sql(sync_name), last_sync_time=watermark).strip().rstrip(";")
+    if window is not None:
+        if not sync.partition_by:
+            raise SyncError(sync_name, "a partition window needs `partition_by` on the sync",
+                            hint="set partition_by to the event timestamp column")
+        # The warehouse's own dialect: its identifier quoting and timestamp literals (BigQuery, Snowflake differ).
+        sql = window_sql(project.warehouses[sync.warehouse].type, sql, sync.partition_by, *window)
+    return model, sql

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,25 +17,23 @@ from cio_retl.project import Project, Sync
 from cio_retl.pipeline.convert import build_calls
 from cio_retl.pipeline.diff import Diff, compute_diff
 from cio_retl.errors import CioRetlError, DeliveryIncompleteError, SyncError
-from cio_retl.pipeline.extract import extract
+from cio_retl.pipeline.extract import extract, run_model_sql
 from cio_retl.pipeline.guards import guard_mass_clear, guard_mass_delete
 from cio_retl.pipeline.interruption import interrupted, interruption_cause
-from cio_retl.project.incremental import render_model, uses_last_sync_time
+from cio_retl.project.incremental import uses_last_sync_time
 from cio_retl.pipeline.progress import Progress
 from cio_retl.pipeline.report import SyncReport
+from cio_retl.pipeline.samples import first_operations, sample_calls, sample_operations
 from cio_retl.state import StateStore
 from cio_retl.state.wal import OutcomeLog
 from cio_retl.warehouse import open_warehouse
-from cio_retl.warehouse.dialect import window_sql
 from cio_retl.pipeline.writeahead import Operations, plan_operations, write_settled_rows
 from cio_retl.pipeline.direct import plan_direct_operations, uses_direct_operations
 
 Deliver = Callable[..., Any]
 Window = tuple[datetime, datetime]
-SAMPLE_CALLS = 10
 CONFIG_PARTS = "config_parts"  # meta: a digest per setting of config_hash, to name what changed
 WORKSPACE = "workspace"  # meta: the Customer.io workspace the snapshot describes (Destination.workspace)
-SAMPLE_OPERATIONS = 5
 
 
 def new_run_id() -> str:
@@ -143,7 +141,7 @@ class _Run:
             self.attribute_names = build_calls(self.con, self.sync, schema, sync_name=self.sync_name,
                                                overrides=self.project.actions, removed_from=report.extracted,
                                                known=known)
-            report.sample_calls = _sample_calls(self.con)
+            report.sample_calls = sample_calls(self.con)
             guard_mass_clear(self.con, self.sync_name, self.sync, known, allowed=self.allowed["clear"])
         with self.timer("act"), self.progress.task("operations", self.sync_name):
             operations = self.act(watermark)
@@ -186,7 +184,7 @@ class _Run:
     # ------------------------------------------------------------ extract, diff
 
     def extract(self, watermark: int, advance: Callable[[int], None]) -> pa.Schema:
-        model, sql = _model_sql(self.project, self.sync_name, self.sync, watermark, self.window)
+        model, sql = run_model_sql(self.project, self.sync_name, self.sync, watermark, self.window)
         warehouse = open_warehouse(self.sync.warehouse, self.project.warehouses[self.sync.warehouse], self.project.root)
         try:
             extracted = extract(self.con, warehouse, sql, sync_name=self.sync_name, sync=self.sync, model=model,
@@ -232,7 +230,7 @@ class _Run:
         if report.dry_run:
             operations.materialize("plan_ops")
             report.rejected += self.con.execute("SELECT count(*) FROM plan_ops WHERE reason IS NOT NULL").fetchall()[0][0]
-            report.sample_operations = _sample_operations(self.con, "plan_ops")
+            report.sample_operations = sample_operations(self.con, "plan_ops")
             return operations
         whole_model = self.window is None and (watermark == 0 or not uses_last_sync_time(
             self.project.model_sql(self.sync_name)))
@@ -256,7 +254,7 @@ class _Run:
         try:
             with self.timer("deliver"), self.progress.task("deliver", self.sync_name, total=operations.total) as advance, \
                     self.state.delivery_slot(self.project.destination, needed=operations.total > 0):
-                stats = deliver(_first_operations(stream, self.report), self.project.destination, on_outcomes=writer,
+                stats = deliver(first_operations(stream, self.report), self.project.destination, on_outcomes=writer,
                                 sync=self.sync_name, progress=advance)
         except BaseException as exc:  # settle first, then raise it
             failure = exc
@@ -298,44 +296,6 @@ def _pending_message(report: SyncReport, settled: Settled) -> str:
     stopped = f" (stopped sending after every request in a row failed: {gave_up})" if gave_up else ""
     return (f"{report.pending} operation(s) still pending after the run's retries{stopped}: {reasons}; "
             f"{report.accepted} accepted operation(s) are committed")
-
-
-def _model_sql(project: Project, sync_name: str, sync: Sync, watermark: int, window: Window | None) -> tuple[str, str]:
-    model = sync.model or ("query" if sync.query else f"table {sync.table}")
-    sql = render_model(project.model_sql(sync_name), last_sync_time=watermark).strip().rstrip(";")
-    if window is not None:
-        if not sync.partition_by:
-            raise SyncError(sync_name, "a partition window needs `partition_by` on the sync",
-                            hint="set partition_by to the event timestamp column")
-        # The warehouse's own dialect: its identifier quoting and timestamp literals (BigQuery, Snowflake differ).
-        sql = window_sql(project.warehouses[sync.warehouse].type, sql, sync.partition_by, *window)
-    return model, sql
-
-
-def _first_operations(stream: Iterator[pa.RecordBatch], report: SyncReport) -> Iterator[pa.RecordBatch]:
-    """The stream, keeping its first operations as the report's samples on the way."""
-    for batch in stream:
-        if len(report.sample_operations) < SAMPLE_OPERATIONS:
-            report.sample_operations += [{"action": action, "body": json.loads(body)} for action, body, reason in zip(
-                *(batch.column(c).to_pylist()[:SAMPLE_OPERATIONS] for c in ("action", "body", "reason"))) if not reason]
-            report.sample_operations = report.sample_operations[:SAMPLE_OPERATIONS]
-        yield batch
-
-
-def _sample_calls(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    fields = "COLUMNS(lambda c: c = '_key' OR c = '_change' OR NOT starts_with(c, '_'))"
-    rows = con.sql(f"SELECT {fields} FROM calls ORDER BY _seq LIMIT {SAMPLE_CALLS}").to_arrow_table()
-    extra = con.sql(f"SELECT {fields} FROM delete_calls LIMIT {SAMPLE_CALLS}").to_arrow_table()
-    return [_drop_nulls(row) for row in rows.to_pylist() + extra.to_pylist()][:SAMPLE_CALLS]
-
-
-def _sample_operations(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, Any]]:
-    return [{"action": action, "body": json.loads(body)} for action, body in con.execute(
-        f"SELECT action, body FROM {table} WHERE reason IS NULL ORDER BY op_id LIMIT {SAMPLE_OPERATIONS}").fetchall()]
-
-
-def _drop_nulls(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in row.items() if value is not None}
 
 
 class _StageTimer:

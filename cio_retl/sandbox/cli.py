@@ -12,7 +12,8 @@ import httpx
 import typer
 
 from cio_retl import engine
-from cio_retl.sandbox.server import Faults, Sandbox, rule_from_text, serve_forever
+from cio_retl.sandbox.serve import serve_forever
+from cio_retl.sandbox.server import Faults, Sandbox, rule_from_text
 from cio_retl.sandbox.tables import dump_connection
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,

@@ -1,4 +1,4 @@
-"""The sandbox's HTTP side: a Customer.io-compatible Track API on loopback, with fault knobs for tests and demos."""
+"""The sandbox's answers: a Customer.io-compatible Track API (and its fault knobs for tests and demos), request by request."""
 
 from __future__ import annotations
 
@@ -6,15 +6,11 @@ import base64
 import binascii
 import json
 import random
-import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from cio_retl.sandbox.extra_apis import PIPELINES_PATHS, SEGMENT_PATH, Pipelines, Segments
@@ -86,7 +82,8 @@ def rule_from_text(text: str) -> Rule:
     return rule
 
 
-def _errors(*errors: dict[str, Any]) -> bytes:
+def errors_body(*errors: dict[str, Any]) -> bytes:
+    """A Track API error body: {"errors": [...]}."""
     return json.dumps({"errors": list(errors)}).encode()
 
 
@@ -135,7 +132,7 @@ class Sandbox:
         pipelines, segment = path in PIPELINES_PATHS, SEGMENT_PATH.match(path)
         # The dump is personal data: the Track API's credentials, like every Track endpoint.
         if not (self.pipelines.authorized(authorization) if pipelines else self._authorized(authorization)):
-            return self._logged(method, path, body, received, Reply(401, _errors({"reason": "unauthorized", "message":
+            return self._logged(method, path, body, received, Reply(401, errors_body({"reason": "unauthorized", "message":
                                 "Unauthorized request. Make sure that you provided the right credentials."})))
         if method == "GET" and path == "/_sandbox/dump":  # admin endpoint: what the sandbox holds (not logged)
             return Reply(200, json.dumps(self.dump()).encode())
@@ -144,7 +141,7 @@ class Sandbox:
             return self._logged(method, path, body, received, Reply(200, json.dumps(body_out).encode()))
         if method != "POST" or not (path in (BATCH, ENTITY, METRICS) or pipelines or segment):
             return self._logged(method, path, body, received,
-                                Reply(404, _errors({"reason": "not_found", "message": path})))
+                                Reply(404, errors_body({"reason": "not_found", "message": path})))
         with self._lock:
             self._counter += 1
             number = self._counter
@@ -198,28 +195,28 @@ class Sandbox:
             return None, "drop"
         if hit(faults.rate_limit_every, 0.0):
             headers = {"Retry-After": faults.retry_after} if faults.retry_after is not None else {}
-            return Reply(429, _errors({"reason": "rate_limited", "message": "too many requests"}), headers), "429"
+            return Reply(429, errors_body({"reason": "rate_limited", "message": "too many requests"}), headers), "429"
         if hit(faults.error_every, faults.error_rate):
-            return Reply(faults.error_status, _errors({"reason": "server_error", "message": "sandbox fault"})), "5xx"
+            return Reply(faults.error_status, errors_body({"reason": "server_error", "message": "sandbox fault"})), "5xx"
         return None
 
     def _batch(self, body: bytes) -> tuple[Reply, int]:
         if len(body) >= MAX_BATCH_BYTES:
-            return Reply(413, _errors({"reason": "too_large", "field": "batch",
+            return Reply(413, errors_body({"reason": "too_large", "field": "batch",
                                        "message": f"request is {len(body)} bytes; the limit is 500 KB"})), 0
         try:
             parsed = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            return Reply(400, _errors({"reason": "invalid", "field": "body", "message": f"invalid JSON: {exc}"})), 0
+            return Reply(400, errors_body({"reason": "invalid", "field": "body", "message": f"invalid JSON: {exc}"})), 0
         batch = parsed.get("batch") if isinstance(parsed, dict) else None
         if not isinstance(batch, list) or not batch:
-            return Reply(400, _errors({"reason": "required", "field": "batch",
+            return Reply(400, errors_body({"reason": "required", "field": "batch",
                                        "message": "body must be {\"batch\": [operation, …]} with at least one"})), 0
         errors, valid = [], []
         for index, op in enumerate(batch):
             problem = self._item_problem(op)
             if problem and self.faults.reject_status == 400 and problem[0] == "rule":
-                return Reply(400, _errors({"reason": "invalid", "field": problem[1], "message": problem[2]})), len(batch)
+                return Reply(400, errors_body({"reason": "invalid", "field": problem[1], "message": problem[2]})), len(batch)
             if problem:
                 errors.append({"batch_index": index, "reason": problem[0], "field": problem[1], "message": problem[2]})
             else:
@@ -238,14 +235,14 @@ class Sandbox:
 
     def _entity(self, body: bytes) -> tuple[Reply, int]:
         if len(body) >= MAX_ENTITY_BYTES:
-            return Reply(413, _errors({"reason": "too_large", "message": "an operation must be under 32 KB"})), 0
+            return Reply(413, errors_body({"reason": "too_large", "message": "an operation must be under 32 KB"})), 0
         try:
             op = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            return Reply(400, _errors({"reason": "invalid", "field": "body", "message": f"invalid JSON: {exc}"})), 0
+            return Reply(400, errors_body({"reason": "invalid", "field": "body", "message": f"invalid JSON: {exc}"})), 0
         problem = self._item_problem(op)
         if problem:
-            return Reply(400, _errors({"reason": problem[0], "field": problem[1], "message": problem[2]})), 1
+            return Reply(400, errors_body({"reason": problem[0], "field": problem[1], "message": problem[2]})), 1
         self.store.apply([op])
         return Reply(200), 1
 
@@ -261,96 +258,3 @@ class Sandbox:
             return Reply(400, json.dumps({"meta": {"error": message}}).encode()), 1
         self.store.apply([{"type": "delivery", "action": "metric", **metric}])
         return Reply(200), 1
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like Customer.io
-    disable_nagle_algorithm = True  # small answers must not wait for the client's delayed ACK (40 ms stalls)
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the request log is the sandbox's
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._serve("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._serve("POST")
-
-    def _serve(self, method: str) -> None:
-        received = time.monotonic()  # before reading the body: the arrival, not when a busy server got to it
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            reply = self.server.sandbox.handle(method, self.path, self.headers.get("Authorization"), body, received,
-                                               strict=self.headers.get("X-Strict-Mode") == "1")
-        except Exception as exc:  # a sandbox bug must look like a 500, not a hung client
-            reply = Reply(500, _errors({"reason": "sandbox_error", "message": f"{type(exc).__name__}: {exc}"}))
-        if reply is None:
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        # Headers and body in one write: two small writes on a keep-alive socket stall on delayed ACKs.
-        self._headers_buffer.append(b"\r\n" + reply.body)
-        self.flush_headers()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # keep-alive client threads must not hold up shutdown
-
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        import sys
-
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a killed client is not the sandbox's problem
-            super().handle_error(request, client_address)
-
-
-@contextmanager
-def serve_sandbox(db: str = ":memory:", *, host: str = "127.0.0.1", port: int = 0, site_id: str | None = None,
-                  api_key: str | None = None, region: str = "us", faults: Faults | None = None,
-                  **apis: Any) -> Iterator[Sandbox]:
-    """Run a sandbox on a loopback port in a background thread; yields it with `.url` set (port 0: a free one).
-
-    `apis`: write_key (Data Pipelines), manual_segments, data_driven_segments (see Sandbox)."""
-    created = db != ":memory:" and not Path(db).exists()
-    sandbox = Sandbox(db, site_id=site_id, api_key=api_key, region=region, faults=faults, **apis)
-    try:
-        server = _Server((host, port), sandbox)
-    except OSError:  # the port is taken: leave no database file behind that this call created
-        sandbox.close()
-        for leftover in (Path(db), Path(f"{db}.wal")) if created else ():
-            leftover.unlink(missing_ok=True)
-        raise
-    sandbox.url = f"http://{host}:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                              name="cio-retl-sandbox")
-    thread.start()
-    try:
-        yield sandbox
-    finally:
-        server.shutdown()
-        server.server_close()
-        sandbox.close()
-
-
-def serve_forever(db: str, *, host: str, port: int, on_ready: Callable[[Sandbox], None] | None = None,
-                  **options: Any) -> None:
-    """Serve in the foreground until interrupted (the CLI's `sandbox serve`)."""
-    with serve_sandbox(db, host=host, port=port, **options) as sandbox:
-        if on_ready:
-            on_ready(sandbox)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
