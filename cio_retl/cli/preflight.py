@@ -31,7 +31,7 @@ def dagster_problem(project: Project, project_file: Path) -> str | None:
     try:
         import dagster as dg
 
-        from dagster_project.build import build_definitions
+        from cio_retl.dagster.build import build_definitions
     except ImportError:  # an install without the Dagster code location
         return None
     try:

@@ -76,6 +76,8 @@ def _read(location: Path | str, sync: str, sql: str, params: list[Any],
             return con.execute(sql, params).fetchall()
         except duckdb.CatalogException:
             return StateUnavailable("never run")
+
+
 def recent_runs(state_dir: Path | str, sync: str, limit: int,
                 notes: list[str] | None = None) -> list[tuple] | StateUnavailable:
     """The last `limit` real runs: finished (UTC), status, counts, error (`notes`: see `reading`)."""
@@ -86,7 +88,7 @@ def recent_runs(state_dir: Path | str, sync: str, limit: int,
 
 def recorded_workspace(state_dir: Path | str, sync: str) -> str | None:
     """The Customer.io workspace a sync's state describes (None: never run, or not recorded yet)."""
-    rows = _read(state_dir, sync, "SELECT value FROM meta WHERE name = 'workspace'", [])
+    rows = _read(state_dir, sync, "SELECT value FROM meta WHERE name = 'workspace'", [], None)
     return rows[0][0] if isinstance(rows, list) and rows else None
 
 

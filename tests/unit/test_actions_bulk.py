@@ -64,7 +64,7 @@ def test_ops_contract_and_typed_conversion(con: duckdb.DuckDBPyConnection) -> No
     assert ops[2]["reason"] == "no identifier: set user_id, email or anonymous_id"
     assert summary.operations == {"createUpdatePerson": 2, "deletePerson": 1}
     assert summary.rejected == {"createUpdatePerson": 1}
-    assert summary.warnings == ["createUpdatePerson: NaN/Infinity attribute (sent as null) (1 row(s))"]
+    assert summary.warnings == ["createUpdatePerson: NaN/Infinity attribute (sent as null) (1 row(s), e.g. key k1)"]
 
 
 def test_convert_off_keeps_strings_and_writes_native_as_iso(con: duckdb.DuckDBPyConnection) -> None:
@@ -86,7 +86,9 @@ def test_events_get_deterministic_distinct_ulids() -> None:
     ids = [json.loads(b)["id"] for (b,) in con.execute("SELECT body FROM ops ORDER BY op_id").fetchall()]
     assert len(set(ids)) == 3000 and all(is_ulid(i) for i in ids)
     assert ids[7] == ulid_for("orders", "7")
-    assert summary.warnings == ["trackEvent: unparseable timestamp (left out) (1000 row(s))"]
+    [warning] = summary.warnings
+    assert warning.startswith("trackEvent: unparseable timestamp (left out) (1000 row(s), e.g. key 0, ")
+    assert "fix the model's column" in warning
 
 
 def test_disabled_actions_and_overrides_apply(con: duckdb.DuckDBPyConnection) -> None:
