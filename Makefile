@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
-WORKERS ?= auto
+# Test processes: more than the cores, since most tests wait on child processes and servers (2 cores: 4).
+WORKERS ?= 4
 FAST := not slow and not browser and not dbt and not production
 
 .PHONY: install demo check test bench lint clean

@@ -10,6 +10,8 @@ staged: nanosecond digits are floored away (Customer.io receives seconds), and -
 
 from __future__ import annotations
 
+import os
+
 import json
 import math
 from decimal import Decimal
@@ -144,10 +146,12 @@ def sent_keys(delivery: RecordingDelivery) -> set[str]:
     return {op["identifiers"]["id"] for op in delivery.sent}
 
 
-# No shrinking: each example is two real runs, and the failing case is printed whole in the assertion.
-@settings(max_examples=40, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow, HealthCheck.data_too_large])
+# No shrinking: each example is two real runs, and the failing case is printed whole in the assertion. Each
+# example is a random schema of several columns and several row pairs; CIO_RETL_PROPERTY_EXAMPLES raises the count
+# for a deeper search (e.g. 500) than the suite's.
+@settings(max_examples=int(os.environ.get("CIO_RETL_PROPERTY_EXAMPLES", "30")), deadline=None,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=tables())
 def test_the_diff_flags_exactly_the_rows_that_changed(tmp_path_factory: pytest.TempPathFactory, case) -> None:
     schema, json_columns, before, after = case
