@@ -182,6 +182,16 @@ MARKS = {
     "test_remote_state_azure.py": "slow",
     "test_remote_parts.py": "slow",
     "test_stage_faults.py": "slow",
+    # the command line end to end, in child processes, many commands per test
+    "test_clear_answers.py": "slow",
+    "test_cli_snags.py": "slow",
+    "test_exact_edges.py": "slow",
+    "test_explain.py": "slow",
+    "test_interruptions.py": "slow",
+    "test_profile_timestamps.py": "slow",
+    "test_reads_during_a_run.py": "slow",
+    "test_termination.py": "slow",
+    "test_diff_sees_every_change.py": "slow",  # the property test: two real runs per example
     "test_pipelines_destination.py::test_a_pipelines_run_of_the_demo_leaves_what_a_track_api_run_leaves": "slow",
     "test_pipelines_destination.py::test_mirror_deletes_go_as_the_semantic_events_and_land_alike": "slow",
 }
