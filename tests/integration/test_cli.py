@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,19 @@ def test_run_dry_run_shows_operations(make_project, warehouse_sql, tmp_path) -> 
     result = CliRunner().invoke(app, ["run", "--dry-run", "--config", str(tmp_path / "cio_retl.yaml")])
     assert result.exit_code == 0, result.output
     assert "people: first operations" in result.output and '"action": "identify"' in result.output
+
+
+def test_the_demo_a_second_time_sends_nothing(tmp_path) -> None:
+    """The README's promise: `make demo` twice, and the second run finds nothing to send (its sandbox is the same
+    workspace, on the same port, as the first run's)."""
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copy(repo / "cio_retl.yaml", tmp_path / "cio_retl.yaml")
+    shutil.copytree(repo / "sql", tmp_path / "sql")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CUSTOMERIO_")}
+    env["COLUMNS"] = "80"  # the summary as a block per sync: one line of row counts, one of operations
+    runs = [subprocess.run([sys.executable, "-m", "cio_retl", "demo"], capture_output=True, text=True, cwd=tmp_path,
+                           env=env, timeout=300) for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], runs[1].stdout + runs[1].stderr
+    first, second = runs[0].stdout, runs[1].stdout
+    assert "5000 extracted, 5000 added" in first and "5000 accepted" in first, first
+    assert second.count("0 added, 0 changed, 0 removed") == 4 and second.count(" 0 requests") == 4, second
